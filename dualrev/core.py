@@ -1,0 +1,419 @@
+"""Primitives, the trace stack with levels, tracers, and the table that routes NumPy callables to dualrev.
+
+A ``Primitive`` pairs a NumPy implementation with a JVP rule and a VJP rule. Calling it *binds* it: with no tracer
+among the operands it runs NumPy directly; otherwise the highest-level trace among the operands processes the call,
+and operands of lower levels are constants to that trace. Imports only numpy; never dualrev.numpy.
+"""
+
+from __future__ import annotations
+
+import operator
+import threading
+from contextlib import contextmanager
+from typing import Callable
+
+import numpy as np
+
+__all__ = ["Primitive", "defprim", "Trace", "Tracer", "new_trace", "implements", "NUMPY_TABLE", "PRIMITIVES"]
+
+PRIMITIVES: dict[str, "Primitive"] = {}  # name -> Primitive, every primitive ever defined
+NUMPY_TABLE: dict[Callable, Callable] = {}  # NumPy callable -> the dualrev function that replaces it
+
+
+class LeakedTracerError(TypeError):
+    """A tracer was used after the transform that made it had returned."""
+
+
+# -- primitives --
+
+
+class Primitive:
+    """A NumPy-level operation with its derivative rules.
+
+    The engine calls ``jvp(tangents, ans, xs, params)`` with ``None`` for zero tangents and
+    ``vjp(ct, ans, xs, params, argnums)`` for the traced operands ``argnums``; both may return ``None`` (zero).
+    Shapes and dtypes of the results are fitted to the operands by the engine, not by the rules.
+    """
+
+    __slots__ = (
+        "name", "impl", "jvp", "vjp", "nondiff", "multiple_results", "jvp_full", "vjp_fwd", "doc",
+        "__weakref__",
+    )
+
+    def __init__(self, name, impl, *, jvp=None, vjp=None, nondiff=False, multiple_results=False,
+                 jvp_full=None, vjp_fwd=None, doc=""):
+        self.name = name
+        self.impl = impl
+        self.jvp = jvp
+        self.vjp = vjp
+        self.nondiff = nondiff
+        self.multiple_results = multiple_results
+        self.jvp_full = jvp_full  # (primals, tangents, **params) -> (ans, tangent): replaces impl + jvp
+        self.vjp_fwd = vjp_fwd  # (primals, **params) -> (ans, residuals): residuals reach vjp as params
+        self.doc = doc
+
+    def __call__(self, *args, **params):
+        # This is `bind`, inlined because it runs once per operation on the hot path.
+        top = None
+        for a in args:
+            if isinstance(a, Tracer):
+                t = a._trace
+                if top is None or t.level > top.level:
+                    top = t
+        if top is None:
+            return self.impl(*args, **params)
+        if not top.alive:
+            raise _leaked(self.name)
+        if self.nondiff:
+            return self.impl(*[primal_value(a) for a in args], **params)
+        return top.process(self, args, params)
+
+    def __repr__(self):
+        return f"<primitive {self.name}>"
+
+
+def _sum_tangents(rules):
+    def jvp(tangents, ans, xs, params):
+        out = None
+        for rule, dx in zip(rules, tangents):
+            if dx is not None and rule is not None:
+                t = rule(dx, ans, *xs, **params)
+                if t is not None:
+                    out = t if out is None else out + t
+        return out
+
+    return jvp
+
+
+def _per_operand_vjp(rules):
+    def vjp(ct, ans, xs, params, argnums):
+        return [None if rules[i] is None else rules[i](ct, ans, *xs, **params) for i in argnums]
+
+    return vjp
+
+
+def _vjp_with_argnum(rule):
+    def vjp(ct, ans, xs, params, argnums):
+        return [rule(ct, ans, *xs, argnum=i, **params) for i in argnums]
+
+    return vjp
+
+
+def _variadic_jvp(rule):
+    def jvp(tangents, ans, xs, params):
+        return rule(tangents, ans, *xs, **params)
+
+    return jvp
+
+
+def _from_partials(partials):
+    def jvp(tangents, ans, xs, params):
+        out = None
+        for p, dx in zip(partials, tangents):
+            if dx is not None and p is not None:
+                t = dx * p(ans, *xs)
+                out = t if out is None else out + t
+        return out
+
+    def vjp(ct, ans, xs, params, argnums):
+        return [None if partials[i] is None else ct * partials[i](ans, *xs) for i in argnums]
+
+    return jvp, vjp
+
+
+def defprim(impl: Callable, *, name: str | None = None, partials=None, jvp=None, vjp=None,
+            nondiff: bool = False, multiple_results: bool = False, numpy: Callable | tuple = (),
+            jvp_full=None, vjp_fwd=None) -> Primitive:
+    """Define a primitive from its NumPy implementation and its derivative rules, in one place.
+
+    Rules take ``(tangent or cotangent, ans, *operands, **params)`` and are written with dualrev operations so
+    that they can be differentiated again. Give either
+
+    - ``partials``: for elementwise operations, one ``(ans, *operands) -> local derivative`` per operand (a bare
+      callable for a unary op); the JVP multiplies by the tangent, the VJP by the cotangent; or
+    - ``jvp`` and ``vjp``: tuples with one rule per operand (``None`` where the derivative is identically zero), or
+      single callables: ``jvp(tangents, ans, *xs)`` gets all tangents (``None`` for zeros) and
+      ``vjp(ct, ans, *xs, argnum=i)`` is asked for one operand at a time (variadic operations);
+    - ``nondiff=True``: the output has no derivative and is returned as a plain array even from tracers.
+
+    ``numpy``: the NumPy callable(s) this primitive stands for (default: ``impl`` itself if it is a ufunc), so
+    ``np.sin(tracer)`` and ``tracer.__add__`` dispatch here.
+
+    >>> sin = defprim(np.sin, partials=lambda ans, x: cos(x))
+    >>> sign = defprim(np.sign, nondiff=True)
+    """
+    name = name or getattr(impl, "__name__", None)
+    if name is None or name in PRIMITIVES:
+        raise ValueError(f"defprim: primitive name {name!r} is missing or already defined")
+    if partials is not None:
+        if callable(partials):
+            partials = (partials,)
+        jvp_rule, vjp_rule = _from_partials(tuple(partials))
+    else:
+        jvp_rule = vjp_rule = None
+        if isinstance(jvp, tuple):
+            jvp_rule = _sum_tangents(jvp)
+        elif jvp is not None:
+            jvp_rule = _variadic_jvp(jvp)
+        if isinstance(vjp, tuple):
+            vjp_rule = _per_operand_vjp(vjp)
+        elif vjp is not None:
+            vjp_rule = _vjp_with_argnum(vjp)
+    prim = Primitive(name, impl, jvp=jvp_rule, vjp=vjp_rule, nondiff=nondiff,
+                     multiple_results=multiple_results, jvp_full=jvp_full, vjp_fwd=vjp_fwd,
+                     doc=getattr(impl, "__doc__", "") or "")
+    PRIMITIVES[name] = prim
+    if isinstance(impl, np.ufunc) and not numpy:
+        numpy = (impl,)
+    for f in numpy if isinstance(numpy, tuple) else (numpy,):
+        NUMPY_TABLE[f] = prim
+    return prim
+
+
+def implements(*numpy_funcs: Callable):
+    """Register a dualrev function as the replacement of NumPy callables on traced values."""
+
+    def register(f):
+        for nf in numpy_funcs:
+            NUMPY_TABLE[nf] = f
+        return f
+
+    return register
+
+
+# -- traces and levels --
+
+
+class Trace:
+    """One transform's interpreter. ``level`` orders nested transforms: the higher level handles a primitive."""
+
+    __slots__ = ("level", "alive", "__weakref__")
+
+    def __init__(self, level: int):
+        self.level = level
+        self.alive = True
+
+    def process(self, prim: Primitive, args: tuple, params: dict):
+        raise NotImplementedError
+
+
+class _TraceState(threading.local):
+    # The trace stack is per thread, so transforms running in several threads do not see each other's levels.
+    def __init__(self):
+        self.stack: list[Trace] = []
+
+
+_state = _TraceState()
+
+
+@contextmanager
+def new_trace(trace_type: type, *args):
+    """Open a new level above every active one; on exit (normal or by exception) it is closed and dead."""
+    stack = _state.stack
+    trace = trace_type(len(stack) + 1, *args)
+    stack.append(trace)
+    try:
+        yield trace
+    finally:
+        trace.alive = False
+        stack.remove(trace)
+
+
+def _leaked(where: str) -> LeakedTracerError:
+    return LeakedTracerError(
+        f"{where}: a tracer was used after the transform that created it returned (a leaked tracer). "
+        "Return values out of the transformed function instead of storing them in outer variables."
+    )
+
+
+def primal_value(x):
+    """The plain NumPy value under every level of tracing (no derivative)."""
+    while isinstance(x, Tracer):
+        if not x._trace.alive:
+            raise _leaked("primal_value")
+        x = x.primal
+    return x
+
+
+# -- tracers --
+
+
+def _dispatch(np_func: Callable, *args, **kwargs):
+    f = NUMPY_TABLE.get(np_func)
+    if f is None:
+        raise TypeError(f"dualrev: numpy.{np_func.__name__} has no derivative rule, so it cannot take traced "
+                        "values")
+    return f(*args, **kwargs)
+
+
+def _binary(np_func, reflected=False):
+    if reflected:
+        return lambda self, other: _dispatch(np_func, other, self)
+    return lambda self, other: _dispatch(np_func, self, other)
+
+
+def _method(np_func):
+    def method(self, *args, **kwargs):
+        return _dispatch(np_func, self, *args, **kwargs)
+
+    method.__name__ = np_func.__name__
+    return method
+
+
+class Tracer:
+    """A value being traced by a transform. Behaves like a NumPy array; every operation is a primitive call."""
+
+    __slots__ = ("_trace", "primal")
+    __array_priority__ = 1000
+    __hash__ = None  # equality is elementwise, as for arrays
+
+    # the value, without derivative information
+    @property
+    def aval(self):
+        return primal_value(self)
+
+    @property
+    def shape(self):
+        return np.shape(primal_value(self))
+
+    @property
+    def dtype(self):
+        return np.result_type(primal_value(self))
+
+    @property
+    def ndim(self):
+        return len(self.shape)
+
+    @property
+    def size(self):
+        return int(np.prod(self.shape))
+
+    def __len__(self):
+        shape = self.shape
+        if not shape:
+            raise TypeError("len() of unsized (0-d) traced value")
+        return shape[0]
+
+    def __iter__(self):
+        return (self[i] for i in range(len(self)))
+
+    def __bool__(self):
+        # Control flow on a traced value is allowed: it reads the value and carries no derivative.
+        return bool(primal_value(self))
+
+    def _refuse(self, what):
+        raise TypeError(
+            f"dualrev: {what} of a traced value would silently drop its derivative. Use dualrev.numpy "
+            "operations on it, or dualrev.stop_gradient(x) if you mean to drop the derivative."
+        )
+
+    def __float__(self):
+        self._refuse("float()")
+
+    def __int__(self):
+        self._refuse("int()")
+
+    def __index__(self):
+        self._refuse("using as an index")
+
+    def __complex__(self):
+        self._refuse("complex()")
+
+    def __array__(self, dtype=None, copy=None):
+        self._refuse("converting to a NumPy array (np.asarray/np.array)")
+
+    def __setitem__(self, idx, value):
+        raise TypeError("dualrev: traced values are immutable; write x = x.at[idx].set(v) instead of x[idx] = v")
+
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        if method != "__call__":
+            raise TypeError(f"dualrev: numpy.{ufunc.__name__}.{method} is not supported on traced values")
+        if kwargs:
+            raise TypeError(f"dualrev: numpy.{ufunc.__name__} on traced values takes no keyword arguments "
+                            f"(got {sorted(kwargs)}); results are new arrays, never written into `out`")
+        return _dispatch(ufunc, *inputs)
+
+    def __array_function__(self, func, types, args, kwargs):
+        return _dispatch(func, *args, **kwargs)
+
+    __add__ = _binary(np.add)
+    __radd__ = _binary(np.add, True)
+    __sub__ = _binary(np.subtract)
+    __rsub__ = _binary(np.subtract, True)
+    __mul__ = _binary(np.multiply)
+    __rmul__ = _binary(np.multiply, True)
+    __truediv__ = _binary(np.true_divide)
+    __rtruediv__ = _binary(np.true_divide, True)
+    __floordiv__ = _binary(np.floor_divide)
+    __rfloordiv__ = _binary(np.floor_divide, True)
+    __mod__ = _binary(np.remainder)
+    __rmod__ = _binary(np.remainder, True)
+    __pow__ = _binary(np.power)
+    __rpow__ = _binary(np.power, True)
+    __matmul__ = _binary(np.matmul)
+    __rmatmul__ = _binary(np.matmul, True)
+    __lt__ = _binary(np.less)
+    __le__ = _binary(np.less_equal)
+    __gt__ = _binary(np.greater)
+    __ge__ = _binary(np.greater_equal)
+    __eq__ = _binary(np.equal)
+    __ne__ = _binary(np.not_equal)
+
+    def __neg__(self):
+        return _dispatch(np.negative, self)
+
+    def __pos__(self):
+        return self
+
+    def __abs__(self):
+        return _dispatch(np.absolute, self)
+
+    def __getitem__(self, idx):
+        return _dispatch(operator.getitem, self, idx)
+
+    # array methods, routed to the same functions as their NumPy counterparts
+    sum = _method(np.sum)
+    mean = _method(np.mean)
+    prod = _method(np.prod)
+    max = _method(np.max)
+    min = _method(np.min)
+    var = _method(np.var)
+    std = _method(np.std)
+    cumsum = _method(np.cumsum)
+    dot = _method(np.dot)
+    ravel = _method(np.ravel)
+    squeeze = _method(np.squeeze)
+    swapaxes = _method(np.swapaxes)
+    clip = _method(np.clip)
+    argmax = _method(np.argmax)
+    argmin = _method(np.argmin)
+
+    def reshape(self, *shape, order="C"):
+        if len(shape) == 1 and not isinstance(shape[0], int):
+            shape = shape[0]
+        return _dispatch(np.reshape, self, shape)
+
+    def transpose(self, *axes):
+        if len(axes) == 1 and not isinstance(axes[0], int):
+            axes = axes[0]
+        return _dispatch(np.transpose, self, axes or None)
+
+    def astype(self, dtype):
+        return _dispatch(np.ndarray.astype, self, dtype)
+
+    def flatten(self):
+        return _dispatch(np.ravel, self)
+
+    def copy(self):
+        return self
+
+    @property
+    def T(self):
+        return _dispatch(np.transpose, self)
+
+    @property
+    def mT(self):
+        return _dispatch(np.swapaxes, self, -1, -2)
+
+    def __repr__(self):
+        return f"{type(self).__name__}(level={self._trace.level}, primal={self.primal!r})"

@@ -1,0 +1,240 @@
+"""User-defined derivatives and memory control: stop_gradient, custom_jvp, custom_vjp, checkpoint.
+
+Each builds a primitive call around user functions, so the engine treats it like any other primitive:
+- ``custom_jvp`` gives a JVP; its VJP is the transpose of that JVP, obtained by reverse mode over the rule's
+  tangent computation (which is linear in the tangents), so the rule is used in both modes and at every order.
+- ``custom_vjp`` gives a VJP; under forward mode its JVP is the transpose of the VJP, obtained the same way
+  (``J t`` is the cotangent-gradient of ``<bwd(ct), t>``), so it works under jvp, jacfwd and hessian as well.
+- ``checkpoint`` keeps only its inputs on the tape and recomputes its inside during the backward pass.
+Imports core, tree_util, transforms.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any, Callable
+
+import numpy as np
+
+from dualrev.core import Primitive, Tracer, primal_value
+from dualrev.transforms import _Recording, jvp_flat
+from dualrev.tree_util import tree_flatten, tree_map, tree_unflatten
+
+__all__ = ["stop_gradient", "custom_jvp", "custom_vjp", "checkpoint"]
+
+
+def stop_gradient(x: Any) -> Any:
+    """The value of ``x`` (a pytree) with zero derivative at every level of differentiation.
+
+    >>> dr.grad(lambda x: x * dr.stop_gradient(x))(3.0)   # 3.0, not 6.0
+    """
+    return tree_map(primal_value, x)
+
+
+def _zeros_like(x):
+    return np.zeros(np.shape(x), x.dtype if isinstance(x, Tracer) else np.result_type(x))
+
+
+def _transpose_linear(linear_fun, in_examples, cts):
+    """Apply the transpose of a linear function to ``cts``, by reverse mode over it at zero."""
+    rec = _Recording("transpose", linear_fun, [_zeros_like(x) for x in in_examples], False)
+    return rec.pullback(cts)
+
+
+class _FlatFunction:
+    """A user function of pytrees seen as a function of flat leaves; remembers the output structure."""
+
+    def __init__(self, fun, in_tree, kwargs):
+        self.fun = fun
+        self.in_tree = in_tree
+        self.kwargs = kwargs  # static: not differentiated
+        self.out_tree = None
+        if any(isinstance(v, Tracer) for v in tree_flatten(kwargs)[0]):
+            raise TypeError(f"{fun.__name__}: keyword arguments of custom_jvp/custom_vjp/checkpoint functions are "
+                            "not differentiated; pass traced values positionally")
+
+    def call(self, leaves, *extra):
+        return self.fun(*extra, *tree_unflatten(self.in_tree, leaves), **self.kwargs)
+
+    def flatten_out(self, out):
+        leaves, tree = tree_flatten(out)
+        if self.out_tree is not None and tree != self.out_tree:
+            raise TypeError(f"{self.fun.__name__}: custom rule output structure {tree} differs from {self.out_tree}")
+        self.out_tree = tree
+        return leaves
+
+
+# -- custom_jvp --
+
+
+def _call_flat(*xs, f, rule=None):
+    return tuple(f.flatten_out(f.call(xs)))
+
+
+def _custom_jvp_full(primals, tangents, *, f, rule):
+    tangents = [_zeros_like(p) if t is None else t for p, t in zip(primals, tangents)]
+    args, targs = tree_unflatten(f.in_tree, primals), tree_unflatten(f.in_tree, tangents)
+    out, tout = rule.fun(tuple(args), tuple(targs), **f.kwargs)
+    return tuple(f.flatten_out(out)), tuple(f.flatten_out(tout))
+
+
+def _custom_jvp_vjp(ct, ans, xs, params, argnums):
+    f = params["f"]
+
+    def tangent_out(*ts):  # linear in ts: the tangents of the differentiated operands
+        tangents = [None] * len(xs)
+        for i, t in zip(argnums, ts):
+            tangents[i] = t
+        return list(_custom_jvp_full(xs, tangents, **params)[1])
+
+    return _transpose_linear(tangent_out, [xs[i] for i in argnums], list(ct))
+
+
+custom_jvp_call = Primitive("custom_jvp_call", _call_flat, jvp_full=_custom_jvp_full,
+                            vjp=_custom_jvp_vjp, multiple_results=True)
+
+
+class custom_jvp:
+    """Give a function your own JVP rule, used by every transform at every order (reverse mode transposes it).
+
+    >>> @dr.custom_jvp
+    ... def f(x): return dnp.log1p(dnp.exp(x))
+    >>> @f.defjvp
+    ... def f_jvp(primals, tangents): (x,), (dx,) = primals, tangents; return f(x), dx * sigmoid(x)
+
+    The rule takes ``(primals, tangents)`` (tuples like the arguments) and returns ``(out, tangent_out)``. It must
+    be written with dualrev operations and be linear in the tangents. Keyword arguments are not differentiated.
+    """
+
+    def __init__(self, fun: Callable):
+        functools.update_wrapper(self, fun)
+        self.fun = fun
+        self.jvp_rule = None
+
+    def defjvp(self, jvp: Callable) -> Callable:
+        self.jvp_rule = jvp
+        return jvp
+
+    def __call__(self, *args, **kwargs):
+        if self.jvp_rule is None:
+            raise TypeError(f"custom_jvp {self.fun.__name__}: define the rule with @{self.fun.__name__}.defjvp")
+        leaves, in_tree = tree_flatten(args)
+        f = _FlatFunction(self.fun, in_tree, kwargs)
+        outs = custom_jvp_call(*leaves, f=f, rule=_FlatFunction(self.jvp_rule, in_tree, kwargs))
+        return tree_unflatten(f.out_tree, outs)
+
+
+# -- custom_vjp --
+
+
+def _custom_vjp_impl(*xs, f, fwd, bwd):
+    return _call_flat(*xs, f=f)
+
+
+def _custom_vjp_fwd(primals, *, f, fwd, bwd):
+    out, res = fwd.call(primals)
+    return tuple(f.flatten_out(out)), res
+
+
+def _cts_in(bwd, f, res, cts, xs):
+    ct_in = bwd.fun(res, tree_unflatten(f.out_tree, cts), **f.kwargs)
+    args = tree_unflatten(f.in_tree, xs)
+    if not isinstance(ct_in, tuple) or len(ct_in) != len(args):
+        raise TypeError(f"custom_vjp {f.fun.__name__}: bwd must return a tuple with one entry per positional "
+                        f"argument ({len(args)})")
+    # None stands for a zero cotangent of a whole argument
+    ct_in = tuple(tree_map(_zeros_like, a) if c is None else c for c, a in zip(ct_in, args))
+    ct_leaves, ct_tree = tree_flatten(ct_in)
+    if ct_tree != f.in_tree:
+        raise TypeError(f"custom_vjp {f.fun.__name__}: bwd returned structure {ct_tree}, the arguments have "
+                        f"{f.in_tree}")
+    return ct_leaves
+
+
+def _custom_vjp_vjp(ct, ans, xs, params, argnums):
+    ct_leaves = _cts_in(params["bwd"], params["f"], params["residuals"], list(ct), xs)
+    return [ct_leaves[i] for i in argnums]
+
+
+def _custom_vjp_jvp_full(primals, tangents, *, f, fwd, bwd):
+    ans, res = _custom_vjp_fwd(primals, f=f, fwd=fwd, bwd=bwd)
+    live = [i for i, t in enumerate(tangents) if t is not None]
+
+    def pullback(*cts):  # ct -> (J^T ct) restricted to the operands with tangents: linear in ct
+        ct_leaves = _cts_in(bwd, f, res, list(cts), primals)
+        return [ct_leaves[i] for i in live]
+
+    touts = _transpose_linear(pullback, ans, [tangents[i] for i in live])
+    return ans, tuple(touts)
+
+
+custom_vjp_call = Primitive("custom_vjp_call", _custom_vjp_impl, jvp_full=_custom_vjp_jvp_full,
+                            vjp_fwd=_custom_vjp_fwd, vjp=_custom_vjp_vjp, multiple_results=True)
+
+
+class custom_vjp:
+    """Give a function your own VJP rule (JAX-style ``defvjp(fwd, bwd)``).
+
+    ``fwd(*args)`` returns ``(out, residuals)``; ``bwd(residuals, ct)`` returns a tuple with one cotangent per
+    positional argument. Unlike JAX, the function also works under ``jvp``, ``jacfwd`` and ``hessian``: forward
+    mode uses the transpose of ``bwd`` (reverse mode over ``bwd``, which is linear in ``ct``), so ``bwd`` must be
+    written with dualrev operations. Keyword arguments are not differentiated.
+
+    >>> @dr.custom_vjp
+    ... def clip_grad(x): return x
+    >>> clip_grad.defvjp(lambda x: (x, None), lambda res, ct: (dnp.clip(ct, -1, 1),))
+    """
+
+    def __init__(self, fun: Callable):
+        functools.update_wrapper(self, fun)
+        self.fun = fun
+        self.fwd = self.bwd = None
+
+    def defvjp(self, fwd: Callable, bwd: Callable) -> None:
+        self.fwd, self.bwd = fwd, bwd
+
+    def __call__(self, *args, **kwargs):
+        if self.fwd is None:
+            raise TypeError(f"custom_vjp {self.fun.__name__}: define the rules with {self.fun.__name__}.defvjp")
+        leaves, in_tree = tree_flatten(args)
+        f = _FlatFunction(self.fun, in_tree, kwargs)
+        outs = custom_vjp_call(*leaves, f=f, fwd=_FlatFunction(self.fwd, in_tree, kwargs),
+                               bwd=_FlatFunction(self.bwd, in_tree, kwargs))
+        return tree_unflatten(f.out_tree, outs)
+
+
+# -- checkpoint --
+
+
+def _checkpoint_jvp_full(primals, tangents, *, f):
+    outs, touts, _, _ = jvp_flat("checkpoint", lambda *xs: _call_flat(*xs, f=f), primals,
+                                 tangents)
+    return tuple(outs), tuple(touts)
+
+
+def _checkpoint_vjp(ct, ans, xs, params, argnums):
+    # Recompute the inside now, recording it, and pull the cotangent back through it.
+    f = params["f"]
+    rec = _Recording("checkpoint", lambda *ys: _call_flat(*ys, f=f), xs, False)
+    cts = rec.pullback(list(ct))
+    return [cts[i] for i in argnums]
+
+
+checkpoint_call = Primitive("checkpoint", _call_flat,
+                            jvp_full=_checkpoint_jvp_full, vjp=_checkpoint_vjp, multiple_results=True)
+
+
+def checkpoint(fun: Callable) -> Callable:
+    """Rematerialisation: under reverse mode, store only ``fun``'s inputs and recompute its inside during the
+    backward pass (less memory, one more forward pass). Composes with every transform, forward mode included.
+
+    >>> layer = dr.checkpoint(lambda W, x: dnp.tanh(W @ x))
+    """
+
+    @functools.wraps(fun)
+    def checkpointed(*args, **kwargs):
+        leaves, in_tree = tree_flatten(args)
+        f = _FlatFunction(fun, in_tree, kwargs)
+        return tree_unflatten(f.out_tree, checkpoint_call(*leaves, f=f))
+
+    return checkpointed

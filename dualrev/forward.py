@@ -1,0 +1,58 @@
+"""Forward mode: dual numbers. A DualTracer carries (primal, tangent); each primitive pushes its JVP rule forward
+in the same pass as the primal. A zero tangent is ``None``, never an array. Imports core and dualrev.numpy.
+"""
+
+from __future__ import annotations
+
+from dualrev.core import Trace, Tracer
+from dualrev.numpy import astype, broadcast_to
+
+__all__ = ["DualTrace", "DualTracer", "fit_tangent"]
+
+
+class DualTracer(Tracer):
+    __slots__ = ("tangent",)
+
+    def __init__(self, trace, primal, tangent):
+        self._trace = trace
+        self.primal = primal
+        self.tangent = tangent
+
+
+class DualTrace(Trace):
+    __slots__ = ()
+
+    def process(self, prim, args, params):
+        primals = []
+        tangents = []
+        for a in args:
+            if type(a) is DualTracer and a._trace is self:
+                primals.append(a.primal)
+                tangents.append(a.tangent)
+            else:  # a constant, or a value of a lower level: its tangent at this level is zero
+                primals.append(a)
+                tangents.append(None)
+        if prim.jvp_full is not None:
+            ans, t = prim.jvp_full(primals, tangents, **params)
+        else:
+            ans = prim(*primals, **params)
+            t = prim.jvp(tangents, ans, primals, params)
+        if prim.multiple_results:
+            t = t if t is not None else (None,) * len(ans)
+            return tuple(self.box(a, dt) for a, dt in zip(ans, t))
+        return self.box(ans, t)
+
+    def box(self, ans, t):
+        # A zero tangent leaves the value unboxed: it is a constant at this level.
+        return ans if t is None else DualTracer(self, ans, fit_tangent(t, ans))
+
+
+def fit_tangent(t, ans):
+    """Make a rule's tangent match the primal output's shape and dtype (once, here, not in every rule)."""
+    shape = ans.shape
+    if t.shape != shape:
+        t = broadcast_to(t, shape)
+    dtype = ans.dtype
+    if t.dtype != dtype and dtype.kind in "fc":
+        t = astype(t, dtype)
+    return t

@@ -1,0 +1,418 @@
+"""The functional transforms: grad, value_and_grad, vjp, jvp, linearize, jacfwd, jacrev, hessian, hvp.
+
+Each public function is a thin pytree/argnums wrapper around two flat cores: ``record`` (reverse mode: run the
+function on tape tracers, return the outputs and a pullback) and ``jvp_flat`` (forward mode: run it on dual
+numbers). Argument checking lives here, once. Imports core, tree_util, forward, reverse, dualrev.numpy.
+"""
+
+from __future__ import annotations
+
+import numbers
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from dualrev import numpy as dnp
+from dualrev.core import Tracer, _leaked, new_trace
+from dualrev.forward import DualTrace, DualTracer
+from dualrev.reverse import TapeTrace, TapeTracer, backward_pass, forward_pass
+from dualrev.tree_util import tree_flatten, tree_map, tree_unflatten
+
+__all__ = ["grad", "value_and_grad", "vjp", "jvp", "linearize", "jacfwd", "jacrev", "hessian", "hvp"]
+
+
+# -- argument and output checks --
+
+
+def _fun_name(fun) -> str:
+    return getattr(fun, "__name__", type(fun).__name__)
+
+
+def _as_input(where: str, x: Any):
+    """A differentiated input as a float array (or an outer tracer); anything else is a TypeError."""
+    if isinstance(x, Tracer):
+        dtype = x.dtype
+    elif isinstance(x, (bool, np.bool_, numbers.Integral, complex, np.complexfloating)):
+        dtype = np.result_type(x)
+    elif isinstance(x, (np.ndarray, np.generic, float)):
+        x = np.asarray(x)
+        dtype = x.dtype
+    else:
+        raise TypeError(f"{where} is a {type(x).__name__}; differentiated inputs must be float arrays or floats")
+    if dtype.kind != "f":
+        raise TypeError(f"{where} has dtype {dtype}; differentiated inputs must be floating point "
+                        "(float16/32/64): convert with x.astype(float)")
+    return x
+
+
+def _check_output(name: str, out: Any):
+    """An output leaf must be an array, a number or a tracer; a dead tracer means one leaked out."""
+    if isinstance(out, Tracer):
+        if not out._trace.alive:
+            raise _leaked(name)
+        return out
+    if isinstance(out, (np.ndarray, np.generic, numbers.Number)):
+        return out
+    raise TypeError(f"{name}: the function returned a {type(out).__name__}; outputs must be arrays or floats "
+                    "(or pytrees of them)")
+
+
+def _shape_dtype(x):
+    if isinstance(x, Tracer):
+        return x.shape, x.dtype
+    return np.shape(x), np.result_type(x)
+
+
+def _zeros(x):
+    shape, dtype = _shape_dtype(x)
+    return np.zeros(shape, dtype)
+
+
+def _argnums(name: str, argnums, nargs: int) -> tuple[tuple[int, ...], bool]:
+    single = isinstance(argnums, int)
+    nums = (argnums,) if single else tuple(argnums)
+    for i in nums:
+        if not isinstance(i, int) or not -nargs <= i < nargs:
+            raise ValueError(f"{name}: argnums={argnums!r} is out of range for {nargs} positional arguments")
+    return tuple(i % nargs for i in nums), single
+
+
+def _flatten_args(name: str, fun: Callable, args: tuple, kwargs: dict, argnums):
+    """Flatten the differentiated arguments; returns (leaves, rebuild, flat_fun)."""
+    nums, single = _argnums(name, argnums, len(args))
+    diff = args[nums[0]] if single else tuple(args[i] for i in nums)
+    leaves, tree = tree_flatten(diff)
+    leaves = [_as_input(f"{name}: argument {nums if not single else nums[0]} of {_fun_name(fun)}", x)
+              for x in leaves]
+
+    def rebuild(flat):
+        return tree_unflatten(tree, flat)
+
+    def flat_fun(*flat):
+        vals = rebuild(flat)
+        full = list(args)
+        for i, v in zip(nums, (vals,) if single else vals):
+            full[i] = v
+        return fun(*full, **kwargs)
+
+    return leaves, rebuild, flat_fun
+
+
+def _split_aux(name: str, out):
+    if not (isinstance(out, (tuple, list)) and len(out) == 2):
+        raise TypeError(f"{name}: with has_aux=True the function must return a pair (output, aux)")
+    return out
+
+
+# -- the two flat cores --
+
+
+class _Recording:
+    """A function run once on tape tracers: its flat outputs and what the pullback and pushforward need."""
+
+    def __init__(self, name, fun, leaves, has_aux):
+        with new_trace(TapeTrace) as trace:
+            tracers = [trace.leaf(x) for x in leaves]
+            out = fun(*tracers)
+            aux = None
+            if has_aux:
+                out, aux = _split_aux(name, out)
+            out_leaves, self.out_tree = tree_flatten(out)
+            self.outs, self.refs = [], []
+            for o in out_leaves:
+                o = _check_output(name, o)
+                if type(o) is TapeTracer and o._trace is trace:
+                    self.outs.append(o.primal)
+                    self.refs.append((o.node, o.index))
+                else:  # does not depend on the inputs at this level
+                    self.outs.append(o)
+                    self.refs.append(None)
+            self.aux = tree_map(lambda a: _unbox(name, trace, a), aux)
+        self.leaves = [t.node for t in tracers]
+
+    def pullback(self, cts: Sequence) -> list:
+        """Cotangents of the flat outputs (None = zero) -> cotangents of the flat inputs (zeros materialised)."""
+        seeds = [(ref[0], ref[1], ct) for ref, ct in zip(self.refs, cts) if ref is not None and ct is not None]
+        grads = backward_pass(seeds) if seeds else {}
+        return [grads[n] if n in grads else _zeros(n.ans) for n in self.leaves]
+
+    def pushforward(self, tangents: Sequence) -> list:
+        """Tangents of the flat inputs -> tangents of the flat outputs, along the recorded tape (no re-tracing)."""
+        roots = [ref[0] for ref in self.refs if ref is not None]
+        ts = forward_pass(roots, {n: t for n, t in zip(self.leaves, tangents) if t is not None})
+        out = []
+        for ref, o in zip(self.refs, self.outs):
+            t = None
+            if ref is not None:
+                t = ts.get(ref[0])
+                if t is not None and ref[0].prim is not None and ref[0].prim.multiple_results:
+                    t = t[ref[1]]
+            out.append(_zeros(o) if t is None else t)
+        return out
+
+
+def _unbox(name, trace, x):
+    if isinstance(x, Tracer):
+        if x._trace is trace:
+            return x.primal
+        if not x._trace.alive:
+            raise _leaked(name)
+    return x
+
+
+def jvp_flat(name: str, fun: Callable, primals: Sequence, tangents: Sequence, has_aux: bool = False):
+    """Run ``fun`` on dual numbers; returns (flat outputs, flat output tangents or None, out tree, aux)."""
+    with new_trace(DualTrace) as trace:
+        args = [p if t is None else DualTracer(trace, p, t) for p, t in zip(primals, tangents)]
+        out = fun(*args)
+        aux = None
+        if has_aux:
+            out, aux = _split_aux(name, out)
+        out_leaves, out_tree = tree_flatten(out)
+        outs, touts = [], []
+        for o in out_leaves:
+            o = _check_output(name, o)
+            if type(o) is DualTracer and o._trace is trace:
+                outs.append(o.primal)
+                touts.append(o.tangent)
+            else:
+                outs.append(o)
+                touts.append(None)
+        aux = tree_map(lambda a: _unbox(name, trace, a), aux)
+    return outs, touts, out_tree, aux
+
+
+# -- reverse mode --
+
+
+def value_and_grad(fun: Callable, argnums=0, has_aux: bool = False) -> Callable:
+    """Like ``grad``, but the returned function gives ``(value, gradient)`` (``((value, aux), gradient)``).
+
+    >>> dr.value_and_grad(lambda x: x ** 2)(3.0)
+    (9.0, 6.0)
+    """
+    name = f"value_and_grad({_fun_name(fun)})"
+
+    def value_and_grad_fun(*args, **kwargs):
+        leaves, rebuild, flat_fun = _flatten_args(name, fun, args, kwargs, argnums)
+        rec = _Recording(name, flat_fun, leaves, has_aux)
+        if len(rec.outs) != 1:
+            raise TypeError(f"{name}: the function must return a scalar, got a pytree of {len(rec.outs)} leaves")
+        out = rec.outs[0]
+        shape, dtype = _shape_dtype(out)
+        if shape != () or dtype.kind != "f":
+            raise TypeError(f"{name}: the function must return a real scalar (shape ()), got shape {shape} "
+                            f"dtype {dtype}; use jacrev or vjp for non-scalar outputs")
+        g = rebuild(rec.pullback([np.ones((), dtype)]))
+        value = tree_unflatten(rec.out_tree, rec.outs)
+        return ((value, rec.aux) if has_aux else value), g
+
+    return value_and_grad_fun
+
+
+def grad(fun: Callable, argnums=0, has_aux: bool = False) -> Callable:
+    """The gradient of a scalar function, by reverse mode (one forward pass recorded, one backward pass).
+
+    ``argnums`` (int or tuple) picks the differentiated positional arguments, each a float array or a pytree of
+    them. With ``has_aux`` the function returns ``(scalar, aux)`` and the gradient function ``(grad, aux)``.
+
+    >>> dr.grad(lambda x: dnp.sum(x ** 2))(np.array([1.0, 2.0]))
+    array([2., 4.])
+    """
+    vg = value_and_grad(fun, argnums, has_aux)
+
+    def grad_fun(*args, **kwargs):
+        (value, g) = vg(*args, **kwargs)
+        return (g, value[1]) if has_aux else g
+
+    grad_fun.__name__ = f"grad({_fun_name(fun)})"
+    return grad_fun
+
+
+def vjp(fun: Callable, *primals, has_aux: bool = False):
+    """Evaluate ``fun(*primals)`` and return ``(out, vjp_fun)``; ``vjp_fun(ct)`` pulls a cotangent of the output
+    (same structure, shapes and dtypes) back to a tuple of cotangents, one per primal. (``(out, vjp_fun, aux)``
+    with ``has_aux``.) ``vjp_fun`` may be called many times; the forward pass is not repeated.
+
+    >>> out, f_vjp = dr.vjp(dnp.sin, x); f_vjp(np.ones_like(out))
+    """
+    name = f"vjp({_fun_name(fun)})"
+    leaves, rebuild, flat_fun = _flatten_args(name, fun, primals, {}, tuple(range(len(primals))))
+    rec = _Recording(name, flat_fun, leaves, has_aux)
+    out = tree_unflatten(rec.out_tree, rec.outs)
+
+    def vjp_fun(ct):
+        ct_leaves, ct_tree = tree_flatten(ct)
+        if ct_tree != rec.out_tree:
+            raise ValueError(f"{name}: cotangent structure {ct_tree} does not match the output's {rec.out_tree}")
+        for c, o in zip(ct_leaves, rec.outs):
+            if _shape_dtype(c)[0] != _shape_dtype(o)[0]:
+                raise ValueError(f"{name}: cotangent shape {_shape_dtype(c)[0]} does not match the output's "
+                                 f"{_shape_dtype(o)[0]}")
+        return rebuild(rec.pullback(ct_leaves))
+
+    return (out, vjp_fun, rec.aux) if has_aux else (out, vjp_fun)
+
+
+def jacrev(fun: Callable, argnums=0, has_aux: bool = False) -> Callable:
+    """The Jacobian by reverse mode: one recorded forward pass, one backward pass per output element.
+
+    For each output leaf of shape ``S_out`` and input leaf of shape ``S_in`` the block has shape
+    ``S_out + S_in``; the result is the output pytree with the input pytree at each leaf.
+    """
+    name = f"jacrev({_fun_name(fun)})"
+
+    def jac_fun(*args, **kwargs):
+        leaves, rebuild, flat_fun = _flatten_args(name, fun, args, kwargs, argnums)
+        rec = _Recording(name, flat_fun, leaves, has_aux)
+        blocks = []
+        for j, o in enumerate(rec.outs):
+            shape, dtype = _shape_dtype(o)
+            _check_float_output(name, shape, dtype)
+            rows = []
+            for e in range(int(np.prod(shape))):
+                ct = np.zeros(shape, dtype)
+                ct.flat[e] = 1
+                cts = [None] * len(rec.outs)
+                cts[j] = ct
+                rows.append(rec.pullback(cts))
+            per_input = [_stack_rows([r[i] for r in rows], shape, x, axis=0) for i, x in enumerate(leaves)]
+            blocks.append(rebuild(per_input))
+        jac = tree_unflatten(rec.out_tree, blocks)
+        return (jac, rec.aux) if has_aux else jac
+
+    return jac_fun
+
+
+def _check_float_output(name, shape, dtype):
+    if dtype.kind != "f":
+        raise TypeError(f"{name}: outputs must be floating point to differentiate, got dtype {dtype}")
+
+
+def _stack_rows(rows, out_shape, x, axis):
+    """Stack per-basis-vector results into the Jacobian block of shape out_shape + x.shape (or x.shape + ...)."""
+    in_shape = _shape_dtype(x)[0]
+    if not rows:
+        return np.zeros(tuple(out_shape) + tuple(in_shape))
+    return dnp.reshape(dnp.stack(rows, axis=axis), tuple(out_shape) + tuple(in_shape))
+
+
+# -- forward mode --
+
+
+def _check_tangents(name, primals, tangents):
+    p_leaves, p_tree = tree_flatten(primals)
+    t_leaves, t_tree = tree_flatten(tangents)
+    if p_tree != t_tree:
+        raise ValueError(f"{name}: tangents structure {t_tree} does not match primals structure {p_tree}")
+    for i, (p, t) in enumerate(zip(p_leaves, t_leaves)):
+        p = _as_input(f"{name}: primal {i}", p)
+        t = _as_input(f"{name}: tangent {i}", t)
+        (ps, pd), (ts, td) = _shape_dtype(p), _shape_dtype(t)
+        if ps != ts or pd != td:
+            raise ValueError(f"{name}: tangent {i} has shape {ts} dtype {td}, its primal has shape {ps} "
+                             f"dtype {pd}; they must match")
+        p_leaves[i], t_leaves[i] = p, t
+    return p_leaves, t_leaves, p_tree
+
+
+def jvp(fun: Callable, primals: Sequence, tangents: Sequence, has_aux: bool = False):
+    """Forward mode: ``(fun(*primals), J @ tangents)`` by dual numbers, in one pass.
+
+    ``primals`` and ``tangents`` are tuples (or lists) of the same pytree structure, shapes and dtypes.
+
+    >>> dr.jvp(dnp.sin, (0.0,), (1.0,))
+    (0.0, 1.0)
+    """
+    name = f"jvp({_fun_name(fun)})"
+    if not isinstance(primals, (tuple, list)) or not isinstance(tangents, (tuple, list)):
+        raise TypeError(f"{name}: primals and tangents must be tuples or lists of arguments")
+    p_leaves, t_leaves, p_tree = _check_tangents(name, tuple(primals), tuple(tangents))
+
+    def flat_fun(*flat):
+        return fun(*tree_unflatten(p_tree, flat))
+
+    outs, touts, out_tree, aux = jvp_flat(name, flat_fun, p_leaves, t_leaves, has_aux)
+    touts = [_zeros(o) if t is None else t for o, t in zip(outs, touts)]
+    result = tree_unflatten(out_tree, outs), tree_unflatten(out_tree, touts)
+    return result + (aux,) if has_aux else result
+
+
+def linearize(fun: Callable, *primals):
+    """Evaluate ``fun(*primals)`` once and return ``(out, f_jvp)``: ``f_jvp(*tangents)`` pushes tangents
+    through the recorded computation (the linearised function) without running ``fun`` again.
+
+    >>> out, f_jvp = dr.linearize(dnp.sin, x); f_jvp(dx)
+    """
+    name = f"linearize({_fun_name(fun)})"
+    leaves, rebuild, flat_fun = _flatten_args(name, fun, primals, {}, tuple(range(len(primals))))
+    rec = _Recording(name, flat_fun, leaves, False)
+
+    def f_jvp(*tangents):
+        if len(tangents) != len(primals):
+            raise TypeError(f"{name}: f_jvp takes {len(primals)} tangents, one per primal, got {len(tangents)}")
+        _, t_leaves, _ = _check_tangents(name, tuple(primals), tuple(tangents))
+        return tree_unflatten(rec.out_tree, rec.pushforward(t_leaves))
+
+    return tree_unflatten(rec.out_tree, rec.outs), f_jvp
+
+
+def jacfwd(fun: Callable, argnums=0, has_aux: bool = False) -> Callable:
+    """The Jacobian by forward mode: one dual-number pass per input element (best for few inputs).
+
+    Block shapes and pytree structure are as for ``jacrev``: output structure outside, input structure inside.
+    """
+    name = f"jacfwd({_fun_name(fun)})"
+
+    def jac_fun(*args, **kwargs):
+        leaves, rebuild, flat_fun = _flatten_args(name, fun, args, kwargs, argnums)
+        columns = []  # per input leaf: list over its elements of the flat output tangents
+        outs, out_tree, aux = None, None, None
+        for i, x in enumerate(leaves):
+            shape, dtype = _shape_dtype(x)
+            cols = []
+            for e in range(int(np.prod(shape))):
+                t = np.zeros(shape, dtype)
+                t.flat[e] = 1
+                tangents = [None] * len(leaves)
+                tangents[i] = t
+                outs, touts, out_tree, aux = jvp_flat(name, flat_fun, leaves, tangents, has_aux)
+                cols.append([_zeros(o) if dt is None else dt for o, dt in zip(outs, touts)])
+            columns.append(cols)
+        if outs is None:  # no input elements at all: one plain evaluation gives the output shapes
+            outs, _, out_tree, aux = jvp_flat(name, flat_fun, leaves, [None] * len(leaves), has_aux)
+        blocks = []
+        for j, o in enumerate(outs):
+            o_shape, o_dtype = _shape_dtype(o)
+            _check_float_output(name, o_shape, o_dtype)
+            per_input = [_stack_rows([c[j] for c in cols], o_shape, x, axis=-1) for cols, x in zip(columns, leaves)]
+            blocks.append(rebuild(per_input))
+        jac = tree_unflatten(out_tree, blocks)
+        return (jac, aux) if has_aux else jac
+
+    return jac_fun
+
+
+# -- second order --
+
+
+def hessian(fun: Callable, argnums=0) -> Callable:
+    """The Hessian of a scalar function: forward over reverse, ``jacfwd(jacrev(fun))``.
+
+    >>> dr.hessian(lambda x: dnp.sum(x ** 3))(np.array([1.0, 2.0]))
+    array([[ 6.,  0.], [ 0., 12.]])
+    """
+    return jacfwd(jacrev(fun, argnums), argnums)
+
+
+def hvp(fun: Callable, primals: Sequence, tangents: Sequence):
+    """The Hessian-vector product ``H @ v`` of a scalar function, forward over reverse, no Hessian formed.
+
+    Differentiates with respect to every primal; returns a pytree like ``primals[0]`` for one primal, else a
+    tuple with one entry per primal.
+
+    >>> dr.hvp(f, (x,), (v,))   # == dr.hessian(f)(x) @ v
+    """
+    primals, tangents = tuple(primals), tuple(tangents)
+    argnums = 0 if len(primals) == 1 else tuple(range(len(primals)))
+    return jvp(grad(fun, argnums), primals, tangents)[1]

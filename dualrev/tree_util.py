@@ -1,0 +1,123 @@
+"""Pytrees: nested tuples, lists, dicts and None around array leaves.
+
+Flatten to a list of leaves plus a ``PyTreeDef``, map over leaves, rebuild. Imports nothing from dualrev.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+__all__ = ["PyTreeDef", "tree_flatten", "tree_unflatten", "tree_map", "tree_leaves", "tree_structure"]
+
+
+class PyTreeDef:
+    """The shape of a pytree without its leaves: a node kind, its metadata and child treedefs."""
+
+    __slots__ = ("kind", "meta", "children", "num_leaves")
+
+    def __init__(self, kind: str, meta: Any, children: tuple):
+        self.kind = kind  # "leaf", "none", "tuple", "list", "dict", "namedtuple"
+        self.meta = meta  # dict keys or namedtuple class
+        self.children = children
+        self.num_leaves = 1 if kind == "leaf" else sum(c.num_leaves for c in children)
+
+    def __eq__(self, other):
+        return (
+            isinstance(other, PyTreeDef)
+            and self.kind == other.kind
+            and self.meta == other.meta
+            and self.children == other.children
+        )
+
+    def __hash__(self):
+        return hash((self.kind, str(self.meta), self.children))
+
+    def __repr__(self):
+        if self.kind == "leaf":
+            return "*"
+        if self.kind == "none":
+            return "None"
+        inner = [repr(c) for c in self.children]
+        if self.kind == "dict":
+            return "{" + ", ".join(f"{k!r}: {c}" for k, c in zip(self.meta, inner)) + "}"
+        if self.kind == "list":
+            return "[" + ", ".join(inner) + "]"
+        return "(" + ", ".join(inner) + ("," if len(inner) == 1 else "") + ")"
+
+
+_LEAF = PyTreeDef("leaf", None, ())
+_NONE = PyTreeDef("none", None, ())
+
+
+def _flatten(tree: Any, leaves: list) -> PyTreeDef:
+    if tree is None:
+        return _NONE
+    t = type(tree)
+    if t is tuple or t is list:
+        return PyTreeDef(t.__name__, None, tuple(_flatten(c, leaves) for c in tree))
+    if t is dict:
+        # Sorted keys, as JAX does, so {'b':..,'a':..} and {'a':..,'b':..} share one structure.
+        keys = tuple(sorted(tree))
+        return PyTreeDef("dict", keys, tuple(_flatten(tree[k], leaves) for k in keys))
+    if isinstance(tree, tuple) and hasattr(tree, "_fields"):
+        return PyTreeDef("namedtuple", t, tuple(_flatten(c, leaves) for c in tree))
+    leaves.append(tree)
+    return _LEAF
+
+
+def tree_flatten(tree: Any) -> tuple[list, PyTreeDef]:
+    """Split a pytree into its list of leaves and its structure.
+
+    >>> tree_flatten({"w": 1.0, "b": (2.0, None)})
+    ([2.0, 1.0], {'b': (*, None), 'w': *})
+    """
+    leaves: list = []
+    return leaves, _flatten(tree, leaves)
+
+
+def _unflatten(treedef: PyTreeDef, it) -> Any:
+    kind = treedef.kind
+    if kind == "leaf":
+        return next(it)
+    if kind == "none":
+        return None
+    children = [_unflatten(c, it) for c in treedef.children]
+    if kind == "tuple":
+        return tuple(children)
+    if kind == "list":
+        return children
+    if kind == "dict":
+        return dict(zip(treedef.meta, children))
+    return treedef.meta(*children)
+
+
+def tree_unflatten(treedef: PyTreeDef, leaves) -> Any:
+    """Rebuild a pytree of structure ``treedef`` from a sequence of leaves."""
+    leaves = list(leaves)
+    if len(leaves) != treedef.num_leaves:
+        raise ValueError(f"tree_unflatten: structure {treedef} needs {treedef.num_leaves} leaves, got {len(leaves)}")
+    return _unflatten(treedef, iter(leaves))
+
+
+def tree_leaves(tree: Any) -> list:
+    return tree_flatten(tree)[0]
+
+
+def tree_structure(tree: Any) -> PyTreeDef:
+    return tree_flatten(tree)[1]
+
+
+def tree_map(f: Callable, tree: Any, *rest: Any) -> Any:
+    """Apply ``f`` leafwise to one pytree, or to several pytrees of the same structure.
+
+    >>> tree_map(lambda x: 2 * x, {"a": 1.0, "b": [2.0]})
+    {'a': 2.0, 'b': [4.0]}
+    """
+    leaves, treedef = tree_flatten(tree)
+    others = []
+    for r in rest:
+        r_leaves, r_def = tree_flatten(r)
+        if r_def != treedef:
+            raise ValueError(f"tree_map: pytree structures differ: {treedef} vs {r_def}")
+        others.append(r_leaves)
+    return tree_unflatten(treedef, [f(*xs) for xs in zip(leaves, *others)])
