@@ -235,6 +235,7 @@ def checkpoint(fun: Callable) -> Callable:
     def checkpointed(*args, **kwargs):
         leaves, in_tree = tree_flatten(args)
         f = _FlatFunction(fun, in_tree, kwargs)
-        return tree_unflatten(f.out_tree, checkpoint_call(*leaves, f=f))
+        outs = checkpoint_call(*leaves, f=f)
+        return tree_unflatten(f.out_tree, outs)
 
     return checkpointed

@@ -26,7 +26,9 @@ divide = true_divide
 def _pow_dx(ans, x, y):
     # d/dx x**y = y x**(y-1); it is 0 where y == 0, as in JAX (avoids 0 * inf at x == 0).
     if not isinstance(y, Tracer) and np.ndim(y) == 0:
-        return 0.0 if y == 0 else y * x ** (y - 1)
+        if y == 0 or y == 1:
+            return float(y)
+        return x * y if y == 2 else y * x ** (y - 1)
     return where(y == 0, 0.0, y * x ** (y - 1))
 
 

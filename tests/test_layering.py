@@ -1,0 +1,41 @@
+"""The architecture is enforced: modules import only lower layers, and JAX is never imported by dualrev."""
+
+import ast
+import pathlib
+
+ROOT = pathlib.Path(__file__).resolve().parents[1] / "dualrev"
+# A module may import from its own layer or lower ones (DESIGN.md, high to low).
+LAYERS = [
+    {"tree_util"},
+    {"core"},
+    {"numpy"},
+    {"forward", "reverse", "batching", "graph"},
+    {"transforms"},
+    {"custom"},
+    {"testing"},
+    {"optimize", "nn", "__init__", "__main__"},
+]
+
+
+def layer_of(module: str) -> int:
+    return next(i for i, layer in enumerate(LAYERS) if module in layer)
+
+
+def imports_of(path):
+    tree = ast.parse(path.read_text())
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module:
+            yield node.module
+        elif isinstance(node, ast.Import):
+            yield from (a.name for a in node.names)
+
+
+def test_no_module_imports_a_higher_layer_and_none_imports_jax():
+    for path in ROOT.rglob("*.py"):
+        rel = path.relative_to(ROOT).parts
+        me = layer_of(rel[0].removesuffix(".py"))
+        for mod in imports_of(path):
+            assert not mod.startswith("jax"), f"{path} imports {mod}"
+            if mod.startswith("dualrev."):
+                them = layer_of(mod.split(".")[1])
+                assert them <= me, f"{path.relative_to(ROOT)} imports {mod} from a higher layer"
