@@ -19,7 +19,7 @@ def main():
     print(f"dualrev {dr.__version__}: forward (dual numbers) and reverse (tape) automatic differentiation of NumPy code")
 
     heading("grad: reverse mode, f(x) = sum(sin(x)**2)")
-    f = lambda x: dnp.sum(dnp.sin(x) ** 2)  # noqa: E731
+    f = lambda x: dnp.sum(dnp.sin(x) ** 2)
     x = np.array([0.0, 0.5, 1.0])
     print(f"  x = {x}   grad f(x) = {dr.grad(f)(x)}")
     print(f"  exact sin(2x)         = {np.sin(2 * x)}")

@@ -18,15 +18,15 @@ __all__ = ["TapeTrace", "TapeTracer", "Node", "backward_pass", "forward_pass", "
 class Node:
     """One recorded primitive call. Inputs of the differentiated function are leaves (``prim is None``)."""
 
-    __slots__ = ("prim", "params", "args", "ans", "parents", "seq")
+    __slots__ = ("prim", "params", "args", "ans", "parents", "argnums")
 
-    def __init__(self, prim, params, args, ans, parents, seq):
+    def __init__(self, prim, params, args, ans, parents, argnums):
         self.prim = prim
         self.params = params
         self.args = args
         self.ans = ans
-        self.parents = parents  # tuple of (operand index, parent node, parent output index)
-        self.seq = seq  # creation order: a topological order of the tape
+        self.parents = parents  # tuple of (parent node, parent output index), one per traced operand
+        self.argnums = argnums  # the positions of those operands
 
 
 class TapeTracer(Tracer):
@@ -40,32 +40,36 @@ class TapeTracer(Tracer):
 
 
 class TapeTrace(Trace):
-    __slots__ = ("seq",)
+    """Records every primitive call on its tracers, in order, on ``tape``: a topological order for free."""
+
+    __slots__ = ("tape",)
 
     def __init__(self, level):
         super().__init__(level)
-        self.seq = 0
+        self.tape = []
 
     def leaf(self, x):
-        self.seq += 1
-        return TapeTracer(self, x, Node(None, None, None, x, (), self.seq))
+        node = Node(None, None, None, x, (), ())
+        self.tape.append(node)
+        return TapeTracer(self, x, node)
 
     def process(self, prim, args, params):
-        primals = []
+        primals = list(args)
         parents = []
+        argnums = []
         for i, a in enumerate(args):
             if type(a) is TapeTracer and a._trace is self:
-                primals.append(a.primal)
-                parents.append((i, a.node, a.index))
-            else:  # a constant, or a value of a lower level: no cotangent at this level
-                primals.append(a)
+                primals[i] = a.primal
+                parents.append((a.node, a.index))
+                argnums.append(i)
+            # anything else is a constant, or a value of a lower level: no cotangent at this level
         if prim.vjp_fwd is not None:
             ans, residuals = prim.vjp_fwd(primals, **params)
             params = dict(params, residuals=residuals)
         else:
             ans = prim(*primals, **params)
-        self.seq += 1
-        node = Node(prim, params, primals, ans, tuple(parents), self.seq)
+        node = Node(prim, params, primals, ans, parents, argnums)
+        self.tape.append(node)
         if prim.multiple_results:
             return tuple(TapeTracer(self, a, node, k) for k, a in enumerate(ans))
         return TapeTracer(self, ans, node)
@@ -93,29 +97,16 @@ def _add(a, b):
     return b if a is None else (a if b is None else a + b)
 
 
-def _reachable(roots):
-    """Every node the roots depend on, in reverse creation order (a reverse topological order)."""
-    seen = set()
-    order = []
-    stack = list(roots)
-    while stack:
-        node = stack.pop()
-        if id(node) in seen:
-            continue
-        seen.add(id(node))
-        order.append(node)
-        stack.extend(p for _, p, _ in node.parents)
-    order.sort(key=lambda n: n.seq, reverse=True)
-    return order
+def backward_pass(tape, seeds):
+    """Run VJPs backwards along ``tape`` from ``seeds`` [(node, output index, cotangent)].
 
-
-def backward_pass(seeds):
-    """Run VJPs backwards from ``seeds`` [(node, output index, cotangent)]; returns {leaf node: cotangent}."""
+    Returns {leaf node: cotangent}. Nodes the seeds do not depend on never receive a cotangent and are skipped.
+    """
     cts = {}
     for node, k, ct in seeds:
         _accumulate(cts, node, k, ct)
     grads = {}
-    for node in _reachable([n for n, _, _ in seeds]):
+    for node in reversed(tape):
         ct = cts.pop(node, None)  # popped: intermediates are released as the pass goes
         if ct is None:
             continue
@@ -126,9 +117,8 @@ def backward_pass(seeds):
         if prim.multiple_results:
             ct = tuple(np.zeros(np.shape(a), np.result_type(a)) if c is None else c
                        for c, a in zip(ct, node.ans))
-        argnums = [i for i, _, _ in node.parents]
-        in_cts = prim.vjp(ct, node.ans, node.args, node.params, argnums)
-        for (i, parent, k), g in zip(node.parents, in_cts):
+        in_cts = prim.vjp(ct, node.ans, node.args, node.params, node.argnums)
+        for (parent, k), i, g in zip(node.parents, node.argnums, in_cts):
             if g is not None:
                 _accumulate(cts, parent, k, fit_cotangent(g, node.args[i]))
     return grads
@@ -141,24 +131,29 @@ def _accumulate(cts, node, k, ct):
             slots = cts[node] = [None] * len(node.ans)
         slots[k] = _add(slots[k], ct)
     else:
-        cts[node] = _add(cts.get(node), ct)
+        prev = cts.get(node)
+        cts[node] = ct if prev is None else prev + ct
 
 
-def forward_pass(roots, leaf_tangents):
-    """Push tangents {leaf node: tangent} forward through the recorded tape (linearize's JVP, no re-tracing)."""
+def forward_pass(tape, leaf_tangents):
+    """Push tangents {leaf node: tangent} forward along the tape (linearize's JVP, no re-tracing)."""
     from dualrev.forward import fit_tangent
 
     tangents = dict(leaf_tangents)
-    for node in reversed(_reachable(roots)):
-        if node.prim is None:
+    for node in tape:
+        prim = node.prim
+        if prim is None:
             continue
         ts = [None] * len(node.args)
-        for i, parent, k in node.parents:
+        live = False
+        for (parent, k), i in zip(node.parents, node.argnums):
             t = tangents.get(parent)
-            ts[i] = t[k] if t is not None and parent.prim is not None and parent.prim.multiple_results else t
-        if all(t is None for t in ts):
+            if t is not None and parent.prim is not None and parent.prim.multiple_results:
+                t = t[k]
+            ts[i] = t
+            live = live or t is not None
+        if not live:
             continue
-        prim = node.prim
         if prim.jvp_full is not None:
             t = prim.jvp_full(node.args, ts, **{k: v for k, v in node.params.items() if k != "residuals"})[1]
         else:

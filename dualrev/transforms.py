@@ -129,17 +129,17 @@ class _Recording:
                     self.refs.append(None)
             self.aux = tree_map(lambda a: _unbox(name, trace, a), aux)
         self.leaves = [t.node for t in tracers]
+        self.tape = trace.tape
 
     def pullback(self, cts: Sequence) -> list:
         """Cotangents of the flat outputs (None = zero) -> cotangents of the flat inputs (zeros materialised)."""
         seeds = [(ref[0], ref[1], ct) for ref, ct in zip(self.refs, cts) if ref is not None and ct is not None]
-        grads = backward_pass(seeds) if seeds else {}
+        grads = backward_pass(self.tape, seeds) if seeds else {}
         return [grads[n] if n in grads else _zeros(n.ans) for n in self.leaves]
 
     def pushforward(self, tangents: Sequence) -> list:
         """Tangents of the flat inputs -> tangents of the flat outputs, along the recorded tape (no re-tracing)."""
-        roots = [ref[0] for ref in self.refs if ref is not None]
-        ts = forward_pass(roots, {n: t for n, t in zip(self.leaves, tangents) if t is not None})
+        ts = forward_pass(self.tape, {n: t for n, t in zip(self.leaves, tangents) if t is not None})
         out = []
         for ref, o in zip(self.refs, self.outs):
             t = None

@@ -30,9 +30,19 @@ def test_non_array_outputs_are_rejected():
         dr.jvp(lambda x: object(), (1.0,), (1.0,))
 
 
-@pytest.mark.parametrize("convert", [float, int, np.asarray, np.array, lambda x: np.zeros(3) + [x, x, x][0].item()])
+def test_writing_a_tracer_into_a_numpy_array_raises():
+    def assign(x):
+        a = np.zeros(2)
+        a[0] = x
+        return dnp.sum(a)
+
+    with pytest.raises((TypeError, ValueError)):  # NumPy turns the refusal into its own ValueError
+        dr.grad(assign)(1.0)
+
+
+@pytest.mark.parametrize("convert", [float, int, np.asarray, np.array, lambda x: x.item(), lambda x: x.tolist()])
 def test_converting_a_tracer_to_a_plain_value_raises(convert):
-    with pytest.raises((TypeError, AttributeError), match="derivative|item"):
+    with pytest.raises(TypeError, match="derivative"):
         dr.grad(lambda x: convert(x) * 2.0)(1.0)
 
 
