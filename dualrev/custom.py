@@ -98,9 +98,11 @@ class custom_jvp:
     """Give a function your own JVP rule, used by every transform at every order (reverse mode transposes it).
 
     >>> @dr.custom_jvp
-    ... def f(x): return dnp.log1p(dnp.exp(x))
-    >>> @f.defjvp
-    ... def f_jvp(primals, tangents): (x,), (dx,) = primals, tangents; return f(x), dx * sigmoid(x)
+    ... def softplus(x): return dnp.log(1.0 + dnp.exp(x))
+    >>> @softplus.defjvp
+    ... def softplus_jvp(primals, tangents):
+    ...     (x,), (dx,) = primals, tangents
+    ...     return softplus(x), dx / (1.0 + dnp.exp(-x))   # finite at x = 1000
 
     The rule takes ``(primals, tangents)`` (tuples like the arguments) and returns ``(out, tangent_out)``. It must
     be written with dualrev operations and be linear in the tangents. Keyword arguments are not differentiated.
@@ -180,9 +182,12 @@ class custom_vjp:
     mode uses the transpose of ``bwd`` (reverse mode over ``bwd``, which is linear in ``ct``), so ``bwd`` must be
     written with dualrev operations. Keyword arguments are not differentiated.
 
+    A ``bwd`` that is not linear in ``ct`` (clipping the cotangent, say) is fine for reverse mode, but has no
+    Jacobian for forward mode to transpose: forward mode then sees the derivative of ``bwd`` at ``ct = 0``.
+
     >>> @dr.custom_vjp
-    ... def clip_grad(x): return x
-    >>> clip_grad.defvjp(lambda x: (x, None), lambda res, ct: (dnp.clip(ct, -1, 1),))
+    ... def my_sin(x): return dnp.sin(x)
+    >>> my_sin.defvjp(lambda x: (dnp.sin(x), x), lambda x, ct: (ct * dnp.cos(x),))
     """
 
     def __init__(self, fun: Callable):

@@ -7,6 +7,10 @@ import numpy as np
 from dualrev.core import defprim, implements
 from dualrev.numpy.shape import expand_dims, getitem, reshape, swapaxes, transpose
 
+__all__ = [
+    "dot", "matmul", "tensordot",
+]
+
 
 # Batch axes that were broadcast are summed away by the engine; these rules only handle 1-D operands.
 def _matmul_vjp_x(ct, ans, x, y):

@@ -7,6 +7,10 @@ import numpy as np
 from dualrev.core import defprim, implements
 from dualrev.numpy.shape import broadcast_to, reshape
 
+__all__ = [
+    "mean", "sum",
+]
+
 
 def normalize_axis(axis, ndim: int, name: str):
     """``axis`` as a sorted tuple of non-negative ints (``None`` means every axis)."""

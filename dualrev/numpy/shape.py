@@ -10,6 +10,11 @@ import numpy as np
 
 from dualrev.core import Tracer, defprim, implements, primal_value
 
+__all__ = [
+    "astype", "broadcast_to", "concatenate", "expand_dims", "getitem", "moveaxis", "ravel", "reshape",
+    "squeeze", "stack", "swapaxes", "transpose",
+]
+
 # -- queries (no derivative) --
 
 implements(np.shape)(lambda a: a.shape if isinstance(a, Tracer) else np.shape(a))

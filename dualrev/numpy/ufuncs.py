@@ -10,6 +10,13 @@ import numpy as np
 
 from dualrev.core import Tracer, defprim, implements, primal_value
 
+__all__ = [
+    "abs", "absolute", "add", "ceil", "cos", "divide", "equal", "exp", "floor", "floor_divide", "greater",
+    "greater_equal", "isfinite", "isinf", "isnan", "less", "less_equal", "log", "logical_and", "logical_not",
+    "logical_or", "maximum", "minimum", "multiply", "negative", "not_equal", "power", "sign", "sin", "sqrt",
+    "subtract", "tanh", "true_divide", "where",
+]
+
 # -- binary arithmetic --
 
 add = defprim(np.add, jvp=(lambda dx, ans, x, y: dx, lambda dy, ans, x, y: dy),
