@@ -238,6 +238,11 @@ def primal_value(x):
 # -- tracers --
 
 
+def index_update(x):
+    """The key under which dualrev.numpy registers the ``x.at[...]`` helper."""
+    raise NotImplementedError
+
+
 def _no_rule(np_func: Callable):
     module = getattr(np_func, "__module__", None) or "numpy"
     module = "numpy" if module.startswith("numpy._core") or module == "numpy.core" else module
@@ -406,6 +411,31 @@ class Tracer:
     clip = _method(np.clip)
     argmax = _method(np.argmax)
     argmin = _method(np.argmin)
+    cumprod = _method(np.cumprod)
+    argsort = _method(np.argsort)
+    sort = _method(np.sort)  # returns a sorted copy, as JAX arrays do (traced values are immutable)
+    round = _method(np.round)
+    conj = conjugate = _method(np.conj)
+    trace = _method(np.trace)
+    diagonal = _method(np.diagonal)
+    nonzero = _method(np.nonzero)
+    take = _method(np.take)
+    repeat = _method(np.repeat)
+    any = _method(np.any)
+    all = _method(np.all)
+
+    @property
+    def real(self):
+        return _dispatch(np.real, self)
+
+    @property
+    def imag(self):
+        return _dispatch(np.imag, self)
+
+    @property
+    def at(self):
+        """Functional index updates, JAX-style: ``x.at[idx].set(v)``, ``.add(v)``, ``.multiply(v)``."""
+        return _dispatch(index_update, self)
 
     def reshape(self, *shape, order="C"):
         if len(shape) == 1 and not isinstance(shape[0], int):

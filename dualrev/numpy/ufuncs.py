@@ -70,7 +70,8 @@ cos = defprim(np.cos, partials=lambda ans, x: -sin(x))
 tanh = defprim(np.tanh, partials=lambda ans, x: 1.0 - ans * ans)
 # 0.5 / ans first, as JAX does: sqrt'(0) is +inf, not nan
 sqrt = defprim(np.sqrt, partials=lambda ans, x: 0.5 / ans)
-absolute = defprim(np.absolute, name="abs", partials=lambda ans, x: sign(x))
+# abs'(0) = 1, as in JAX (the subgradient at the kink is taken from the right, -0.0 included)
+absolute = defprim(np.absolute, name="abs", partials=lambda ans, x: np.where(x >= 0, 1, -1).astype(ans.dtype))
 abs = absolute
 
 # -- non-differentiable: plain arrays out, so Python control flow on them works --
