@@ -18,6 +18,7 @@ __all__ = ["Primitive", "defprim", "Trace", "Tracer", "new_trace", "implements",
 
 PRIMITIVES: dict[str, "Primitive"] = {}  # name -> Primitive, every primitive ever defined
 NUMPY_TABLE: dict[Callable, Callable] = {}  # NumPy callable -> the dualrev function that replaces it
+NONDIFF_FUNCTIONS: set = set()  # composite functions of NUMPY_TABLE whose results carry no derivative
 
 
 class LeakedTracerError(TypeError):
@@ -123,7 +124,7 @@ def _from_partials(partials):
 
 def defprim(impl: Callable, *, name: str | None = None, partials=None, jvp=None, vjp=None,
             nondiff: bool = False, multiple_results: bool = False, numpy: Callable | tuple = (),
-            jvp_full=None, vjp_fwd=None) -> Primitive:
+            jvp_full=None, vjp_fwd=None, note: str = "") -> Primitive:
     """Define a primitive from its NumPy implementation and its derivative rules, in one place.
 
     Rules take ``(tangent or cotangent, ans, *operands, **params)`` and are written with dualrev operations so
@@ -137,7 +138,8 @@ def defprim(impl: Callable, *, name: str | None = None, partials=None, jvp=None,
     - ``nondiff=True``: the output has no derivative and is returned as a plain array even from tracers.
 
     ``numpy``: the NumPy callable(s) this primitive stands for (default: ``impl`` itself if it is a ufunc), so
-    ``np.sin(tracer)`` and ``tracer.__add__`` dispatch here.
+    ``np.sin(tracer)`` and ``tracer.__add__`` dispatch here. ``note``: a convention worth stating (the derivative
+    at a kink, say); it appears in the coverage table.
 
     >>> sin = defprim(np.sin, partials=lambda ans, x: cos(x))
     >>> sign = defprim(np.sign, nondiff=True)
@@ -161,7 +163,7 @@ def defprim(impl: Callable, *, name: str | None = None, partials=None, jvp=None,
             vjp_rule = _vjp_with_argnum(vjp)
     prim = Primitive(name, impl, jvp=jvp_rule, vjp=vjp_rule, nondiff=nondiff,
                      multiple_results=multiple_results, jvp_full=jvp_full, vjp_fwd=vjp_fwd,
-                     doc=getattr(impl, "__doc__", "") or "")
+                     doc=note)
     PRIMITIVES[name] = prim
     if isinstance(impl, np.ufunc) and not numpy:
         numpy = (impl,)
@@ -170,12 +172,17 @@ def defprim(impl: Callable, *, name: str | None = None, partials=None, jvp=None,
     return prim
 
 
-def implements(*numpy_funcs: Callable):
-    """Register a dualrev function as the replacement of NumPy callables on traced values."""
+def implements(*numpy_funcs: Callable, nondiff: bool = False):
+    """Register a dualrev function as the replacement of NumPy callables on traced values.
+
+    ``nondiff=True`` marks a function whose result carries no derivative (a query, an index, a plain array).
+    """
 
     def register(f):
         for nf in numpy_funcs:
             NUMPY_TABLE[nf] = f
+        if nondiff:
+            NONDIFF_FUNCTIONS.add(f)
         return f
 
     return register

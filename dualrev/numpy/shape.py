@@ -17,11 +17,37 @@ __all__ = [
 
 # -- queries (no derivative) --
 
-implements(np.shape)(lambda a: a.shape if isinstance(a, Tracer) else np.shape(a))
-implements(np.ndim)(lambda a: len(np.shape(a)))
-implements(np.size)(lambda a, axis=None: int(np.prod(np.shape(a))) if axis is None else np.shape(a)[axis])
+
+
+@implements(np.shape, nondiff=True)
+def shape(a):
+    """``np.shape``."""
+    return a.shape if isinstance(a, Tracer) else np.shape(a)
+
+
+@implements(np.ndim, nondiff=True)
+def ndim(a):
+    """``np.ndim``."""
+    return len(np.shape(a))
+
+
+@implements(np.size, nondiff=True)
+def size(a, axis=None):
+    """``np.size``."""
+    return int(np.prod(np.shape(a))) if axis is None else np.shape(a)[axis]
+
+
+def _like(np_func):
+    @implements(np_func, nondiff=True)
+    def like(a, *args, **kwargs):
+        return np_func(primal_value(a), *args, **kwargs)
+
+    like.__doc__ = f"``np.{np_func.__name__}``: a new plain array (it does not depend on the values of ``a``)."
+    return like
+
+
 for _f in (np.zeros_like, np.ones_like, np.empty_like, np.full_like):
-    implements(_f)(lambda a, *args, _f=_f, **kwargs: _f(primal_value(a), *args, **kwargs))
+    _like(_f)
 
 # -- reshaping --
 

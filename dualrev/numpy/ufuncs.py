@@ -44,7 +44,8 @@ def _pow_dy(ans, x, y):
     return ans * log(where(x == 0, 1.0, x))
 
 
-power = defprim(np.power, partials=(_pow_dx, _pow_dy))
+power = defprim(np.power, partials=(_pow_dx, _pow_dy),
+                note="d/dx is 0 where y == 0; d/dy is 0 where x == 0 (as in JAX)")
 
 
 def _max_partials(first):
@@ -57,8 +58,10 @@ def _max_partials(first):
     return partial
 
 
-maximum = defprim(np.maximum, partials=(_max_partials(True), _max_partials(False)))
-minimum = defprim(np.minimum, partials=(_max_partials(False), _max_partials(True)))
+maximum = defprim(np.maximum, partials=(_max_partials(True), _max_partials(False)),
+                  note="ties split the derivative evenly, as in JAX")
+minimum = defprim(np.minimum, partials=(_max_partials(False), _max_partials(True)),
+                  note="ties split the derivative evenly, as in JAX")
 
 # -- unary --
 
@@ -68,10 +71,9 @@ log = defprim(np.log, jvp=(lambda dx, ans, x: dx / x,), vjp=(lambda ct, ans, x: 
 sin = defprim(np.sin, partials=lambda ans, x: cos(x))
 cos = defprim(np.cos, partials=lambda ans, x: -sin(x))
 tanh = defprim(np.tanh, partials=lambda ans, x: 1.0 - ans * ans)
-# 0.5 / ans first, as JAX does: sqrt'(0) is +inf, not nan
-sqrt = defprim(np.sqrt, partials=lambda ans, x: 0.5 / ans)
-# abs'(0) = 1, as in JAX (the subgradient at the kink is taken from the right, -0.0 included)
-absolute = defprim(np.absolute, name="abs", partials=lambda ans, x: np.where(x >= 0, 1, -1).astype(ans.dtype))
+sqrt = defprim(np.sqrt, partials=lambda ans, x: 0.5 / ans, note="sqrt'(0) = +inf, as in JAX")
+absolute = defprim(np.absolute, name="abs", partials=lambda ans, x: np.where(x >= 0, 1, -1).astype(ans.dtype),
+                   note="abs'(0) = 1 (also at -0.0), as in JAX")
 abs = absolute
 
 # -- non-differentiable: plain arrays out, so Python control flow on them works --
