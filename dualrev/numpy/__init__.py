@@ -15,3 +15,4 @@ from dualrev.numpy.contractions import *  # noqa: F401,F403
 from dualrev.numpy.reductions import *  # noqa: F401,F403
 from dualrev.numpy.shape import *  # noqa: F401,F403
 from dualrev.numpy.ufuncs import *  # noqa: F401,F403
+from dualrev.numpy import linalg  # noqa: F401,E402  (dnp.linalg, like np.linalg)
