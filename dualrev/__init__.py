@@ -19,3 +19,5 @@ __all__ = [
     "stop_gradient", "custom_jvp", "custom_vjp", "checkpoint", "check_grads", "make_graph", "tree_util",
     "defprim", "LeakedTracerError",
 ]
+
+from dualrev import optimize  # noqa: E402,F401  (after the API it is built on)

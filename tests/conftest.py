@@ -6,6 +6,9 @@ and ``thorough`` (many more examples, random): ``HYPOTHESIS_PROFILE=thorough pyt
 
 import os
 
+# One BLAS thread: on a shared 2-core machine a threaded BLAS can be a thousand times slower on small matrices.
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
 os.environ["JAX_PLATFORMS"] = "cpu"  # before JAX is imported anywhere: no accelerator probing, same results everywhere
 
 try:

@@ -1,0 +1,19 @@
+"""dualrev.optimize: minimisation on exact derivatives — Newton and trust-region Newton (exact Hessian), Newton-CG
+and trust-region Newton-CG (Hessian-vector products), BFGS, L-BFGS, gradient descent — and nonlinear least squares
+(Levenberg-Marquardt, Gauss-Newton), with scipy-style results; ``scipy_callables`` hands dualrev's derivatives
+to scipy.optimize.
+
+Built only on dualrev's public API (``dr.value_and_grad``, ``dr.hessian``, ``dr.linearize``, ``dr.hvp``,
+``dr.jacfwd``/``dr.jacrev``, ``dualrev.tree_util``) and NumPy.
+
+>>> from dualrev import optimize
+>>> optimize.minimize(rosen, np.array([-1.2, 1.0]), method="newton").x
+array([1., 1.])
+"""
+
+from dualrev.optimize._minimize import minimize
+from dualrev.optimize._result import OptimizeResult
+from dualrev.optimize.interop import scipy_callables
+from dualrev.optimize.least_squares import least_squares
+
+__all__ = ["OptimizeResult", "least_squares", "minimize", "scipy_callables"]

@@ -1,0 +1,197 @@
+"""Flat problems: a pytree ``x0`` raveled once into one float vector, and the objective with its gradient,
+Hessian-vector products and Hessian built from dualrev's transforms as functions of that vector, with counters.
+
+The optimisers work on NumPy vectors in the dtype of ``x0`` (float64 or float32; mixed leaves promote). The
+user's function always sees the pytree it was written for, each leaf in its own dtype.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+import dualrev as dr
+import dualrev.numpy as dnp
+from dualrev.tree_util import tree_flatten, tree_unflatten
+
+# Arithmetic errors raised by the objective at a trial point (np.seterr(all="raise"), Python floats) count as a
+# non-finite value there, so a run backs off instead of stopping with an exception.
+_ARITH_ERRORS = (FloatingPointError, OverflowError, ZeroDivisionError)
+
+
+def ravel_pytree(tree, where: str = "x0"):
+    """Flatten a pytree of float arrays into one 1-D vector; returns ``(flat, unravel)``.
+
+    ``unravel`` rebuilds the pytree from a flat vector (a NumPy array or a traced value), each leaf with its own
+    shape and dtype. ``flat`` has the leaves' common dtype.
+    """
+    leaves, treedef = tree_flatten(tree)
+    if not leaves:
+        raise ValueError(f"{where} has no array leaves (structure {treedef}); there is nothing to optimise")
+    arrays, specs = [], []
+    for i, leaf in enumerate(leaves):
+        if isinstance(leaf, (bool, np.bool_, numbers.Integral, complex, np.complexfloating)) or not isinstance(
+                leaf, (float, np.floating, np.ndarray)):
+            kind = np.result_type(leaf) if isinstance(leaf, (numbers.Number, np.ndarray, np.generic)) else None
+            raise TypeError(f"{where}: leaf {i} is a {type(leaf).__name__}"
+                            f"{'' if kind is None else f' of dtype {kind}'}; x0 must be a float array or a pytree "
+                            "(tuple, list, dict) of float arrays: convert with np.asarray(x0, float)")
+        a = np.asarray(leaf)
+        if a.dtype.kind != "f":
+            raise TypeError(f"{where}: leaf {i} has dtype {a.dtype}; x0 must be floating point (float16/32/64): "
+                            "convert with np.asarray(x0, float)")
+        arrays.append(a)
+        specs.append((a.shape, a.dtype, a.size, isinstance(leaf, np.ndarray)))
+    dtype = np.result_type(*[a.dtype for a in arrays])
+    flat = np.concatenate([a.reshape(-1).astype(dtype) for a in arrays])
+    if flat.size == 0:
+        raise ValueError(f"{where} has no elements; there is nothing to optimise")
+    offsets = np.cumsum([0] + [s[2] for s in specs])
+    single = len(specs) == 1
+
+    def unravel(v):
+        """A flat vector (NumPy or traced) -> the pytree, leaves in their own shapes and dtypes."""
+        out = []
+        for (shape, dt, size, _), a, b in zip(specs, offsets[:-1], offsets[1:]):
+            piece = v if single else v[int(a):int(b)]
+            piece = dnp.reshape(piece, shape)
+            if dt != dtype:
+                piece = dnp.astype(piece, dt)
+            out.append(piece)
+        return tree_unflatten(treedef, out)
+
+    def unravel_numpy(v):
+        """The same, for a result: fresh NumPy arrays (NumPy scalars for scalar leaves given as scalars)."""
+        v = np.asarray(v)
+        out = []
+        for (shape, dt, size, is_array), a, b in zip(specs, offsets[:-1], offsets[1:]):
+            piece = np.array(v[int(a):int(b)].reshape(shape), dtype=dt)
+            out.append(piece if is_array else dt.type(piece[()]))
+        return tree_unflatten(treedef, out)
+
+    unravel.numpy = unravel_numpy
+    return flat, unravel
+
+
+def _fun_name(fun) -> str:
+    return getattr(fun, "__name__", type(fun).__name__)
+
+
+class Counts:
+    """Evaluation counters: objective values, gradients, Hessians or Hessian-vector products."""
+
+    __slots__ = ("nfev", "nhev", "njev")
+
+    def __init__(self):
+        self.nfev = self.njev = self.nhev = 0
+
+
+class Objective:
+    """``fun(x, *args)`` as a function of the flat vector: value, value and gradient, Hessian, Hessian-vector
+    products (one recording of the gradient per point, pushed forward for each vector), all counted."""
+
+    def __init__(self, caller: str, fun, x0, args):
+        if not callable(fun):
+            raise TypeError(f"{caller}: fun must be callable, got {type(fun).__name__}")
+        if not isinstance(args, tuple):
+            raise TypeError(f"{caller}: args must be a tuple, got {type(args).__name__}")
+        self.caller, self.fun, self.args = caller, fun, args
+        self.name = _fun_name(fun)
+        self.x0, self.unravel = ravel_pytree(x0, f"{caller}: x0")
+        self.dtype = self.x0.dtype
+        self.n = self.x0.size
+        self.counts = Counts()
+        if not np.all(np.isfinite(self.x0)):
+            raise ValueError(f"{caller}: x0 contains NaN or infinite values")
+
+        def f_flat(v):
+            return self._scalar(fun(self.unravel(v), *args))
+
+        f_flat.__name__ = self.name
+        self._f_flat = f_flat
+        self._value_and_grad = dr.value_and_grad(f_flat)
+        self._grad = dr.grad(f_flat)
+        self._hessian = dr.hessian(f_flat)
+
+    def _scalar(self, out):
+        """The objective's output as a 0-d value; a size-1 array is accepted, anything else is a TypeError."""
+        shape = np.shape(out)
+        if shape == ():
+            return out
+        if int(np.prod(shape)) == 1:
+            return dnp.reshape(out, ())
+        raise TypeError(f"{self.caller}: fun must return a scalar, but {self.name}(x0) returned an array of "
+                        f"shape {shape}")
+
+    # -- the checks made once, before iterating --
+
+    def check_x0(self):
+        """Evaluate value and gradient at x0 with clear errors; returns ``(f0, g0)``."""
+        shapes = [np.shape(leaf) for leaf in tree_flatten(self.unravel.numpy(self.x0))[0]]
+        try:
+            with np.errstate(all="ignore"):  # a non-finite value is reported below
+                value = self.fun(self.unravel.numpy(self.x0), *self.args)
+        except Exception as e:
+            raise ValueError(f"{self.caller}: evaluating {self.name} at x0 (leaf shapes {shapes}) failed with "
+                             f"{type(e).__name__}: {e}. Check that x0 has the shape and structure fun expects.") from e
+        value = self._scalar(value)
+        dtype = np.result_type(value)
+        if dtype.kind not in "fiu":
+            raise TypeError(f"{self.caller}: fun must return a real scalar, {self.name}(x0) returned dtype {dtype}")
+        if not np.isfinite(value):
+            raise ValueError(f"{self.caller}: the objective is not finite at x0 ({self.name}(x0) = {value})")
+        with np.errstate(all="ignore"):  # a non-finite gradient is reported below
+            f0, g0 = self._value_and_grad(self.x0)
+        f0, g0 = self._cast(f0), np.asarray(g0, dtype=self.dtype)
+        self.counts.nfev += 1
+        self.counts.njev += 1
+        if not np.all(np.isfinite(g0)):
+            raise ValueError(f"{self.caller}: the gradient of {self.name} is not finite at x0")
+        return f0, g0
+
+    # -- evaluations, counted --
+
+    def _cast(self, f):
+        return np.asarray(f, dtype=np.result_type(f, self.dtype))[()]
+
+    def value(self, x):
+        """f(x) by a plain NumPy evaluation (no tracing); NaN where fun raises an arithmetic error."""
+        self.counts.nfev += 1
+        try:
+            with np.errstate(all="ignore"):
+                f = self._scalar(self.fun(self.unravel(x.copy()), *self.args))
+        except _ARITH_ERRORS:
+            return np.nan
+        return self._cast(f)
+
+    def value_and_grad(self, x):
+        """(f(x), grad f(x)) by reverse mode, the gradient flat in the working dtype."""
+        self.counts.njev += 1
+        try:
+            with np.errstate(all="ignore"):
+                f, g = self._value_and_grad(x)
+        except _ARITH_ERRORS:
+            return np.nan, np.full(self.n, np.nan, self.dtype)
+        return self._cast(f), np.asarray(g, dtype=self.dtype)
+
+    def grad_and_hvp(self, x):
+        """(grad f(x), hvp) where ``hvp(v)`` = H(x) @ v: the gradient is recorded once (dr.linearize of dr.grad)
+        and each product is one forward pass along that recording."""
+        self.counts.njev += 1
+        with np.errstate(all="ignore"):
+            g, push = dr.linearize(self._grad, x)
+        counts = self.counts
+
+        def hvp(v):
+            counts.nhev += 1
+            with np.errstate(all="ignore"):
+                return np.asarray(push(np.asarray(v, dtype=self.dtype)), dtype=self.dtype)
+
+        return np.asarray(g, dtype=self.dtype), hvp
+
+    def hessian(self, x):
+        """The Hessian (n, n) by dr.hessian (forward over reverse)."""
+        self.counts.nhev += 1
+        with np.errstate(all="ignore"):
+            return np.asarray(self._hessian(x), dtype=self.dtype)

@@ -1,0 +1,197 @@
+"""Nonlinear least squares, min_x F(x) = |r(x)|^2 / 2, on the exact Jacobian of the residuals: Levenberg-Marquardt
+with Nielsen's damping update (``method="lm"``; Madsen, Nielsen & Tingleff, "Methods for non-linear least squares
+problems", Algorithm 3.16) and Gauss-Newton with an Armijo backtracking line search (``method="gn"``).
+
+The Jacobian comes from ``dr.jacfwd`` (one forward pass per variable) when there are no more variables than
+residuals, else from ``dr.jacrev`` (one backward pass per residual). Steps are solved as linear least-squares
+problems ([J; sqrt(mu) I] h = [-r; 0] for LM), not through the normal equations, to keep their accuracy on badly
+scaled problems. The result follows scipy.optimize.least_squares: x, cost, fun, jac, grad, optimality, nfev, njev,
+nit, status (1 gtol, 2 ftol, 3 xtol, 0 max_nfev, -2 stopped by the callback, -3 the Gauss-Newton
+line search failed), message, success.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+import dualrev as dr
+import dualrev.numpy as dnp
+from dualrev.optimize._problem import _ARITH_ERRORS, ravel_pytree
+from dualrev.optimize._result import OptimizeResult, inf_norm
+from dualrev.optimize.line_search import OK, backtracking
+
+__all__ = ["least_squares"]
+
+_MESSAGES = {
+    1: "`gtol` termination condition is satisfied.",
+    2: "`ftol` termination condition is satisfied.",
+    3: "`xtol` termination condition is satisfied.",
+    0: "The maximum number of function evaluations is exceeded.",
+    -2: "`callback` raised `StopIteration`.",
+}
+
+_OPTIONS = {"lm": {"initial_damping"}, "gn": {"c1"}}
+
+
+def least_squares(residual, x0, method="lm", args=(), jac=None, ftol=1e-8, xtol=1e-8, gtol=1e-8, max_nfev=None,
+                  callback=None, disp=False, options=None):
+    """Minimise ``0.5 * sum(residual(x, *args) ** 2)`` from ``x0`` (an array or a pytree of arrays).
+
+    ``method``: "lm" (Levenberg-Marquardt, Nielsen's damping update) or "gn" (Gauss-Newton with backtracking).
+    ``jac``: None (pick by shape), "fwd" (``dr.jacfwd``) or "rev" (``dr.jacrev``). Stops when |J'r|_inf <= gtol,
+    when an accepted step reduces the cost by less than ftol * cost, when |h| <= xtol (xtol + |x|), or after
+    ``max_nfev`` residual evaluations (default 100 * n). ``options``: "initial_damping" (lm: mu0 = tau max diag
+    J'J, tau = 1e-3), "c1" (gn: the Armijo constant, 1e-4). ``callback(intermediate_result)`` is called after
+    every iteration; raising StopIteration stops the run.
+
+    >>> res = least_squares(lambda x: dnp.stack([10 * (x[1] - x[0] ** 2), 1 - x[0]]), np.array([-1.2, 1.0]))
+    >>> res.x, res.cost, res.status
+    """
+    name = "least_squares"
+    if method not in _OPTIONS:
+        raise ValueError(f"{name}: unknown method {method!r}; choose one of {sorted(_OPTIONS)}")
+    options = dict(options or {})
+    unknown = set(options) - _OPTIONS[method]
+    if unknown:
+        raise ValueError(f"{name}(method={method!r}): unknown option(s) {sorted(unknown)}; valid options: "
+                         f"{sorted(_OPTIONS[method])}")
+    if jac not in (None, "fwd", "rev"):
+        raise ValueError(f"{name}: jac must be None, 'fwd' or 'rev', got {jac!r}")
+    if not callable(residual):
+        raise TypeError(f"{name}: residual must be callable")
+    if not isinstance(args, tuple):
+        raise TypeError(f"{name}: args must be a tuple, got {type(args).__name__}")
+    for tol_name, tol in (("ftol", ftol), ("xtol", xtol), ("gtol", gtol)):
+        if not (tol >= 0):
+            raise ValueError(f"{name}: {tol_name} must be >= 0, got {tol}")
+    flat0, unravel = ravel_pytree(x0, f"{name}: x0")
+    if not np.all(np.isfinite(flat0)):
+        raise ValueError(f"{name}: x0 contains NaN or infinite values")
+    n, dtype = flat0.size, flat0.dtype
+    max_nfev = 100 * n if max_nfev is None else int(max_nfev)
+    fname = getattr(residual, "__name__", type(residual).__name__)
+
+    def r_flat(v):
+        return dnp.reshape(residual(unravel(v), *args), (-1,))
+
+    # the checks at x0: a clear error before iterating
+    try:
+        with np.errstate(all="ignore"):  # a non-finite residual is reported below
+            r0 = np.asarray(residual(unravel.numpy(flat0), *args))
+    except Exception as e:
+        raise ValueError(f"{name}: evaluating {fname} at x0 failed with {type(e).__name__}: {e}. Check that x0 "
+                         "has the shape and structure the residual function expects.") from e
+    if r0.dtype.kind not in "fiu":
+        raise TypeError(f"{name}: the residuals must be real, {fname}(x0) returned dtype {r0.dtype}")
+    if r0.size == 0:
+        raise ValueError(f"{name}: {fname}(x0) returned no residuals")
+    if not np.all(np.isfinite(r0)):
+        raise ValueError(f"{name}: the residuals are not finite at x0")
+    m = r0.size
+    mode = jac or ("fwd" if n <= m else "rev")
+    jac_fun = dr.jacfwd(r_flat) if mode == "fwd" else dr.jacrev(r_flat)
+    counts = {"nfev": 0, "njev": 0}
+
+    def residuals(v):
+        counts["nfev"] += 1
+        try:
+            with np.errstate(all="ignore"):
+                return np.asarray(r_flat(v), dtype=dtype)
+        except _ARITH_ERRORS:
+            return np.full(m, np.nan, dtype)
+
+    def jacobian(v):
+        counts["njev"] += 1
+        with np.errstate(all="ignore"):
+            return np.asarray(jac_fun(v), dtype=dtype).reshape(m, n)
+
+    x = flat0.copy()
+    r = residuals(x)
+    J = jacobian(x)
+    if not np.all(np.isfinite(J)):
+        raise ValueError(f"{name}: the Jacobian of the residuals is not finite at x0")
+    cost = 0.5 * float(np.dot(r, r))
+    g = J.T @ r
+    if disp:
+        print(f"dualrev.optimize.least_squares(method={method!r}), {n} variables, {m} residuals ({mode} Jacobian)")
+        print(f"{'iter':>6} {'cost':>16} {'|grad|':>11} {'step':>11} {'nfev':>6} {'njev':>6}")
+        print(f"{0:6d} {cost:16.8e} {inf_norm(g):11.3e} {'':>11} {counts['nfev']:6d} {counts['njev']:6d}")
+    status, message = None, None
+    nit = 0
+    A = J.T @ J
+    mu = float(options.get("initial_damping", 1e-3)) * max(float(np.max(np.diag(A))), np.finfo(dtype).tiny)
+    nu = 2.0
+    c1 = float(options.get("c1", 1e-4))
+    while status is None:
+        if inf_norm(g) <= gtol:
+            status = 1
+            break
+        if counts["nfev"] >= max_nfev:
+            status = 0
+            break
+        xnorm = float(np.linalg.norm(x))
+        if method == "lm":
+            aug = np.concatenate([J, np.diag(np.full(n, np.sqrt(mu), dtype))])
+            h = np.linalg.lstsq(aug, np.concatenate([-r, np.zeros(n, dtype)]), rcond=None)[0].astype(dtype)
+        else:
+            h = np.linalg.lstsq(J, -r, rcond=None)[0].astype(dtype)
+        hnorm = float(np.linalg.norm(h))
+        if hnorm <= xtol * (xtol + xnorm):
+            status = 3
+            break
+        if method == "lm":
+            x_new = (x + h).astype(dtype)
+            r_new = residuals(x_new)
+            cost_new = 0.5 * float(np.dot(r_new, r_new))
+            predicted = 0.5 * float(np.dot(h, mu * h - g))
+            rho = (cost - cost_new) / predicted if np.isfinite(cost_new) and predicted > 0 else -np.inf
+            step = 0.0
+            if rho > 0:
+                reduction = cost - cost_new
+                x, r, cost = x_new, r_new, cost_new
+                J = jacobian(x)
+                A, g = J.T @ J, J.T @ r
+                mu *= max(1.0 / 3.0, 1.0 - (2.0 * rho - 1.0) ** 3)
+                nu = 2.0
+                step = hnorm
+                if reduction <= ftol * (cost + reduction):
+                    status = 2
+            else:
+                mu *= nu
+                nu *= 2.0
+        else:
+            dphi0 = float(np.dot(g, h))
+            last = {}
+
+            def cost_at(alpha, x=x, h=h, last=last):
+                last["r"] = rr = residuals((x + alpha * h).astype(dtype))
+                return 0.5 * float(np.dot(rr, rr))
+
+            alpha, cost_new, ls_status = backtracking(cost_at, cost, dphi0, 1.0, c1)
+            if ls_status != OK:
+                status, message = -3, ("Desired error not necessarily achieved due to precision loss: the "
+                                       f"Gauss-Newton line search failed at iteration {nit}.")
+                break
+            reduction = cost - cost_new
+            x = (x + alpha * h).astype(dtype)
+            r = last["r"]  # the line search's last trial is the accepted point
+            cost = 0.5 * float(np.dot(r, r))
+            J = jacobian(x)
+            g = J.T @ r
+            step = alpha * hnorm
+            if reduction <= ftol * (cost + reduction):
+                status = 2
+        nit += 1
+        if disp:
+            print(f"{nit:6d} {cost:16.8e} {inf_norm(g):11.3e} {step:11.3e} {counts['nfev']:6d} {counts['njev']:6d}")
+        if callback is not None:
+            try:
+                callback(OptimizeResult(x=unravel.numpy(x), cost=cost, fun=r.copy(), jac=J, grad=g, nit=nit))
+            except StopIteration:
+                status = -2
+    message = message or _MESSAGES[status]
+    if disp:
+        print(message)
+    return OptimizeResult(x=unravel.numpy(x), cost=cost, fun=r, jac=J, grad=g, optimality=inf_norm(g),
+                          active_mask=np.zeros(n, dtype=int), nfev=counts["nfev"], njev=counts["njev"], nit=nit,
+                          status=status, message=message, success=status > 0, method=method)
