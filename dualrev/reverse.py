@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from dualrev.core import Trace, Tracer
-from dualrev.numpy import astype, reshape
+from dualrev.numpy import astype
 from dualrev.numpy import sum as dsum
 
 __all__ = ["TapeTrace", "TapeTracer", "Node", "backward_pass", "forward_pass", "fit_cotangent"]
@@ -75,18 +75,23 @@ class TapeTrace(Trace):
         return TapeTracer(self, ans, node)
 
 
-def fit_cotangent(ct, x):
-    """Sum a cotangent over the axes its operand was broadcast along, and cast it to the operand's dtype."""
+def fit_cotangent(ct, x, prim=None):
+    """Sum a cotangent over the axes its operand was broadcast along, and cast it to the operand's dtype.
+
+    Only broadcasting is undone: a cotangent of any other shape is a bug in a VJP rule, reported as such.
+    """
     shape = x.shape
     if ct.shape != shape:
         lead = ct.ndim - len(shape)
-        axes = tuple(range(lead)) + tuple(
-            lead + i for i, n in enumerate(shape) if n == 1 and ct.shape[lead + i] != 1
-        )
-        if axes:
-            ct = dsum(ct, axis=axes)
+        if lead > 0:
+            ct = dsum(ct, axis=tuple(range(lead)))
+        if lead >= 0:
+            ones = tuple(i for i, n in enumerate(shape) if n == 1 and ct.shape[i] != 1)
+            if ones:
+                ct = dsum(ct, axis=ones, keepdims=True)
         if ct.shape != shape:
-            ct = reshape(ct, shape)
+            raise ValueError(f"dualrev: the VJP rule of {prim} returned a cotangent of shape {ct.shape} for an "
+                             f"operand of shape {shape}")
     dtype = x.dtype
     if ct.dtype != dtype:
         ct = astype(ct, dtype)
@@ -120,7 +125,7 @@ def backward_pass(tape, seeds):
         in_cts = prim.vjp(ct, node.ans, node.args, node.params, node.argnums)
         for (parent, k), i, g in zip(node.parents, node.argnums, in_cts):
             if g is not None:
-                _accumulate(cts, parent, k, fit_cotangent(g, node.args[i]))
+                _accumulate(cts, parent, k, fit_cotangent(g, node.args[i], prim))
     return grads
 
 
