@@ -359,10 +359,11 @@ class Tracer:
     def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
         if method != "__call__":
             raise TypeError(f"dualrev: numpy.{ufunc.__name__}.{method} is not supported on traced values")
-        if kwargs:
-            raise TypeError(f"dualrev: numpy.{ufunc.__name__} on traced values takes no keyword arguments "
-                            f"(got {sorted(kwargs)}); results are new arrays, never written into `out`")
-        return _dispatch(ufunc, *inputs)
+        refused = sorted(k for k in kwargs if k in ("out", "where"))
+        if refused:
+            raise TypeError(f"dualrev: numpy.{ufunc.__name__} on traced values takes no {refused} argument: "
+                            "results are new arrays, never written into `out`")
+        return _dispatch(ufunc, *inputs, **kwargs)
 
     def __array_function__(self, func, types, args, kwargs):
         return _dispatch(func, *args, **kwargs)
