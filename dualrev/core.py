@@ -73,14 +73,20 @@ class Primitive:
         return f"<primitive {self.name}>"
 
 
+def _add_tangents(a, b):
+    if a is None or b is None:
+        return b if a is None else a
+    if isinstance(a, tuple):  # several outputs: add output by output
+        return tuple(_add_tangents(u, v) for u, v in zip(a, b))
+    return a + b
+
+
 def _sum_tangents(rules):
     def jvp(tangents, ans, xs, params):
         out = None
         for rule, dx in zip(rules, tangents):
             if dx is not None and rule is not None:
-                t = rule(dx, ans, *xs, **params)
-                if t is not None:
-                    out = t if out is None else out + t
+                out = _add_tangents(out, rule(dx, ans, *xs, **params))
         return out
 
     return jvp
@@ -380,6 +386,8 @@ class Tracer:
     __rfloordiv__ = _binary(np.floor_divide, True)
     __mod__ = _binary(np.remainder)
     __rmod__ = _binary(np.remainder, True)
+    __divmod__ = _binary(np.divmod)
+    __rdivmod__ = _binary(np.divmod, True)
     __pow__ = _binary(np.power)
     __rpow__ = _binary(np.power, True)
     __matmul__ = _binary(np.matmul)

@@ -120,8 +120,7 @@ def backward_pass(tape, seeds):
             grads[node] = ct
             continue
         if prim.multiple_results:
-            ct = tuple(np.zeros(np.shape(a), np.result_type(a)) if c is None else c
-                       for c, a in zip(ct, node.ans))
+            ct = tuple(np.zeros(a.shape, a.dtype) if c is None else c for c, a in zip(ct, node.ans))
         in_cts = prim.vjp(ct, node.ans, node.args, node.params, node.argnums)
         for (parent, k), i, g in zip(node.parents, node.argnums, in_cts):
             if g is not None:

@@ -202,7 +202,10 @@ def _call(prim, *operands, **params):
 @dataclass(frozen=True)
 class Spec:
     """How to test one primitive. A new primitive needs one entry in SPECS, usually through unary / binary / nondiff
-    (a reference and element domains), or a Spec with an operands strategy when it has parameters."""
+    (a reference and element domains), or a Spec with an operands strategy when it has parameters.
+
+    Several outputs (``multiple_results`` primitives): ``call`` and ``ref`` return a tuple of arrays, each compared
+    with its own cotangent and dtype; ``out_dtype`` may then give one dtype per output, or one for all."""
 
     ref: Callable  # (*operands, **params) -> expected: a JAX function, or NumPy for non-differentiable primitives
     operands: st.SearchStrategy  # draws (float operands, params)

@@ -152,20 +152,24 @@ class Directions:
 
     @classmethod
     def draw(cls, seed, in_shapes, out_shape):
+        """``out_shape``: the output's shape, or a list of shapes for a primitive with several outputs (then ``ct``
+        is a tuple with one cotangent per output)."""
         rng = np.random.default_rng(seed)
 
         def one(shape):  # {±1/4, ±1/2, ..., ±2}: never 0, exact in float16/32/64
             return np.asarray(rng.integers(1, 9, shape) * rng.choice([-0.25, 0.25], shape), np.float64)
 
-        return cls(*(tuple(one(s) for s in in_shapes) for _ in range(2)), one(out_shape),
-                   tuple(one(s) for s in in_shapes))
+        ct = tuple(one(s) for s in out_shape) if isinstance(out_shape, list) else one(out_shape)
+        return cls(*(tuple(one(s) for s in in_shapes) for _ in range(2)), ct, tuple(one(s) for s in in_shapes))
 
     def astype(self, in_dtypes, out_dtype):
-        """For differentiated operands of in_dtypes and an output of out_dtype."""
+        """For differentiated operands of in_dtypes and an output of out_dtype (a tuple: one per output)."""
         def cast(ts):
             return tuple(t.astype(dtype) for t, dtype in zip(ts, in_dtypes))
 
-        return Directions(cast(self.t1), cast(self.t2), self.ct.astype(out_dtype), cast(self.ct2))
+        ct = (tuple(c.astype(t) for c, t in zip(self.ct, out_dtype)) if isinstance(self.ct, tuple)
+              else self.ct.astype(out_dtype))
+        return Directions(cast(self.t1), cast(self.t2), ct, cast(self.ct2))
 
 
 # results with the output's dtype; the others are cotangents of the operands, with their dtypes
@@ -242,13 +246,20 @@ def check_against_jax(name, operands, params, wrt, seed, order):
     respect to the operands numbered ``wrt``, for operands in float64, in float32 and in both mixed; every result
     must have the dtype of what it stands for (the output, or its operand)."""
     spec, prim = SPECS[name], PRIMITIVES[name]
-    out_shape = np.shape(spec.call(prim, *operands, **params))
+    out = spec.call(prim, *operands, **params)
+    # several outputs (a tuple, e.g. eigh's (w, v)): a list of shapes, a cotangent and a dtype per output
+    n_out = len(out) if isinstance(out, tuple) else None
+    out_shape = [np.shape(o) for o in out] if n_out is not None else np.shape(out)
     directions = Directions.draw(seed, [np.shape(operands[i]) for i in wrt], out_shape)
 
     def run(fun, dtypes):
         xs = [np.asarray(x).astype(dtype) for x, dtype in zip(operands, dtypes)]
         wrt_dtypes = tuple(np.dtype(dtypes[i]) for i in wrt)
-        out_dtype = np.dtype(spec.out_dtype(dtypes, params))
+        out_dtype = spec.out_dtype(dtypes, params)
+        if n_out is None:
+            out_dtype = np.dtype(out_dtype)
+        else:  # out_dtype gives one dtype per output, or one dtype for all of them
+            out_dtype = tuple(map(np.dtype, out_dtype if isinstance(out_dtype, tuple) else (out_dtype,) * n_out))
         f = restrict(lambda *xs: fun(*xs, **params), xs, wrt)
         return f, tuple(xs[i] for i in wrt), directions.astype(wrt_dtypes, out_dtype), wrt_dtypes, out_dtype
 
@@ -263,7 +274,8 @@ def check_against_jax(name, operands, params, wrt, seed, order):
         if order == 1:
             got["linearize"] = dr.linearize(f, *xs)[1](*d.t1)  # the tape's forward pass: the same JVP rules
             got["value (no tracer)"] = f(*xs)
-        least_precise = max(out_dtype, *map(np.dtype, dtypes), key=lambda t: np.finfo(t).eps)
+        out_dtypes = out_dtype if n_out is not None else (out_dtype,)
+        least_precise = max(*out_dtypes, *map(np.dtype, dtypes), key=lambda t: np.finfo(t).eps)
         rtol, atol = TOLERANCES[least_precise]
         tol = (rtol, atol) if order == 1 else (ORDER_2_LOOSER * rtol, ORDER_2_LOOSER * atol)
         run_name = "/".join(np.dtype(t).name for t in dtypes)
@@ -274,10 +286,7 @@ def check_against_jax(name, operands, params, wrt, seed, order):
 
 # Rules known to be wrong: (primitive, order) -> the bug. Their tests are expected to fail (strictly: once the rule
 # is fixed they pass, the run fails with XPASS, and the entry must be removed).
-KNOWN_BUGS = {
-    ("power", 2): "dualrev bug: d2(x**y)/dx dy is 0 where y == 0 (it is x**(y-1)): _pow_dx's where(y == 0, 0, ...) "
-                  "has no derivative in y",
-}
+KNOWN_BUGS: dict = {}
 
 
 def with_known_bugs(cases):

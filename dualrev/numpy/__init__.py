@@ -12,6 +12,7 @@ from numpy import (  # noqa: F401
 )
 
 from dualrev.numpy.contractions import *  # noqa: F401,F403
+from dualrev.numpy.indexing import *  # noqa: F401,F403
 from dualrev.numpy.reductions import *  # noqa: F401,F403
 from dualrev.numpy.shape import *  # noqa: F401,F403
 from dualrev.numpy.ufuncs import *  # noqa: F401,F403

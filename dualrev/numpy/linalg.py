@@ -1,8 +1,897 @@
 """dualrev.numpy.linalg: NumPy's linear algebra, differentiable in both modes and to any order.
 
+Primitives (a NumPy implementation with JVP and VJP rules): solve, inv, det, slogdet, cholesky, eigh, eigvalsh, qr,
+svd, svdvals, pinv. Everything else (norm, matrix_power, trace, cond, lstsq, ...) is a composite of primitives.
+Every function takes stacks of matrices (..., m, n) where NumPy does. Rules are written with dualrev operations
+(matmul, swapaxes, solve, ...), so they differentiate again; the derivation of each is cited next to it
+(Giles 2008, "An extended collection of matrix derivative results"; Murray 2016 for Cholesky; Townsend 2016 and
+Seeger et al. 2017 for the SVD and eigendecomposition; Walter & Lehmann 2018 for QR; Golub & Pereyra 1973 for pinv).
+
+Conventions (each also in the primitive's ``note``):
+
+- Symmetric input (cholesky, eigh, eigvalsh, pinv with hermitian=True): NumPy reads one triangle; the derivative
+  treats the input as symmetric, i.e. a perturbation ``dA`` acts through ``(dA + dA.T) / 2``, as in JAX.
+- Eigenvectors and singular vectors are defined up to sign, and their derivatives are not defined where eigenvalues
+  (singular values) repeat: there they are inf/NaN, as in JAX. Functions of them that do not depend on the choice
+  (projectors ``v v.T``, ``u diag(s) vh``, ...) have the derivatives one expects. Eigenvalues alone (eigvalsh,
+  svdvals, or ``eigh(a)[0]`` when only ``w`` gets a cotangent) have finite first derivatives even then.
+- norm: the derivative of every norm at a zero vector (matrix) is 0, a subgradient, where JAX gives NaN for the
+  2-norm, the Frobenius norm and p-norms.
+
 Imports core and the other dualrev.numpy families.
 """
 
 from __future__ import annotations
 
-__all__: list[str] = []
+import operator
+from collections import namedtuple
+
+import numpy as np
+
+from dualrev.core import Tracer, defprim, implements, primal_value
+from dualrev.numpy.contractions import matmul, tensordot
+from dualrev.numpy.reductions import sum as _sum
+from dualrev.numpy.shape import astype, concatenate, expand_dims, getitem, reshape, stack, swapaxes, transpose
+from dualrev.numpy.ufuncs import absolute, isnan, sqrt, where
+
+__all__ = [
+    "EighResult", "LinAlgError", "QRResult", "SVDResult", "SlogdetResult", "cholesky", "cond", "cross", "det",
+    "diagonal", "eigh", "eigvalsh", "inv", "lstsq", "matmul", "matrix_norm", "matrix_power", "matrix_rank",
+    "matrix_transpose", "multi_dot", "norm", "outer", "pinv", "qr", "slogdet", "solve", "svd", "svdvals",
+    "tensordot", "tensorinv", "tensorsolve", "trace", "vecdot", "vector_norm",
+]
+
+LinAlgError = np.linalg.LinAlgError
+
+# NumPy 2's result types (same names and fields); plain tuples of arrays and tracers are pytrees as well.
+EighResult = namedtuple("EighResult", ["eigenvalues", "eigenvectors"])
+QRResult = namedtuple("QRResult", ["Q", "R"])
+SlogdetResult = namedtuple("SlogdetResult", ["sign", "logabsdet"])
+SVDResult = namedtuple("SVDResult", ["U", "S", "Vh"])
+
+# -- helpers (dualrev operations; NumPy only on shapes, masks and constants) --
+
+
+def _dtype(x):
+    return x.dtype if isinstance(x, (Tracer, np.ndarray, np.generic)) else np.result_type(x)
+
+
+def _float(x):
+    """x itself if it has a float dtype, else cast to float64 (as NumPy's linalg does with integer input)."""
+    return x if _dtype(x).kind in "fc" else astype(x, np.float64)
+
+
+def _mT(x):
+    return swapaxes(x, -1, -2)
+
+
+def _const(a, like):
+    """A constant NumPy array in the dtype of ``like`` (so that float32 stays float32)."""
+    return np.asarray(a, dtype=_dtype(like))
+
+
+def _diagonal(x, offset=0):
+    """The diagonal of the last two axes, shape (..., k)."""
+    m, n = np.shape(x)[-2:]
+    k = max(0, min(m, n - offset) if offset >= 0 else min(m + offset, n))
+    i = np.arange(k)
+    return getitem(x, (Ellipsis, i - min(offset, 0), i + max(offset, 0)))
+
+
+def _diag_embed(v):
+    """(..., n) -> (..., n, n) with v on the diagonal."""
+    return expand_dims(v, -1) * np.eye(np.shape(v)[-1], dtype=_dtype(v))
+
+
+def _trace(x):
+    return _sum(_diagonal(x), axis=-1)
+
+
+def _tril(x, k=0):
+    m, n = np.shape(x)[-2:]
+    return where(np.tri(m, n, k, dtype=bool), x, 0.0)
+
+
+def _sym(x):
+    return (x + _mT(x)) * 0.5
+
+
+def _is_zero(c):
+    """A cotangent known to be zero: the engine fills outputs without a cotangent with plain zeros."""
+    return not isinstance(c, Tracer) and not np.any(c)
+
+
+def _square(name, a):
+    shape = np.shape(a)
+    if len(shape) < 2 or shape[-1] != shape[-2]:
+        raise LinAlgError(f"dualrev.numpy.linalg.{name}: last 2 dimensions of the array must be square, got shape "
+                          f"{shape}")
+
+
+def _at_least_2d(name, a):
+    if np.ndim(a) < 2:
+        raise LinAlgError(f"dualrev.numpy.linalg.{name}: {np.ndim(a)}-dimensional array given. Array must be at "
+                          "least two-dimensional")
+
+
+# -- solve, inv: d(A^-1) = -A^-1 dA A^-1 (Giles 2008) --
+
+
+def _solve_jvp(tangents, ans, a, b):
+    da, db = tangents  # dx = A^-1 (db - dA x): one solve for both tangents
+    if da is None:
+        return None if db is None else _solve(a, db)
+    rhs = -matmul(da, ans) if db is None else db - matmul(da, ans)
+    return _solve(a, rhs)
+
+
+def _solve_vjp(ct, ans, a, b, *, argnum):
+    ct_b = _solve(_mT(a), ct)  # A^-T ct
+    return ct_b if argnum == 1 else -matmul(ct_b, _mT(ans))
+
+
+_solve = defprim(
+    lambda a, b: np.linalg.solve(a, b), name="solve", jvp=_solve_jvp, vjp=_solve_vjp,
+    note="b is a stack of matrices (..., m, k); dnp.linalg.solve takes vectors too",
+)
+
+
+@implements(np.linalg.solve)
+def solve(a, b):
+    """``np.linalg.solve``: x with a @ x = b, for a (..., m, m) and b (..., m, k) or (m,) (NumPy 2 semantics: b is a
+    vector only when it is 1-D); batch axes broadcast."""
+    _square("solve", a)
+    if np.ndim(b) == 1:
+        return getitem(_solve(a, expand_dims(b, -1)), (Ellipsis, 0))
+    return _solve(a, b)
+
+
+inv = defprim(
+    np.linalg.inv, name="inv", numpy=np.linalg.inv,
+    jvp=(lambda da, ans, a: -matmul(ans, matmul(da, ans)),),
+    vjp=(lambda ct, ans, a: -matmul(_mT(ans), matmul(ct, _mT(ans))),),
+)
+
+# -- det, slogdet: d det(A) = tr(adj(A) dA), d log|det A| = tr(A^-1 dA) (Giles 2008) --
+
+
+def _adjugate(a, det_a):
+    """adj(a), with adj(a) @ a = det(a) I. For n <= 3 the cofactor polynomials, defined (and differentiable to any
+    order) at singular matrices too; for larger n det(a) inv(a), which needs a nonsingular."""
+    n = np.shape(a)[-1]
+    if n == 1:
+        return np.ones(np.shape(a), _dtype(a))
+    i, j = np.arange(n)[:, None], np.arange(n)[None, :]
+    if n == 2:  # adj[i, j] = (-1)^(i+j) a[1-j, 1-i]
+        return getitem(a, (Ellipsis, 1 - j, 1 - i)) * _const(1 - 2 * ((i + j) % 2), a)
+    if n == 3:  # adj[i, j] = a[j+1, i+1] a[j+2, i+2] - a[j+1, i+2] a[j+2, i+1], indices mod 3
+        def at(r, c):
+            return getitem(a, (Ellipsis, (j + r) % 3, (i + c) % 3))
+
+        return at(1, 1) * at(2, 2) - at(1, 2) * at(2, 1)
+    return expand_dims(det_a, (-2, -1)) * inv(a)
+
+
+det = defprim(
+    np.linalg.det, name="det", numpy=np.linalg.det,
+    jvp=(lambda da, ans, a: _sum(_mT(_adjugate(a, ans)) * da, axis=(-2, -1)),),
+    vjp=(lambda ct, ans, a: expand_dims(ct, (-2, -1)) * _mT(_adjugate(a, ans)),),
+    note="derivative tr(adj(A) dA): finite at singular matrices up to 3x3 (cofactors, as JAX); "
+         "det(A) A^-1 from 4x4 on (NaN at exactly singular A)",
+)
+
+
+def _slogdet_jvp(da, ans, a):
+    return None, _trace(_solve(a, da))
+
+
+def _slogdet_vjp(ct, ans, a):
+    return expand_dims(ct[1], (-2, -1)) * _mT(inv(a))
+
+
+_slogdet = defprim(
+    lambda a: tuple(np.linalg.slogdet(a)), name="slogdet", multiple_results=True,
+    jvp=(_slogdet_jvp,), vjp=(_slogdet_vjp,),
+    note="the sign has no derivative (piecewise constant), as in JAX",
+)
+
+
+@implements(np.linalg.slogdet)
+def slogdet(a):
+    """``np.linalg.slogdet``: ``(sign, logabsdet)`` of (..., m, m); the sign is piecewise constant, without
+    derivative."""
+    _square("slogdet", a)
+    return SlogdetResult(*_slogdet(a))
+
+
+# -- cholesky (Murray 2016): dL = L Phi(L^-1 dA L^-T), Phi = lower triangle with the diagonal halved --
+
+
+def _phi(x):
+    n = np.shape(x)[-1]
+    return x * _const(np.tri(n) - 0.5 * np.eye(n), x)
+
+
+def _cholesky_jvp(da, L, a):
+    y = _solve(L, _sym(da))  # L^-1 dA
+    return matmul(L, _phi(_solve(L, _mT(y))))  # L Phi(L^-1 dA L^-T)
+
+
+def _cholesky_vjp(ct, L, a):
+    # transpose of the JVP: L^-T Phi(L^T ct) L^-1, symmetrized
+    q = _solve(_mT(L), _phi(matmul(_mT(L), ct)))
+    return _sym(_mT(_solve(_mT(L), _mT(q))))
+
+
+_cholesky = defprim(
+    np.linalg.cholesky, name="cholesky",
+    jvp=(_cholesky_jvp,), vjp=(_cholesky_vjp,),
+    note="NumPy reads the lower triangle; the derivative treats A as symmetric (dA acts as (dA + dA.T)/2), as JAX",
+)
+
+
+@implements(np.linalg.cholesky)
+def cholesky(a, /, *, upper=False):
+    """``np.linalg.cholesky``: L (lower) with a = L @ L.T, or its transpose with ``upper=True``. The derivative
+    treats ``a`` as symmetric, as JAX does."""
+    _square("cholesky", a)
+    L = _cholesky(a)
+    return _mT(L) if upper else L
+
+
+# -- eigh (Giles 2008; Seeger et al. 2017): dw = diag(V^T dA V), dV = V (F o V^T dA V),
+#    F[i, j] = 1 / (w_j - w_i) off the diagonal, 0 on it --
+
+
+def _eigh_F(w):
+    eye = np.eye(np.shape(w)[-1], dtype=_dtype(w))
+    return 1.0 / (eye + expand_dims(w, -2) - expand_dims(w, -1)) - eye
+
+
+def _eigh_jvp(da, ans, a, *, UPLO):
+    w, v = ans
+    vt_da_v = matmul(_mT(v), matmul(_sym(da), v))
+    return _diagonal(vt_da_v), matmul(v, _eigh_F(w) * vt_da_v)
+
+
+def _eigh_vjp(ct, ans, a, *, UPLO):
+    w, v = ans
+    wbar, vbar = ct
+    inner = None if _is_zero(wbar) else _diag_embed(wbar)
+    if not _is_zero(vbar):  # skipped when only w has a cotangent: finite even at repeated eigenvalues
+        term = _eigh_F(w) * matmul(_mT(v), vbar)
+        inner = term if inner is None else inner + term
+    if inner is None:
+        return None
+    return _sym(matmul(v, matmul(inner, _mT(v))))
+
+
+_eigh = defprim(
+    lambda a, *, UPLO: tuple(np.linalg.eigh(a, UPLO=UPLO)), name="eigh", multiple_results=True,
+    jvp=(_eigh_jvp,), vjp=(_eigh_vjp,),
+    note="the derivative treats A as symmetric, as JAX; eigenvectors (sign) and their derivatives are defined for "
+         "distinct eigenvalues only (inf/NaN otherwise, as JAX); eigenvalues alone stay finite",
+)
+
+
+@implements(np.linalg.eigh)
+def eigh(a, UPLO="L"):
+    """``np.linalg.eigh``: ``(eigenvalues, eigenvectors)`` of symmetric (..., n, n), eigenvalues ascending. The
+    derivative treats ``a`` as symmetric; eigenvector derivatives need distinct eigenvalues (see the module doc)."""
+    _square("eigh", a)
+    return EighResult(*_eigh(_float(a), UPLO=UPLO))
+
+
+def _eigvalsh_jvp(da, ans, a, *, UPLO):
+    v = _eigh(a, UPLO=UPLO)[1]
+    return _sum(v * matmul(da, v), axis=-2)  # diag(V^T dA V)
+
+
+def _eigvalsh_vjp(ct, ans, a, *, UPLO):
+    v = _eigh(a, UPLO=UPLO)[1]
+    return matmul(v * expand_dims(ct, -2), _mT(v))  # V diag(ct) V^T
+
+
+_eigvalsh = defprim(
+    lambda a, *, UPLO: np.linalg.eigvalsh(a, UPLO=UPLO), name="eigvalsh", numpy=(),
+    jvp=(_eigvalsh_jvp,), vjp=(_eigvalsh_vjp,),
+    note="first derivative V^T dA V diagonal, finite at repeated eigenvalues; the derivative treats A as symmetric",
+)
+
+
+@implements(np.linalg.eigvalsh)
+def eigvalsh(a, UPLO="L"):
+    """``np.linalg.eigvalsh``: the eigenvalues of symmetric (..., n, n), ascending; first derivatives are finite at
+    repeated eigenvalues too."""
+    _square("eigvalsh", a)
+    return _eigvalsh(_float(a), UPLO=UPLO)
+
+
+# -- qr (Walter & Lehmann 2018; JAX's qr_jvp_rule): for m >= n, with X = dA R^-1, C = Q^T X, O = tril(C, -1) -
+#    tril(C, -1)^T: dQ = Q (O - C) + X, dR = (C - O) R. Wide (m < n): the square block, then R2 = Q^T A2 --
+
+
+def _qr_jvp_thin(q, r, dx):
+    x = _mT(_solve(_mT(r), _mT(dx)))  # dA R^-1
+    c = matmul(_mT(q), x)
+    low = _tril(c, -1)
+    omega = low - _mT(low)
+    return matmul(q, omega - c) + x, matmul(c - omega, r)
+
+
+def _qr_vjp_thin(q, r, qbar, rbar):
+    # the transpose of _qr_jvp_thin: (qbar + Q copyltu(M)) R^-T, M = rbar R^T - Q^T qbar
+    m = matmul(rbar, _mT(r))
+    if qbar is not None:
+        m = m - matmul(_mT(q), qbar)
+    n = m - _tril(m - _mT(m), -1)
+    g = matmul(q, n)
+    if qbar is not None:
+        g = g + qbar
+    return _mT(_solve(r, _mT(g)))
+
+
+def _qr_jvp(da, ans, a):
+    q, r = ans
+    m, n = np.shape(a)[-2:]
+    if m >= n:
+        return _qr_jvp_thin(q, r, da)
+    dq, dr1 = _qr_jvp_thin(q, getitem(r, (Ellipsis, slice(None, m))), getitem(da, (Ellipsis, slice(None, m))))
+    dr2 = matmul(_mT(dq), getitem(a, (Ellipsis, slice(m, None)))) + matmul(_mT(q), getitem(da, (Ellipsis,
+                                                                                                 slice(m, None))))
+    return dq, concatenate([dr1, dr2], axis=-1)
+
+
+def _qr_vjp(ct, ans, a):
+    q, r = ans
+    qbar, rbar = ct
+    qbar = None if _is_zero(qbar) else qbar
+    m, n = np.shape(a)[-2:]
+    if m >= n:
+        return _qr_vjp_thin(q, r, qbar, rbar)
+    rbar2 = getitem(rbar, (Ellipsis, slice(m, None)))
+    extra = matmul(getitem(a, (Ellipsis, slice(m, None))), _mT(rbar2))  # from dR2 = dQ^T A2
+    qbar = extra if qbar is None else qbar + extra
+    a1bar = _qr_vjp_thin(q, getitem(r, (Ellipsis, slice(None, m))), qbar, getitem(rbar, (Ellipsis, slice(None, m))))
+    return concatenate([a1bar, matmul(q, rbar2)], axis=-1)
+
+
+_qr = defprim(
+    lambda a: tuple(np.linalg.qr(a, mode="reduced")), name="qr", multiple_results=True,
+    jvp=(_qr_jvp,), vjp=(_qr_vjp,),
+    note="mode='reduced'; needs the leading min(m, n) columns of A independent (R's diagonal nonzero)",
+)
+
+
+@implements(np.linalg.qr)
+def qr(a, mode="reduced"):
+    """``np.linalg.qr`` of (..., m, n): modes 'reduced', 'r', and 'complete' where it equals 'reduced' (m <= n);
+    derivatives need R's leading diagonal nonzero. 'complete' for m > n and 'raw' take no traced values."""
+    _at_least_2d("qr", a)
+    m, n = np.shape(a)[-2:]
+    if mode in ("complete", "raw") and not (mode == "complete" and m <= n):
+        if isinstance(a, Tracer):
+            raise NotImplementedError(f"dualrev.numpy.linalg.qr: mode={mode!r} has no derivative rule here; use "
+                                      "mode='reduced'")
+        return np.linalg.qr(a, mode=mode)
+    if mode not in ("reduced", "r", "complete"):
+        raise ValueError(f"dualrev.numpy.linalg.qr: unrecognized mode {mode!r}")
+    q, r = _qr(_float(a))
+    return r if mode == "r" else QRResult(q, r)
+
+
+# -- svd (Townsend 2016; JAX's svd_jvp_rule), reduced: with dS = U^T dA V, F[i, j] = 1 / (s_j^2 - s_i^2) off the
+#    diagonal: ds = diag(dS), dU = U (F o (dS S + S dS^T)) + (I - U U^T) dA V / s (m > n),
+#    dV = V (F o (S dS + dS^T S)) + (I - V V^T) dA^T U / s (n > m) --
+
+
+def _svd_F(s):
+    eye = np.eye(np.shape(s)[-1], dtype=_dtype(s))
+    row = expand_dims(s, -2)
+    col = expand_dims(s, -1)
+    return 1.0 / ((row + col) * (row - col) + eye) - eye
+
+
+def _svd_jvp(da, ans, a):
+    u, s, vh = ans
+    v = _mT(vh)
+    ds_mat = matmul(_mT(u), matmul(da, v))
+    ds = _diagonal(ds_mat)
+    F = _svd_F(s)
+    s_row = expand_dims(s, -2)
+    dss = ds_mat * s_row  # dS diag(s)
+    sds = ds_mat * expand_dims(s, -1)  # diag(s) dS
+    du = matmul(u, F * (dss + _mT(dss)))
+    dv = matmul(v, F * (sds + _mT(sds)))
+    m, n = np.shape(a)[-2:]
+    if m > n:
+        dav = matmul(da, v)
+        du = du + (dav - matmul(u, matmul(_mT(u), dav))) / s_row
+    if n > m:
+        datu = matmul(_mT(da), u)
+        dv = dv + (datu - matmul(v, matmul(vh, datu))) / s_row
+    return du, ds, _mT(dv)
+
+
+def _svd_vjp(ct, ans, a):
+    u, s, vh = ans
+    ubar, sbar, vhbar = (None if _is_zero(c) else c for c in ct)
+    m, n = np.shape(a)[-2:]
+    inner = None if sbar is None else _diag_embed(sbar)  # the coefficient D of dS = U^T dA V
+    if ubar is not None or vhbar is not None:  # skipped when only s has a cotangent: finite at repeated s
+        F = _svd_F(s)
+        if ubar is not None:
+            ju = F * matmul(_mT(u), ubar)
+            term = (ju + _mT(ju)) * expand_dims(s, -2)
+            inner = term if inner is None else inner + term
+        if vhbar is not None:
+            jv = F * matmul(vh, _mT(vhbar))
+            term = expand_dims(s, -1) * (jv + _mT(jv))
+            inner = term if inner is None else inner + term
+    abar = None if inner is None else matmul(u, matmul(inner, vh))
+    if m > n and ubar is not None:
+        term = matmul((ubar - matmul(u, matmul(_mT(u), ubar))) / expand_dims(s, -2), vh)
+        abar = term if abar is None else abar + term
+    if n > m and vhbar is not None:
+        term = matmul(u / expand_dims(s, -2), vhbar - matmul(matmul(vhbar, _mT(vh)), vh))
+        abar = term if abar is None else abar + term
+    return abar
+
+
+_svd = defprim(
+    lambda a: tuple(np.linalg.svd(a, full_matrices=False)), name="svd", multiple_results=True,
+    jvp=(_svd_jvp,), vjp=(_svd_vjp,),
+    note="full_matrices=False; singular vectors (sign) and their derivatives need distinct nonzero singular "
+         "values (inf/NaN otherwise, as JAX); singular values alone stay finite",
+)
+
+
+def _svdvals_jvp(da, ans, a):
+    u, _, vh = _svd(a)
+    return _sum(u * matmul(da, _mT(vh)), axis=-2)  # diag(U^T dA V)
+
+
+def _svdvals_vjp(ct, ans, a):
+    u, _, vh = _svd(a)
+    return matmul(u * expand_dims(ct, -2), vh)  # U diag(ct) V^T
+
+
+svdvals = defprim(
+    lambda a: np.linalg.svd(a, compute_uv=False), name="svdvals", numpy=np.linalg.svdvals,
+    jvp=(_svdvals_jvp,), vjp=(_svdvals_vjp,),
+    note="first derivative diag(U^T dA V), finite at repeated singular values",
+)
+
+
+@implements(np.linalg.svd)
+def svd(a, full_matrices=True, compute_uv=True, hermitian=False):
+    """``np.linalg.svd`` of (..., m, n): ``(U, S, Vh)``, or S alone with ``compute_uv=False``. Traced values need
+    ``full_matrices=False`` unless the matrices are square (as JAX: the extra columns are not unique). ``hermitian``
+    is a hint only: the general SVD is computed (the same factorization up to the signs of singular vectors)."""
+    _at_least_2d("svd", a)
+    a = _float(a)
+    if not compute_uv:
+        return svdvals(a)
+    m, n = np.shape(a)[-2:]
+    if full_matrices and m != n:
+        if isinstance(a, Tracer):
+            raise NotImplementedError("dualrev.numpy.linalg.svd: full_matrices=True on non-square traced matrices "
+                                      "has no derivative (the extra singular vectors are not unique); pass "
+                                      "full_matrices=False")
+        return SVDResult(*np.linalg.svd(a, full_matrices=True))
+    return SVDResult(*_svd(a))
+
+
+# -- pinv (Golub & Pereyra 1973): dP = -P dA P + P P^T dA^T (I - A P) + (I - P A) dA^T P^T P, where the rank of A
+#    is locally constant --
+
+
+def _pinv_jvp(da, p, a, *, rcond, rtol, hermitian):
+    if hermitian:  # a function of the symmetric part of A, at every order
+        a, da = _sym(a), _sym(da)
+    s = matmul(matmul(p, _mT(p)), _mT(da))  # P P^T dA^T  (n, m)
+    t = matmul(matmul(_mT(da), _mT(p)), p)  # dA^T P^T P  (n, m)
+    return -matmul(matmul(p, da), p) + s - matmul(matmul(s, a), p) + t - matmul(matmul(p, a), t)
+
+
+def _pinv_vjp(ct, p, a, *, rcond, rtol, hermitian):
+    if hermitian:
+        a = _sym(a)
+    pt = _mT(p)
+    ctt = _mT(ct)
+    term1 = -matmul(pt, matmul(ct, pt))
+    x = matmul(ctt, matmul(p, pt))  # ct^T P P^T, then (I - A P) in front
+    term2 = x - matmul(a, matmul(p, x))
+    y = matmul(matmul(pt, p), ctt)  # P^T P ct^T, then (I - P A) behind
+    term3 = y - matmul(matmul(y, p), a)
+    out = term1 + term2 + term3
+    return _sym(out) if hermitian else out
+
+
+def _pinv_impl(a, *, rcond, rtol, hermitian):
+    if rtol is None:
+        return np.linalg.pinv(a, rcond=rcond, hermitian=hermitian)
+    return np.linalg.pinv(a, hermitian=hermitian, rtol=rtol)
+
+
+_pinv = defprim(
+    _pinv_impl, name="pinv", jvp=(_pinv_jvp,), vjp=(_pinv_vjp,),
+    note="derivative where the rank is locally constant (Golub-Pereyra), as JAX; with hermitian=True it treats A as "
+         "symmetric",
+)
+
+
+@implements(np.linalg.pinv)
+def pinv(a, rcond=None, hermitian=False, *, rtol=None):
+    """``np.linalg.pinv``: the Moore-Penrose pseudo-inverse of (..., m, n). Its derivative (Golub-Pereyra) holds where
+    the rank is locally constant, i.e. away from singular values at the cutoff."""
+    _at_least_2d("pinv", a)
+    if rcond is not None and rtol is not None:
+        raise ValueError("dualrev.numpy.linalg.pinv: pass rtol or rcond, not both")
+    return _pinv(_float(a), rcond=rcond, rtol=rtol, hermitian=bool(hermitian))
+
+
+# -- norms: composites; a private max/min reduction with JAX's convention (ties share the derivative evenly) --
+
+
+def _normalize_axes(axes, ndim, name):
+    out = tuple(operator.index(i) for i in axes)
+    for i in out:
+        if not -ndim <= i < ndim:
+            raise np.exceptions.AxisError(f"dualrev.numpy.linalg.{name}: axis {i} is out of bounds for array of "
+                                          f"dimension {ndim}")
+    out = tuple(i % ndim for i in out)
+    if len(set(out)) != len(out):
+        raise ValueError(f"dualrev.numpy.linalg.{name}: duplicate axes given")
+    return out
+
+
+def _extreme(x, axis, keepdims, smallest=False):
+    """max (min) over ``axis`` (a tuple); tied elements share the derivative evenly, as in JAX.
+
+    The value is the NumPy max m, exactly: m + sum over the maxima of (x - m) / count, where x - m is 0 in value
+    and carries x's derivative at every order.
+    """
+    xv = primal_value(x)
+    m = (np.min if smallest else np.max)(xv, axis=axis, keepdims=True)
+    if isinstance(x, Tracer):
+        mask = x == m  # a plain boolean array: comparisons have no derivative
+        count = np.sum(mask, axis=axis, keepdims=True).astype(_dtype(x))
+        out = m + _sum(where(mask, x - m, 0.0), axis=axis, keepdims=True) / count
+    else:
+        out = m
+    if keepdims:
+        return out
+    return reshape(out, tuple(d for i, d in enumerate(np.shape(xv)) if i not in axis))
+
+
+def _nonzero_slices(x, axes):
+    """Boolean (keepdims) mask of the slices over ``axes`` with a nonzero element."""
+    return np.any(x != 0, axis=axes, keepdims=True)
+
+
+def _vector_norm(x, ord, axes, keepdims):
+    """A vector norm over ``axes`` (a tuple of normalized axes); derivative 0 at zero vectors."""
+    if isinstance(ord, str):
+        raise ValueError(f"dualrev.numpy.linalg.norm: invalid norm order {ord!r} for vectors")  # noqa: TRY004 (NumPy's)
+    if ord == 0:  # the number of nonzeros: piecewise constant, no derivative
+        return np.sum(x != 0, axis=axes, keepdims=keepdims).astype(_dtype(x))
+    nz = _nonzero_slices(x, axes)
+    safe = bool(np.all(nz))
+    if not safe:  # at zero vectors, evaluate on ones and select 0: the derivative there is 0, not NaN
+        x = where(nz, x, 1.0)
+    if ord is None or ord == 2:
+        out = sqrt(_sum(x * x, axis=axes, keepdims=keepdims))
+    elif ord == np.inf:
+        out = _extreme(absolute(x), axes, keepdims)
+    elif ord == -np.inf:
+        out = _extreme(absolute(x), axes, keepdims, smallest=True)
+    elif ord == 1:
+        out = _sum(absolute(x), axis=axes, keepdims=keepdims)
+    else:
+        out = _sum(absolute(x) ** ord, axis=axes, keepdims=keepdims) ** (1.0 / ord)
+    if not safe:
+        out = where(nz if keepdims else np.reshape(nz, np.shape(primal_value(out))), out, 0.0)
+    return out
+
+
+def _matrix_norm(x, ord, row, col, keepdims):
+    """A matrix norm over the axes (row, col); derivative 0 at zero matrices."""
+    if ord not in (None, "fro", "f", "nuc", 1, -1, 2, -2, np.inf, -np.inf):
+        raise ValueError(f"dualrev.numpy.linalg.norm: invalid norm order {ord!r} for matrices")
+    shape = np.shape(x)
+    ndim = len(shape)
+    nz = _nonzero_slices(x, (row, col))
+    safe = bool(np.all(nz))
+    if not safe:  # at zero matrices, evaluate on one with distinct singular values, select 0: the derivative is 0
+        k = np.eye(shape[row], shape[col]) * np.arange(1, shape[col] + 1)
+        sub = np.moveaxis(k.reshape((1,) * (ndim - 2) + k.shape), (-2, -1), (row, col))
+        x = where(nz, x, _const(sub, x))
+    if ord in (None, "fro", "f"):
+        out = sqrt(_sum(x * x, axis=(row, col)))
+    elif ord in ("nuc", 2, -2):
+        rest = [i for i in range(ndim) if i not in (row, col)]
+        s = svdvals(transpose(x, rest + [row, col]))
+        out = _sum(s, axis=-1) if ord == "nuc" else _extreme(s, (ndim - 2,), False, smallest=(ord == -2))
+    elif ord in (1, -1):
+        out = _extreme(_sum(absolute(x), axis=row), (col - (col > row),), False, smallest=(ord == -1))
+    else:
+        out = _extreme(_sum(absolute(x), axis=col), (row - (row > col),), False, smallest=(ord == -np.inf))
+    if keepdims:
+        out = reshape(out, tuple(1 if i in (row, col) else d for i, d in enumerate(shape)))
+    if not safe:
+        out = where(nz if keepdims else np.reshape(nz, np.shape(primal_value(out))), out, 0.0)
+    return out
+
+
+@implements(np.linalg.norm)
+def norm(x, ord=None, axis=None, keepdims=False):
+    """``np.linalg.norm``: vector norms (ord None/2, inf, -inf, 0, 1, any p) and matrix norms ('fro', 'nuc', 1, -1, 2,
+    -2, inf, -inf) over ``axis`` (None, an int or a pair), with keepdims. Derivative 0 at a zero vector (matrix),
+    the minimum-norm subgradient, for every ord (JAX gives NaN for the 2-norm, 'fro' and p-norms there).
+
+    Ties (inf-norm, matrix 1/inf/2-norms) share the derivative evenly, as in JAX; ord=0 (a count) has none.
+    """
+    x = _float(x)
+    ndim = np.ndim(x)
+    if axis is None:
+        if ord is None or (ord in ("f", "fro") and ndim == 2) or (ord == 2 and ndim == 1):
+            out = _vector_norm(reshape(x, (-1,)), None, (0,), False)
+            return reshape(out, (1,) * ndim) if keepdims else out
+        axis = tuple(range(ndim))
+    elif not isinstance(axis, tuple):
+        axis = (axis,)
+    axis = _normalize_axes(axis, ndim, "norm")
+    if len(axis) == 1:
+        return _vector_norm(x, ord, axis, keepdims)
+    if len(axis) == 2:
+        return _matrix_norm(x, ord, axis[0], axis[1], keepdims)
+    raise ValueError("dualrev.numpy.linalg.norm: improper number of dimensions to norm")
+
+
+@implements(np.linalg.vector_norm)
+def vector_norm(x, /, *, axis=None, keepdims=False, ord=2):
+    """``np.linalg.vector_norm``: a vector norm over all axes (None), an axis, or a tuple of axes (as one vector).
+    Derivative 0 at zero vectors (see norm)."""
+    x = _float(x)
+    ndim = np.ndim(x)
+    axes = tuple(range(ndim)) if axis is None else _normalize_axes(
+        axis if isinstance(axis, tuple) else (axis,), ndim, "vector_norm")
+    if ndim == 0:
+        x, axes = reshape(x, (1,)), (0,)
+        out = _vector_norm(x, ord, axes, keepdims=False)
+        return out
+    return _vector_norm(x, ord, axes, keepdims)
+
+
+@implements(np.linalg.matrix_norm)
+def matrix_norm(x, /, *, keepdims=False, ord="fro"):
+    """``np.linalg.matrix_norm``: a matrix norm of the last two axes. Derivative 0 at zero matrices (see norm)."""
+    _at_least_2d("matrix_norm", x)
+    x = _float(x)
+    ndim = np.ndim(x)
+    return _matrix_norm(x, ord, ndim - 2, ndim - 1, keepdims)
+
+
+@implements(np.linalg.cond)
+def cond(x, p=None):
+    """``np.linalg.cond``: the condition number, s_max / s_min for p None, 2 (s_min / s_max for -2), else
+    norm(x, p) * norm(inv(x), p); NaN (singular) becomes inf as in NumPy."""
+    _at_least_2d("cond", x)
+    x = _float(x)
+    if p is None or p == 2 or p == -2:
+        s = svdvals(x)
+        first, last = getitem(s, (Ellipsis, 0)), getitem(s, (Ellipsis, -1))
+        r = first / last if p != -2 else last / first
+    else:
+        _square("cond", x)
+        r = norm(x, p, axis=(-2, -1)) * norm(inv(x), p, axis=(-2, -1))
+    bad = np.asarray(isnan(r)) & ~np.any(isnan(x), axis=(-2, -1))
+    return where(bad, np.inf, r) if np.any(bad) else r
+
+
+@implements(np.linalg.matrix_rank, nondiff=True)
+def matrix_rank(A, tol=None, hermitian=False, *, rtol=None):
+    """``np.linalg.matrix_rank``: an integer, without derivative."""
+    return np.linalg.matrix_rank(primal_value(A), tol=tol, hermitian=hermitian, rtol=rtol)
+
+
+# -- powers, products and the array-API helpers of np.linalg --
+
+
+@implements(np.linalg.matrix_power)
+def matrix_power(a, n):
+    """``np.linalg.matrix_power``: a^n by repeated squaring; n < 0 inverts first, n = 0 gives the identity (a
+    constant)."""
+    _square("matrix_power", a)
+    n = operator.index(n)
+    if n == 0:
+        return np.broadcast_to(np.eye(np.shape(a)[-1], dtype=_dtype(a)), np.shape(a)).copy()
+    if n < 0:
+        a, n = inv(a), -n
+    result, z = None, None
+    while n > 0:
+        z = a if z is None else matmul(z, z)
+        n, bit = divmod(n, 2)
+        if bit:
+            result = z if result is None else matmul(result, z)
+    return result
+
+
+def _register(np_func, f):
+    implements(np_func)(f)
+    return f
+
+
+matmul = _register(np.linalg.matmul, matmul)
+tensordot = _register(np.linalg.tensordot, tensordot)
+
+
+@implements(np.linalg.matrix_transpose)
+def matrix_transpose(x, /):
+    """``np.linalg.matrix_transpose``: swap the last two axes."""
+    _at_least_2d("matrix_transpose", x)
+    return _mT(x)
+
+
+@implements(np.linalg.diagonal)
+def diagonal(x, /, *, offset=0):
+    """``np.linalg.diagonal``: the diagonal of the last two axes (above it for offset > 0)."""
+    _at_least_2d("diagonal", x)
+    return _diagonal(x, operator.index(offset))
+
+
+@implements(np.linalg.trace)
+def trace(x, /, *, offset=0, dtype=None):
+    """``np.linalg.trace``: the sum of the diagonal of the last two axes (np.trace, over the first two axes by
+    default, is the shape family's)."""
+    _at_least_2d("trace", x)
+    d = _diagonal(x, operator.index(offset))
+    if dtype is not None:
+        d = astype(d, dtype)
+    return _sum(d, axis=-1)
+
+
+@implements(np.linalg.outer)
+def outer(x1, x2, /):
+    """``np.linalg.outer`` of two vectors."""
+    if np.ndim(x1) != 1 or np.ndim(x2) != 1:
+        raise ValueError("dualrev.numpy.linalg.outer: x1 and x2 must be 1-dimensional")
+    return expand_dims(x1, -1) * x2
+
+
+@implements(np.linalg.vecdot)
+def vecdot(x1, x2, /, *, axis=-1):
+    """``np.linalg.vecdot``: sum(x1 * x2) over ``axis`` (real values), with broadcasting."""
+    return _sum(x1 * x2, axis=axis)
+
+
+@implements(np.linalg.cross)
+def cross(x1, x2, /, *, axis=-1):
+    """``np.linalg.cross`` of 3-vectors along ``axis``, with broadcasting."""
+    if np.shape(x1)[axis] != 3 or np.shape(x2)[axis] != 3:
+        raise ValueError("dualrev.numpy.linalg.cross: both inputs must be 3-vectors along axis")
+
+    def part(x, i):
+        idx = [slice(None)] * np.ndim(x)
+        idx[axis] = i
+        return getitem(x, tuple(idx))
+
+    a0, a1, a2 = (part(x1, i) for i in range(3))
+    b0, b1, b2 = (part(x2, i) for i in range(3))
+    out = stack([a1 * b2 - a2 * b1, a2 * b0 - a0 * b2, a0 * b1 - a1 * b0], axis=-1)
+    ndim = np.ndim(out)
+    return transpose(out, _moved_last(ndim, axis % ndim)) if axis % ndim != ndim - 1 else out
+
+
+def _moved_last(ndim, dest):
+    """The permutation moving the last axis to ``dest``."""
+    order = list(range(ndim - 1))
+    order.insert(dest, ndim - 1)
+    return order
+
+
+def _chain_order(dims):
+    """NumPy's multi_dot parenthesization: the cheapest order of a matrix chain with these dims (dynamic program)."""
+    n = len(dims) - 1
+    cost = [[0] * n for _ in range(n)]
+    split = [[0] * n for _ in range(n)]
+    for length in range(1, n):
+        for i in range(n - length):
+            j = i + length
+            cost[i][j] = None
+            for k in range(i, j):
+                c = cost[i][k] + cost[k + 1][j] + dims[i] * dims[k + 1] * dims[j + 1]
+                if cost[i][j] is None or c < cost[i][j]:
+                    cost[i][j], split[i][j] = c, k
+    return split
+
+
+@implements(np.linalg.multi_dot)
+def multi_dot(arrays, *, out=None):
+    """``np.linalg.multi_dot``: the product of a chain of matrices in the cheapest order (1-D first/last allowed)."""
+    if out is not None:
+        raise TypeError("dualrev.numpy.linalg.multi_dot: out= is not supported")
+    arrays = list(arrays)
+    if len(arrays) < 2:
+        raise ValueError("dualrev.numpy.linalg.multi_dot: expecting at least two arrays")
+    first_1d, last_1d = np.ndim(arrays[0]) == 1, np.ndim(arrays[-1]) == 1
+    if first_1d:
+        arrays[0] = expand_dims(arrays[0], 0)
+    if last_1d:
+        arrays[-1] = expand_dims(arrays[-1], -1)
+    for x in arrays:
+        if np.ndim(x) != 2:
+            raise ValueError("dualrev.numpy.linalg.multi_dot: arrays must be 2-dimensional (1-D first and last)")
+    split = _chain_order([np.shape(arrays[0])[0]] + [np.shape(x)[1] for x in arrays])
+
+    def product(i, j):
+        if i == j:
+            return arrays[i]
+        k = split[i][j]
+        return matmul(product(i, k), product(k + 1, j))
+
+    result = product(0, len(arrays) - 1)
+    if first_1d and last_1d:
+        return reshape(result, ())
+    if first_1d:
+        return getitem(result, 0)
+    if last_1d:
+        return getitem(result, (slice(None), 0))
+    return result
+
+
+@implements(np.linalg.tensorinv)
+def tensorinv(a, ind=2):
+    """``np.linalg.tensorinv``: the inverse of ``a`` as a map from its first ``ind`` axes to the others."""
+    shape = np.shape(a)
+    if ind <= 0:
+        raise ValueError("dualrev.numpy.linalg.tensorinv: invalid ind argument")
+    out_shape, in_shape = shape[ind:], shape[:ind]
+    prod = int(np.prod(out_shape))
+    if int(np.prod(in_shape)) != prod:
+        raise LinAlgError("dualrev.numpy.linalg.tensorinv: the input is not 'square' in the ind sense")
+    return reshape(inv(reshape(a, (prod, -1))), out_shape + in_shape)
+
+
+@implements(np.linalg.tensorsolve)
+def tensorsolve(a, b, axes=None):
+    """``np.linalg.tensorsolve``: x with tensordot(a, x, x.ndim) = b."""
+    an = np.ndim(a)
+    if axes is not None:
+        order = list(range(an))
+        for k in axes:
+            order.remove(k)
+            order.insert(an, k)
+        a = transpose(a, order)
+    old_shape = np.shape(a)[-(an - np.ndim(b)):]
+    prod = int(np.prod(old_shape))
+    if int(np.prod(np.shape(a))) != prod ** 2:
+        raise LinAlgError("dualrev.numpy.linalg.tensorsolve: the input is not 'square' in the tensorsolve sense")
+    return reshape(solve(reshape(a, (prod, prod)), reshape(b, (-1,))), old_shape)
+
+
+@implements(np.linalg.lstsq)
+def lstsq(a, b, rcond=None):
+    """``np.linalg.lstsq``: ``(x, residuals, rank, s)`` with x = pinv(a) @ b (singular values below rcond * s_max
+    dropped), differentiable where the rank is locally constant; rank has no derivative."""
+    _at_least_2d("lstsq", a)
+    if np.ndim(a) != 2 or np.ndim(b) not in (1, 2):
+        raise LinAlgError("dualrev.numpy.linalg.lstsq: a must be 2-D and b 1-D or 2-D")
+    a, b = _float(a), _float(b)
+    m, n = np.shape(a)
+    s = svdvals(a)
+    sv = primal_value(s)
+    cutoff = (np.finfo(_dtype(a)).eps * max(m, n) if rcond is None else rcond) * (sv[0] if sv.size else 0)
+    rank = int(np.sum(sv > cutoff))
+    rtol = np.finfo(_dtype(a)).eps * max(m, n) if rcond is None else rcond
+    x = matmul(_pinv(a, rcond=None, rtol=rtol, hermitian=False), b)
+    if rank == n and m > n:
+        r = b - matmul(a, x)
+        residuals = _sum(r * r, axis=0)
+        if np.ndim(b) == 1:
+            residuals = reshape(residuals, (1,))
+    else:
+        residuals = np.empty((0,), _dtype(x))
+    return x, residuals, np.int32(rank), s
+

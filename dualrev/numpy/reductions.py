@@ -1,14 +1,27 @@
-"""Reductions: sum and mean over an axis (int, tuple, negative, None) with keepdims. Imports core and shape."""
+"""Reductions and scans: sum, prod, mean, average, var, std, max and min, ptp, nansum, nanmean, median, sort,
+cumsum, cumprod, over an axis (int, tuple, negative, None) with keepdims where NumPy has them; and the queries
+argmax, argmin, argsort, nonzero, searchsorted, count_nonzero, any, all, which carry no derivative.
+
+Primitives: sum, prod, max, min, cumsum, cumprod. The others are composites of primitives. The rules of prod and
+cumprod use products and sums only, never a division by an element, so their derivatives of every order are exact
+where elements are zero (cumprod's rules solve linear recurrences with an associative scan: O(log n) operations).
+Imports core, shape and ufuncs.
+"""
 
 from __future__ import annotations
 
+import builtins
+
 import numpy as np
 
-from dualrev.core import defprim, implements
-from dualrev.numpy.shape import broadcast_to, reshape
+from dualrev.core import Tracer, defprim, implements, primal_value
+from dualrev.numpy.shape import astype, broadcast_to, concatenate, getitem, ravel, reshape, stack, transpose
+from dualrev.numpy.ufuncs import isnan, sqrt, where
 
 __all__ = [
-    "mean", "sum",
+    "all", "amax", "amin", "any", "argmax", "argmin", "argsort", "average", "count_nonzero", "cumprod", "cumsum",
+    "max", "mean", "median", "min", "nanmean", "nansum", "nonzero", "prod", "ptp", "searchsorted", "sort", "std",
+    "sum", "var",
 ]
 
 
@@ -20,7 +33,7 @@ def normalize_axis(axis, ndim: int, name: str):
     out = []
     for a in axes:
         a = int(a)
-        if not -ndim <= a < max(ndim, 1):
+        if not -ndim <= a < builtins.max(ndim, 1):
             raise ValueError(f"dualrev.numpy.{name}: axis {a} is out of bounds for an array of dimension {ndim}")
         out.append(a % ndim if ndim else 0)
     if len(set(out)) != len(out):
@@ -32,20 +45,67 @@ def keepdims_shape(shape, axis):
     return tuple(1 if i in axis else n for i, n in enumerate(shape))
 
 
-def _sum_vjp(ct, ans, x, *, axis, keepdims):
-    if not keepdims:
-        ct = reshape(ct, keepdims_shape(x.shape, axis))
-    return broadcast_to(ct, x.shape)
+def _as_array(a, dtype=None):
+    """A traced value or a NumPy array (lists and scalars converted), cast to ``dtype`` if given."""
+    if not isinstance(a, Tracer):
+        a = np.asarray(a)
+    return a if dtype is None else astype(a, dtype)
 
 
-_sum = defprim(lambda x, *, axis, keepdims: np.sum(x, axis=axis, keepdims=keepdims), name="sum",
-               jvp=(lambda dx, ans, x, *, axis, keepdims: _sum(dx, axis=axis, keepdims=keepdims),),
-               vjp=(_sum_vjp,))
+def _inexact(a):
+    """Integer and bool arrays as float64, as NumPy's mean and var compute them."""
+    return a if np.result_type(primal_value(a)).kind in "fc" else astype(a, np.float64)
+
+
+def _count(shape, axes) -> int:
+    return int(np.prod([shape[i] for i in axes]))
 
 
 def _no_extras(name, out=None, where=None, initial=None, **unused):
     if out is not None or where is not None or initial is not None or unused:
         raise TypeError(f"dualrev.numpy.{name}: out=, where=, initial= and other extras are not supported")
+
+
+def _scan_axis(a, axis, name):
+    """(array, int axis) for a scan or a sort along ``axis``; ``None`` (and a 0-d array) means the flattened array."""
+    if axis is None or np.ndim(a) == 0:
+        return ravel(a), 0
+    return a, normalize_axis(int(axis), np.ndim(a), name)[0]
+
+
+# -- slicing along one axis, for the rules --
+
+
+def _slice(x, axis, start=None, stop=None, step=None):
+    return getitem(x, (slice(None),) * axis + (slice(start, stop, step),))
+
+
+def _flip(x, axis):
+    return _slice(x, axis, step=-1)
+
+
+def _shift(x, axis, fill):
+    """``[fill, x[0], ..., x[n-2]]`` along ``axis``: an exclusive scan from an inclusive one."""
+    shape = list(np.shape(x))
+    shape[axis] = 1
+    return concatenate([np.full(shape, fill, x.dtype), _slice(x, axis, stop=-1)], axis=axis)
+
+
+def _keep(ct, x_shape, axis, keepdims):
+    """A reduction's cotangent with the reduced axes put back as size-1 axes (it then broadcasts against x)."""
+    return ct if keepdims else reshape(ct, keepdims_shape(x_shape, axis))
+
+
+# -- sum --
+
+
+def _sum_vjp(ct, ans, x, *, axis, keepdims):
+    return broadcast_to(_keep(ct, np.shape(x), axis, keepdims), np.shape(x))
+
+
+_sum = defprim(lambda x, *, axis, keepdims: np.sum(x, axis=axis, keepdims=keepdims), name="sum",
+               jvp=(lambda dx, ans, x, *, axis, keepdims: _sum(dx, axis=axis, keepdims=keepdims),),
+               vjp=(_sum_vjp,))
 
 
 @implements(np.sum)
@@ -55,17 +115,347 @@ def sum(a, axis=None, dtype=None, out=None, keepdims=False, **kwargs):
     >>> sum(x, axis=0, keepdims=True)
     """
     _no_extras("sum", out, **kwargs)
-    if dtype is not None:
-        a = a.astype(dtype)
-    return _sum(a, axis=normalize_axis(axis, np.ndim(a), "sum"),
-                keepdims=bool(keepdims))
+    a = _as_array(a, dtype)
+    return _sum(a, axis=normalize_axis(axis, np.ndim(a), "sum"), keepdims=bool(keepdims))
+
+
+# -- scans: cumsum, cumprod --
+
+
+def _interleave(a, b, axis):
+    """``[a0, b0, a1, b1, ...]`` along ``axis``; ``a`` has as many elements as ``b``, or one more."""
+    na, nb = np.shape(a)[axis], np.shape(b)[axis]
+    head = a if na == nb else _slice(a, axis, stop=-1)
+    shape = list(np.shape(head))
+    shape[axis] = 2 * nb
+    out = reshape(stack([head, b], axis=axis + 1), shape)
+    return out if na == nb else concatenate([out, _slice(a, axis, start=-1)], axis=axis)
+
+
+def _associative_scan(combine, elems, axis):
+    """Inclusive scan of ``combine`` (associative, on lists of arrays: earlier, later) along ``axis``, in O(log n)
+    dualrev operations (the Ladner-Fischer scheme of ``jax.lax.associative_scan``)."""
+    n = np.shape(elems[0])[axis]
+    if n < 2:
+        return elems
+    odd = _associative_scan(combine, combine([_slice(e, axis, 0, -1, 2) for e in elems],
+                                             [_slice(e, axis, 1, None, 2) for e in elems]), axis)
+    if (n - 1) // 2 == 0:  # n == 2: the only even element is the first one
+        even = [_slice(e, axis, 0, 1) for e in elems]
+    else:
+        left = odd if n % 2 else [_slice(e, axis, 0, -1) for e in odd]
+        even = [concatenate([_slice(e, axis, 0, 1), r], axis=axis)
+                for e, r in zip(elems, combine(left, [_slice(e, axis, 2, None, 2) for e in elems]))]
+    return [_interleave(e, o, axis) for e, o in zip(even, odd)]
+
+
+def _combine_affine(first, second):
+    # h -> a1 h + b1, then h -> a2 h + b2: h -> (a1 a2) h + (a2 b1 + b2)
+    (a1, b1), (a2, b2) = first, second
+    return [a1 * a2, a2 * b1 + b2]
+
+
+def _linear_recurrence(a, b, axis):
+    """``h[i] = a[i] h[i-1] + b[i]`` along ``axis`` from ``h[-1] = 0``, with products and sums only."""
+    return _associative_scan(_combine_affine, [a, b], axis)[1]
+
+
+_cumsum = defprim(
+    lambda x, *, axis: np.cumsum(x, axis=axis), name="cumsum",
+    jvp=(lambda dx, ans, x, *, axis: _cumsum(dx, axis=axis),),
+    vjp=(lambda ct, ans, x, *, axis: _flip(_cumsum(_flip(ct, axis), axis=axis), axis),),
+)
+
+
+def _cumprod_jvp(dx, ans, x, *, axis):
+    # y[i] = y[i-1] x[i], so dy[i] = x[i] dy[i-1] + y[i-1] dx[i]
+    return _linear_recurrence(x, _shift(ans, axis, 1.0) * dx, axis)
+
+
+def _cumprod_vjp(ct, ans, x, *, axis):
+    # x̄[j] = y[j-1] g[j], with g[j] = ct[j] + x[j+1] g[j+1]: the same recurrence, backwards
+    g = _linear_recurrence(_shift(_flip(x, axis), axis, 1.0), _flip(ct, axis), axis)
+    return _shift(ans, axis, 1.0) * _flip(g, axis)
+
+
+_cumprod = defprim(lambda x, *, axis: np.cumprod(x, axis=axis), name="cumprod", jvp=(_cumprod_jvp,),
+                   vjp=(_cumprod_vjp,),
+                   note="exact derivatives of every order with zeros (no division), as in JAX")
+
+
+@implements(np.cumsum)
+def cumsum(a, axis=None, dtype=None, out=None):
+    """``np.cumsum``; ``axis=None`` scans the flattened array."""
+    _no_extras("cumsum", out)
+    a, axis = _scan_axis(_as_array(a, dtype), axis, "cumsum")
+    return _cumsum(a, axis=axis)
+
+
+@implements(np.cumprod)
+def cumprod(a, axis=None, dtype=None, out=None):
+    """``np.cumprod``; ``axis=None`` scans the flattened array. Derivatives of every order are exact where elements
+    are zero, as in JAX: the rules use products and sums only (linear recurrences solved by an associative scan)."""
+    _no_extras("cumprod", out)
+    a, axis = _scan_axis(_as_array(a, dtype), axis, "cumprod")
+    return _cumprod(a, axis=axis)
+
+
+# -- prod --
+
+
+def _prod_others(x, axis):
+    """For each element of x, the product of the other elements reduced with it, without dividing: the products of
+    the elements before it and after it along the flattened reduced axes (exact with zeros)."""
+    shape = np.shape(x)
+    n = _count(shape, axis)
+    if n <= 1:
+        return np.ones(shape, x.dtype)
+    kept = [i for i in range(len(shape)) if i not in axis]
+    perm = kept + list(axis)
+    last = len(kept)
+    flat = reshape(transpose(x, perm), [shape[i] for i in kept] + [n])
+    before = _shift(_cumprod(flat, axis=last), last, 1.0)
+    after = _flip(_shift(_cumprod(_flip(flat, last), axis=last), last, 1.0), last)
+    others = reshape(before * after, [shape[i] for i in perm])
+    return transpose(others, tuple(int(i) for i in np.argsort(perm)))
+
+
+_prod = defprim(
+    lambda x, *, axis, keepdims: np.prod(x, axis=axis, keepdims=keepdims), name="prod",
+    jvp=(lambda dx, ans, x, *, axis, keepdims: _sum(dx * _prod_others(x, axis), axis=axis, keepdims=keepdims),),
+    vjp=(lambda ct, ans, x, *, axis, keepdims: _keep(ct, np.shape(x), axis, keepdims) * _prod_others(x, axis),),
+    note="exact derivatives of every order with zeros (products of the other elements, no division), as in JAX",
+)
+
+
+@implements(np.prod)
+def prod(a, axis=None, dtype=None, out=None, keepdims=False, **kwargs):
+    """``np.prod``. Derivatives of every order are exact with one or several zeros, as in JAX: the derivative in an
+    element is the product of the others, computed without division."""
+    _no_extras("prod", out, **kwargs)
+    a = _as_array(a, dtype)
+    return _prod(a, axis=normalize_axis(axis, np.ndim(a), "prod"), keepdims=bool(keepdims))
+
+
+# -- max, min --
+
+
+def _chooser_weights(ans, x, axis, keepdims):
+    """Where x attains the reduced value, 1 / the number of such elements; else 0. Plain array, x's dtype."""
+    xv = np.asarray(primal_value(x))
+    av = np.asarray(primal_value(ans)).reshape(keepdims_shape(xv.shape, axis))
+    hits = (xv == av).astype(xv.dtype)
+    return hits / hits.sum(axis=axis, keepdims=True)
+
+
+def _chooser(np_func, name):
+    def jvp(dx, ans, x, *, axis, keepdims):
+        return _sum(dx * _chooser_weights(ans, x, axis, keepdims), axis=axis, keepdims=keepdims)
+
+    def vjp(ct, ans, x, *, axis, keepdims):
+        return _keep(ct, np.shape(x), axis, keepdims) * _chooser_weights(ans, x, axis, keepdims)
+
+    return defprim(lambda x, *, axis, keepdims: np_func(x, axis=axis, keepdims=keepdims), name=name,
+                   jvp=(jvp,), vjp=(vjp,), note="ties split the derivative evenly between the tied elements, as in JAX")
+
+
+_max = _chooser(np.max, "max")
+_min = _chooser(np.min, "min")
+
+
+@implements(np.max, np.amax)
+def max(a, axis=None, out=None, keepdims=False, **kwargs):
+    """``np.max`` (and ``np.amax``). Ties split the derivative evenly between the tied elements, as in JAX."""
+    _no_extras("max", out, **kwargs)
+    a = _as_array(a)
+    return _max(a, axis=normalize_axis(axis, np.ndim(a), "max"), keepdims=bool(keepdims))
+
+
+@implements(np.min, np.amin)
+def min(a, axis=None, out=None, keepdims=False, **kwargs):
+    """``np.min`` (and ``np.amin``). Ties split the derivative evenly between the tied elements, as in JAX."""
+    _no_extras("min", out, **kwargs)
+    a = _as_array(a)
+    return _min(a, axis=normalize_axis(axis, np.ndim(a), "min"), keepdims=bool(keepdims))
+
+
+amax = max
+amin = min
+
+
+@implements(np.ptp)
+def ptp(a, axis=None, out=None, keepdims=False):
+    """``np.ptp``: ``max - min``; ties split as in max and min (so the derivative is 0 at a constant input, as in
+    JAX)."""
+    _no_extras("ptp", out)
+    return max(a, axis, keepdims=keepdims) - min(a, axis, keepdims=keepdims)
+
+
+# -- means and moments --
 
 
 @implements(np.mean)
 def mean(a, axis=None, dtype=None, out=None, keepdims=False, **kwargs):
     """``np.mean``: the sum divided by the number of elements reduced."""
     _no_extras("mean", out, **kwargs)
+    a = _as_array(a)
+    axes = normalize_axis(axis, np.ndim(a), "mean")
+    return sum(a, axes, dtype=dtype, keepdims=keepdims) / _count(np.shape(a), axes)
+
+
+_mean = mean
+
+
+def _axis_in_given_order(axis, ndim, name):
+    normalize_axis(axis, ndim, name)  # validates
+    axes = (axis,) if np.ndim(axis) == 0 else tuple(axis)
+    return tuple(int(i) % ndim for i in axes)
+
+
+@implements(np.average)
+def average(a, axis=None, weights=None, returned=False, *, keepdims=False):
+    """``np.average``: ``sum(a * weights) / sum(weights)`` (both may be traced); weights of a's shape, or of the
+    shape of a along ``axis``. ``returned=True`` also returns the sum of the weights."""
+    a = _as_array(a)
     shape = np.shape(a)
-    axes = normalize_axis(axis, len(shape), "mean")
-    count = int(np.prod([shape[i] for i in axes]))
-    return sum(a, axes, dtype=dtype, keepdims=keepdims) / count
+    if weights is None:
+        avg = mean(a, axis, keepdims=keepdims)
+        scl = np.result_type(primal_value(avg)).type(np.size(primal_value(a)) / np.size(primal_value(avg)))
+    else:
+        w = _as_array(weights)
+        if np.shape(w) != shape:
+            if axis is None:
+                raise TypeError("dualrev.numpy.average: axis must be specified when shapes of a and weights differ")
+            order = _axis_in_given_order(axis, len(shape), "average")
+            if np.shape(w) != tuple(shape[i] for i in order):
+                raise ValueError("dualrev.numpy.average: shape of weights must be consistent with shape of a "
+                                 "along the specified axis")
+            w = reshape(transpose(w, tuple(int(i) for i in np.argsort(order))),
+                        tuple(n if i in order else 1 for i, n in enumerate(shape)))
+        scl = sum(w, axis, keepdims=keepdims)
+        if np.any(np.asarray(primal_value(scl)) == 0.0):
+            raise ZeroDivisionError("dualrev.numpy.average: weights sum to zero, can't be normalized")
+        avg = sum(a * w, axis, keepdims=keepdims) / scl
+    if not returned:
+        return avg
+    return avg, broadcast_to(scl, np.shape(avg))
+
+
+@implements(np.var)
+def var(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, where=None, mean=None, correction=None):
+    """``np.var``: the mean of the squared deviations from the mean, divided by ``n - ddof`` instead of ``n``
+    (``correction`` is ``ddof``'s other name); ``mean=`` may give the mean, with keepdims shape."""
+    _no_extras("var", out, where)
+    if correction is not None:
+        if ddof != 0:
+            raise ValueError("dualrev.numpy.var: ddof and correction can't be provided simultaneously")
+        ddof = correction
+    a = _inexact(_as_array(a, dtype))
+    axes = normalize_axis(axis, np.ndim(a), "var")
+    centered = a - (_mean(a, axes, keepdims=True) if mean is None else mean)
+    return sum(centered * centered, axes, keepdims=keepdims) / builtins.max(_count(np.shape(a), axes) - ddof, 0)
+
+
+@implements(np.std)
+def std(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, where=None, mean=None, correction=None):
+    """``np.std``: ``sqrt(var)``. At a constant input (zero variance) the derivative is nan, as in JAX: sqrt has
+    an infinite slope at 0 and the variance a zero one."""
+    return sqrt(var(a, axis, dtype, out, ddof, keepdims, where=where, mean=mean, correction=correction))
+
+
+# -- nan-ignoring --
+
+
+@implements(np.nansum)
+def nansum(a, axis=None, dtype=None, out=None, keepdims=False, **kwargs):
+    """``np.nansum``: the sum with NaNs replaced by 0 (their derivative is 0, as in JAX)."""
+    _no_extras("nansum", out, **kwargs)
+    a = _as_array(a, dtype)
+    return sum(where(isnan(a), 0.0, a), axis, keepdims=keepdims)
+
+
+@implements(np.nanmean)
+def nanmean(a, axis=None, dtype=None, out=None, keepdims=False, **kwargs):
+    """``np.nanmean``: nansum divided by the number of non-NaN elements (NaNs get a derivative of 0, as in JAX)."""
+    _no_extras("nanmean", out, **kwargs)
+    a = _inexact(_as_array(a, dtype))
+    total = nansum(a, axis, keepdims=keepdims)
+    count = np.sum(~np.isnan(primal_value(a)), axis=axis, keepdims=keepdims)
+    return total / count.astype(np.result_type(primal_value(total)))
+
+
+# -- order statistics: sort, median --
+
+
+def _gather_along(x, axis, positions):
+    """``np.take_along_axis(x, positions, axis)`` (positions: plain integers) as a differentiable indexing."""
+    idx = list(np.indices(np.shape(positions), sparse=True))
+    idx[axis] = positions
+    return getitem(x, tuple(idx))
+
+
+@implements(np.sort)
+def sort(a, axis=-1, kind=None, order=None, *, stable=None):
+    """``np.sort``: a sorted copy; the derivative follows the permutation of a stable sort (ties keep their order),
+    as in JAX."""
+    if order is not None:
+        raise TypeError("dualrev.numpy.sort: order= (structured arrays) is not supported")
+    a, axis = (ravel(_as_array(a)), 0) if axis is None else (_as_array(a), axis)
+    axis = normalize_axis(axis, np.ndim(a), "sort")[0]
+    return _gather_along(a, axis, np.argsort(primal_value(a), axis=axis, kind="stable"))
+
+
+def _median_layout(a, axis):
+    """a with the reduced axes flattened into the last one, and the shape of the result with keepdims. A tuple of
+    axes is flattened in the order JAX's median uses, so that ties get the same derivative as in JAX."""
+    shape = np.shape(a)
+    nd = len(shape)
+    if axis is None:
+        return ravel(a), (1,) * nd
+    if np.ndim(axis) == 0:
+        ax = normalize_axis(axis, nd, "median")[0]
+        return transpose(a, [i for i in range(nd) if i != ax] + [ax]), keepdims_shape(shape, (ax,))
+    axes = normalize_axis(axis, nd, "median")
+    dims = list(range(nd))
+    for i, s in enumerate(i for i in range(nd) if i not in axes):  # jax.numpy's _quantile permutation
+        dims[i], dims[s] = dims[s], dims[i]
+    kept = [shape[i] for i in range(nd) if i not in axes]
+    return reshape(transpose(a, dims), kept + [_count(shape, axes)]), keepdims_shape(shape, axes)
+
+
+@implements(np.median)
+def median(a, axis=None, out=None, overwrite_input=False, keepdims=False):
+    """``np.median``: the middle element of a stable sort, or the mean of the two middle ones. With ties the
+    derivative goes to the tied element(s) at the middle position(s) of the stable sort, as in JAX (a tuple of axes
+    is flattened in JAX's order)."""
+    _no_extras("median", out)
+    a = _as_array(a)
+    x, kept_shape = _median_layout(a, axis)
+    n = np.shape(x)[-1]
+    perm = np.argsort(primal_value(x), axis=-1, kind="stable")
+    lo = _gather_along(x, x.ndim - 1, perm[..., (n - 1) // 2:(n - 1) // 2 + 1])
+    m = lo if n % 2 else (lo + _gather_along(x, x.ndim - 1, perm[..., n // 2:n // 2 + 1])) * 0.5
+    return reshape(m, kept_shape if keepdims else np.shape(m)[:-1])
+
+
+# -- queries: no derivative, plain NumPy values even from traced operands --
+
+
+def _query(np_func):
+    @implements(np_func, nondiff=True)
+    def query(*args, **kwargs):
+        return np_func(*[primal_value(a) for a in args], **{k: primal_value(v) for k, v in kwargs.items()})
+
+    query.__name__ = np_func.__name__
+    query.__doc__ = f"``np.{np_func.__name__}``: no derivative; a plain NumPy value, even from traced operands."
+    return query
+
+
+argmax = _query(np.argmax)
+argmin = _query(np.argmin)
+argsort = _query(np.argsort)
+nonzero = _query(np.nonzero)
+searchsorted = _query(np.searchsorted)
+count_nonzero = _query(np.count_nonzero)
+any = _query(np.any)
+all = _query(np.all)

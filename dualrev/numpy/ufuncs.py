@@ -1,21 +1,68 @@
-"""Elementwise primitives: unary and binary arithmetic, transcendental functions, comparisons, where.
+"""Elementwise primitives: unary and binary arithmetic, transcendental functions, comparisons, where, and the
+elementwise composites built on them (square, reciprocal, sinc, clip, fmax, nan_to_num, ...).
 
 Rules are written with dualrev operations (never raw NumPy on operands) so that they differentiate again.
-Broadcasting and dtype fitting of tangents and cotangents happen in the engine. Imports only core.
+Broadcasting and dtype fitting of tangents and cotangents happen in the engine. Conventions at non-differentiable
+points follow JAX unless a ``note=`` says otherwise; docs/conventions.md lists them. Imports only core.
 """
 
 from __future__ import annotations
+
+import functools
+import math
 
 import numpy as np
 
 from dualrev.core import Tracer, defprim, implements, primal_value
 
 __all__ = [
-    "abs", "absolute", "add", "ceil", "cos", "divide", "equal", "exp", "floor", "floor_divide", "greater",
-    "greater_equal", "isfinite", "isinf", "isnan", "less", "less_equal", "log", "logical_and", "logical_not",
-    "logical_or", "maximum", "minimum", "multiply", "negative", "not_equal", "power", "sign", "sin", "sqrt",
-    "subtract", "tanh", "true_divide", "where",
+    "abs", "absolute", "add", "arccos", "arccosh", "arcsin", "arcsinh", "arctan", "arctan2", "arctanh", "around",
+    "cbrt", "ceil", "clip", "conj", "conjugate", "copysign", "cos", "cosh", "deg2rad", "degrees", "divide",
+    "divmod", "equal", "exp", "exp2", "expm1", "fabs", "float_power", "floor", "floor_divide", "fmax", "fmin",
+    "fmod", "greater", "greater_equal", "hypot", "imag", "isfinite", "isinf", "isnan", "less", "less_equal", "log",
+    "log1p", "log2", "log10", "logaddexp", "logaddexp2", "logical_and", "logical_not", "logical_or", "logical_xor",
+    "maximum", "minimum", "mod", "multiply", "nan_to_num", "negative", "not_equal", "positive", "power", "rad2deg",
+    "radians", "real", "reciprocal", "remainder", "rint", "round", "sign", "signbit", "sin", "sinc", "sinh", "sqrt",
+    "square", "subtract", "tan", "tanh", "true_divide", "trunc", "where",
 ]
+
+LN2 = math.log(2.0)
+LN10 = math.log(10.0)
+
+
+def _traced(*xs) -> bool:
+    return any(isinstance(x, Tracer) for x in xs)
+
+
+def _quiet(rule):
+    """``rule`` without NumPy's floating-point warnings: a derivative may be infinite or NaN where the function is
+    finite (sqrt'(0) = inf), which JAX returns silently; so does dualrev, even under ``np.seterr(all="raise")``."""
+
+    @functools.wraps(rule)
+    def quiet(*args, **params):
+        with np.errstate(all="ignore"):
+            return rule(*args, **params)
+
+    return quiet
+
+
+def _singular(impl, *partials, **kwargs):
+    """An elementwise primitive from its partials (``None`` for a zero one), evaluated quietly (see ``_quiet``):
+    for derivatives that are infinite at some points."""
+
+    def rule(p):
+        return None if p is None else _quiet(lambda t, ans, *xs: t * p(ans, *xs))
+
+    rules = tuple(rule(p) for p in partials)
+    return defprim(impl, jvp=rules, vjp=rules, **kwargs)
+
+
+def _replace_posinf(v):
+    """``v`` with +inf replaced by 0 (JAX's logaddexp rule does this to avoid inf - inf)."""
+    if not np.any(primal_value(v) == np.inf):
+        return v
+    return where(v == np.inf, 0.0, v)
+
 
 # -- binary arithmetic --
 
@@ -31,29 +78,47 @@ divide = true_divide
 
 
 def _pow_dx(ans, x, y):
-    # d/dx x**y = y x**(y-1); it is 0 where y == 0, as in JAX (avoids 0 * inf at x == 0).
-    if not isinstance(y, Tracer) and np.ndim(y) == 0:
+    # d/dx x**y = y x**(y-1). At x == 0 and y == 0 it is 0 (x**0 == 1 for every x), not 0 * inf: that one point is
+    # replaced by the double-where idiom, so the y-derivative of this partial stays x**(y-1) (1/x at y == 0).
+    if not isinstance(y, Tracer) and np.ndim(y) == 0:  # a constant scalar exponent: x**2, x**0.5, ...
         if y == 0 or y == 1:
             return float(y)
         return x * y if y == 2 else y * x ** (y - 1)
-    return where(y == 0, 0.0, y * x ** (y - 1))
+    both_zero = (x == 0) & (y == 0)
+    if not np.any(both_zero):
+        return y * x ** (y - 1)
+    return where(both_zero, 0.0, y * where(both_zero, 1.0, x) ** (y - 1))
 
 
 def _pow_dy(ans, x, y):
     # d/dy x**y = log(x) x**y; at x == 0 it is taken as 0 (log replaced by log(1)), as in JAX.
+    if not np.any(primal_value(x) == 0):
+        return ans * log(x)
     return ans * log(where(x == 0, 1.0, x))
 
 
-power = defprim(np.power, partials=(_pow_dx, _pow_dy),
-                note="d/dx is 0 where y == 0; d/dy is 0 where x == 0 (as in JAX)")
+power = _singular(np.power, _pow_dx, _pow_dy,
+                  note="d/dx is y x**(y-1), taken as 0 at x == y == 0 (x**0 == 1; JAX: 0 for integer y, nan for "
+                       "float y); d/dy is 0 where x == 0, as in JAX")
+
+
+def float_power(x, y):
+    """``np.float_power``: ``power`` in float64 whatever the input dtypes (as NumPy; cotangents are cast back)."""
+    if not _traced(x, y):
+        return np.float_power(x, y)
+    return power(_as_float64(x), _as_float64(y))
+
+
+def _as_float64(v):
+    return v.astype(np.float64) if isinstance(v, Tracer) else np.asarray(v, np.float64)
 
 
 def _max_partials(first):
     # Ties split the derivative evenly between the operands, as JAX does.
     def partial(ans, x, y):
         a, b = (x, y) if first else (y, x)
-        gt = (a > b).astype(ans.dtype)
-        return gt + 0.5 * (a == b)
+        dtype = ans.dtype
+        return (a > b).astype(dtype) + 0.5 * (a == b).astype(dtype)
 
     return partial
 
@@ -63,24 +128,296 @@ maximum = defprim(np.maximum, partials=(_max_partials(True), _max_partials(False
 minimum = defprim(np.minimum, partials=(_max_partials(False), _max_partials(True)),
                   note="ties split the derivative evenly, as in JAX")
 
+
+def fmax(x1, x2):
+    """``np.fmax``: the larger, ignoring a NaN; at ties the derivative goes to ``x2``, as in JAX (not split)."""
+    if not _traced(x1, x2):
+        return np.fmax(x1, x2)
+    return where((x1 > x2) | isnan(x2), x1, x2)
+
+
+def fmin(x1, x2):
+    """``np.fmin``: the smaller, ignoring a NaN; at ties the derivative goes to ``x2``, as in JAX (not split)."""
+    if not _traced(x1, x2):
+        return np.fmin(x1, x2)
+    return where((x1 < x2) | isnan(x2), x1, x2)
+
+
+_UNSET = object()
+
+
+def clip(a, a_min=_UNSET, a_max=_UNSET, out=None, *, min=_UNSET, max=_UNSET, **kwargs):
+    """``np.clip``: ``minimum(max, maximum(min, a))``, as in JAX, so at a bound the derivative is split evenly
+    between ``a`` and the bound; bounds may be arrays, None or traced.
+
+    >>> clip(x, 0.0, 1.0)
+    """
+    if out is not None or kwargs:
+        raise TypeError("dualrev.numpy.clip: out= and other extras are not supported")
+    lo = _one_of(a_min, min, "a_min", "min")
+    hi = _one_of(a_max, max, "a_max", "max")
+    if not _traced(a, lo, hi):
+        return np.clip(a, lo, hi)
+    if lo is not None:
+        a = maximum(lo, a)
+    if hi is not None:
+        a = minimum(hi, a)
+    return a
+
+
+def _one_of(positional, keyword, name, kw_name):
+    if positional is not _UNSET and keyword is not _UNSET:
+        raise TypeError(f"dualrev.numpy.clip: give {name} or {kw_name}, not both")
+    v = keyword if positional is _UNSET else positional
+    return None if v is _UNSET else v
+
+
+def _copysign_dx(ans, x, y):
+    # copysign(x, y) = where(signbit(y), -abs(x), abs(x)), as in JAX: with abs'(0) = 1, also at x = -0.0.
+    flip = (x < 0) != signbit(y)
+    return np.where(flip, -1.0, 1.0).astype(ans.dtype)
+
+
+copysign = defprim(np.copysign, partials=(_copysign_dx, None),
+                   note="d/dx is ±1 by the signs of x and y, with abs'(0) = 1 (also at -0.0); d/dy is 0; as in JAX")
+
+
+def _arctan2_partial(first):
+    def partial(ans, x1, x2):  # arctan2(x1, x2) is the angle of (x2, x1)
+        return (x2 if first else -x1) / (x1 * x1 + x2 * x2)
+
+    return partial
+
+
+arctan2 = _singular(np.arctan2, _arctan2_partial(True), _arctan2_partial(False),
+                    note="nan at (0, 0), as in JAX")
+
+
+def _hypot_partial(first):
+    # x / hypot(x, y); at (0, 0) it is 1/2 for each operand, as in JAX (hypot is max(|x|, |y|) there, whose tie
+    # splits evenly).
+    def partial(ans, x, y):
+        v = x if first else y
+        zero = ans == 0
+        if not np.any(zero):
+            return v / ans
+        return where(zero, 0.5, v / where(zero, 1.0, ans))
+
+    return partial
+
+
+hypot = _singular(np.hypot, _hypot_partial(True), _hypot_partial(False),
+                  note="1/2 for each operand at (0, 0), as in JAX; the second derivative where |x| == |y| is the "
+                       "true one (JAX's max/min formulation gives 0 there)")
+
+
+def _logaddexp_partial(first, exp_fn):
+    # exp(x - ans) <= 1: finite for any finite inputs; +inf replaced by 0, as in JAX.
+    def partial(ans, x, y):
+        return exp_fn(_replace_posinf(x if first else y) - _replace_posinf(ans))
+
+    return partial
+
+
+logaddexp = defprim(np.logaddexp, partials=(_logaddexp_partial(True, lambda v: exp(v)),
+                                            _logaddexp_partial(False, lambda v: exp(v))),
+                    note="d/dx = exp(x - ans): stable for large inputs; +inf taken as 0 inside it, as in JAX")
+logaddexp2 = defprim(np.logaddexp2, partials=(_logaddexp_partial(True, lambda v: exp2(v)),
+                                              _logaddexp_partial(False, lambda v: exp2(v))),
+                     note="d/dx = 2**(x - ans): stable for large inputs; +inf taken as 0 inside it, as in JAX")
+
+
+def _quotient(round_fn):
+    # The rounded quotient of x / y: a piecewise constant, so a plain array.
+    def q(x, y):
+        with np.errstate(all="ignore"):
+            return round_fn(primal_value(x), primal_value(y))
+
+    return q
+
+
+_floor_quotient = _quotient(np.floor_divide)  # remainder(x, y) == x - floor_divide(x, y) * y, in NumPy
+# fmod(x, y) == x - trunc(x / y) * y; the quotient from fmod's exact result, as floor_divide does for remainder,
+# not from x / y, which may round to an integer it is not
+_trunc_quotient = _quotient(lambda x, y: np.rint((x - np.fmod(x, y)) / y))
+
+remainder = defprim(
+    np.remainder,
+    jvp=(lambda dx, ans, x, y: dx, lambda dy, ans, x, y: -dy * _floor_quotient(x, y)),
+    vjp=(lambda ct, ans, x, y: ct, lambda ct, ans, x, y: -ct * _floor_quotient(x, y)),
+    note="d/dx = 1, d/dy = -floor(x / y) (-x / y at the jumps), as in JAX",
+)
+mod = remainder
+
+
+def divmod(x1, x2):
+    """``np.divmod``: ``(floor_divide(x1, x2), remainder(x1, x2))``; the quotient is a plain array (no derivative)."""
+    if not _traced(x1, x2):
+        return np.divmod(x1, x2)
+    return floor_divide(x1, x2), remainder(x1, x2)
+
+
+fmod = defprim(
+    np.fmod,
+    jvp=(lambda dx, ans, x, y: dx, lambda dy, ans, x, y: -dy * _trunc_quotient(x, y)),
+    vjp=(lambda ct, ans, x, y: ct, lambda ct, ans, x, y: -ct * _trunc_quotient(x, y)),
+    note="d/dx = 1, d/dy = -trunc(x / y), as in JAX",
+)
+
 # -- unary --
 
 negative = defprim(np.negative, jvp=(lambda dx, ans, x: -dx,), vjp=(lambda ct, ans, x: -ct,))
+
+
+def positive(x):
+    """``np.positive``: the identity."""
+    return x if isinstance(x, Tracer) else np.positive(x)
+
+
 exp = defprim(np.exp, partials=lambda ans, x: ans)
-log = defprim(np.log, jvp=(lambda dx, ans, x: dx / x,), vjp=(lambda ct, ans, x: ct / x,))
+exp2 = defprim(np.exp2, partials=lambda ans, x: ans * LN2)
+expm1 = defprim(np.expm1, partials=lambda ans, x: ans + 1.0)
+log = defprim(np.log, jvp=(_quiet(lambda dx, ans, x: dx / x),), vjp=(_quiet(lambda ct, ans, x: ct / x),),
+              note="log'(0) = +inf, as in JAX")
+log2 = _singular(np.log2, lambda ans, x: 1.0 / (x * LN2))
+log10 = _singular(np.log10, lambda ans, x: 1.0 / (x * LN10))
+log1p = _singular(np.log1p, lambda ans, x: 1.0 / (x + 1.0))
+sqrt = _singular(np.sqrt, lambda ans, x: 0.5 / ans, note="sqrt'(0) = +inf, as in JAX")
+cbrt = _singular(np.cbrt, lambda ans, x: (1.0 / 3.0) / (ans * ans), note="cbrt'(0) = +inf, as in JAX")
+
+
+def square(x):
+    """``np.square``: ``x * x``."""
+    return multiply(x, x) if isinstance(x, Tracer) else np.square(x)
+
+
+def reciprocal(x):
+    """``np.reciprocal``: ``1 / x``."""
+    return true_divide(1.0, x) if isinstance(x, Tracer) else np.reciprocal(x)
+
+
 sin = defprim(np.sin, partials=lambda ans, x: cos(x))
 cos = defprim(np.cos, partials=lambda ans, x: -sin(x))
+tan = defprim(np.tan, partials=lambda ans, x: 1.0 + ans * ans)
+arcsin = _singular(np.arcsin, lambda ans, x: 1.0 / sqrt(1.0 - x * x), note="+inf at ±1, as in JAX")
+arccos = _singular(np.arccos, lambda ans, x: -1.0 / sqrt(1.0 - x * x), note="-inf at ±1, as in JAX")
+arctan = defprim(np.arctan, partials=lambda ans, x: 1.0 / (1.0 + x * x))
+sinh = defprim(np.sinh, partials=lambda ans, x: cosh(x))
+cosh = defprim(np.cosh, partials=lambda ans, x: sinh(x))
 tanh = defprim(np.tanh, partials=lambda ans, x: 1.0 - ans * ans)
-sqrt = defprim(np.sqrt, partials=lambda ans, x: 0.5 / ans, note="sqrt'(0) = +inf, as in JAX")
+arcsinh = defprim(np.arcsinh, partials=lambda ans, x: 1.0 / sqrt(x * x + 1.0))
+# (x - 1)(x + 1) rather than JAX's x*x - 1: no cancellation near x = 1
+arccosh = _singular(np.arccosh, lambda ans, x: 1.0 / sqrt((x - 1.0) * (x + 1.0)), note="+inf at 1, as in JAX")
+arctanh = _singular(np.arctanh, lambda ans, x: 1.0 / ((1.0 + x) * (1.0 - x)), note="+inf at ±1, as in JAX")
+
+
+def deg2rad(x):
+    """``np.deg2rad`` and ``np.radians``: ``x * (pi / 180)``."""
+    return x * (np.pi / 180.0) if isinstance(x, Tracer) else np.deg2rad(x)
+
+
+def rad2deg(x):
+    """``np.rad2deg`` and ``np.degrees``: ``x * (180 / pi)``."""
+    return x * (180.0 / np.pi) if isinstance(x, Tracer) else np.rad2deg(x)
+
+
+radians = deg2rad
+degrees = rad2deg
+
 absolute = defprim(np.absolute, name="abs", partials=lambda ans, x: np.where(x >= 0, 1, -1).astype(ans.dtype),
                    note="abs'(0) = 1 (also at -0.0), as in JAX")
 abs = absolute
+
+
+def fabs(x):
+    """``np.fabs``: ``abs`` (abs'(0) = 1, as in JAX)."""
+    return absolute(x) if isinstance(x, Tracer) else np.fabs(x)
+
+
+# sinc, as in JAX: the double-where idiom away from 0, and at 0 a primitive whose k-th derivative is the k-th
+# derivative of sin(t)/t at t = 0, so that every order is exact there.
+
+
+def _sinc_maclaurin_impl(x, *, k):
+    # The value of the k-th derivative of sin(t)/t at t = 0, shaped like x: x only carries the perturbation.
+    return np.zeros_like(x) + (0.0 if k % 2 else (-1.0) ** (k // 2) / (k + 1))
+
+
+sinc_maclaurin = defprim(
+    _sinc_maclaurin_impl, name="sinc_maclaurin",
+    jvp=(lambda dx, ans, x, *, k: dx * sinc_maclaurin(x, k=k + 1),),
+    vjp=(lambda ct, ans, x, *, k: ct * sinc_maclaurin(x, k=k + 1),),
+    note="the k-th derivative of sin(t)/t at t = 0, with the (k+1)-th as its derivative: sinc's value at 0",
+)
+
+
+def sinc(x):
+    """``np.sinc``: ``sin(pi x) / (pi x)``, with exact derivatives of every order at 0 (0, -pi**2/3, ...), as in JAX.
+    """
+    if not isinstance(x, Tracer):
+        return np.sinc(x)
+    pi_x = x * np.pi
+    zero = primal_value(x) == 0
+    if not np.any(zero):
+        return sin(pi_x) / pi_x
+    safe = where(zero, 1.0, pi_x)
+    return where(zero, sinc_maclaurin(pi_x, k=0), sin(safe) / safe)
+
+
+# -- real and complex parts: dualrev traces real values only --
+
+
+def _real_only(x, name):
+    if np.result_type(primal_value(x)).kind == "c":
+        raise TypeError(f"dualrev.numpy.{name}: complex traced values are not supported")
+
+
+def real(val):
+    """``np.real`` of a real value: the value itself."""
+    if not isinstance(val, Tracer):
+        return np.real(val)
+    _real_only(val, "real")
+    return val
+
+
+def imag(val):
+    """``np.imag`` of a real value: zeros, a plain array (its derivative is 0, as in JAX)."""
+    if not isinstance(val, Tracer):
+        return np.imag(val)
+    _real_only(val, "imag")
+    return np.zeros(val.shape, val.dtype)
+
+
+def conjugate(x):
+    """``np.conjugate`` (``np.conj``) of a real value: the value itself."""
+    if not isinstance(x, Tracer):
+        return np.conjugate(x)
+    _real_only(x, "conjugate")
+    return x
+
+
+conj = conjugate
+
+
+def nan_to_num(x, copy=True, nan=0.0, posinf=None, neginf=None):
+    """``np.nan_to_num``: derivative 1 where ``x`` is finite, 0 where a NaN or infinity is replaced, as in JAX."""
+    if not isinstance(x, Tracer):
+        return np.nan_to_num(x, copy=copy, nan=nan, posinf=posinf, neginf=neginf)
+    value = primal_value(x)
+    finite = np.isfinite(value)
+    if np.all(finite):
+        return x
+    return where(finite, x, np.nan_to_num(value, nan=nan, posinf=posinf, neginf=neginf))
+
 
 # -- non-differentiable: plain arrays out, so Python control flow on them works --
 
 sign = defprim(np.sign, nondiff=True)
 floor = defprim(np.floor, nondiff=True)
 ceil = defprim(np.ceil, nondiff=True)
+trunc = defprim(np.trunc, nondiff=True)
+rint = defprim(np.rint, nondiff=True)
+signbit = defprim(np.signbit, nondiff=True)
 greater = defprim(np.greater, nondiff=True)
 greater_equal = defprim(np.greater_equal, nondiff=True)
 less = defprim(np.less, nondiff=True)
@@ -89,11 +426,22 @@ equal = defprim(np.equal, nondiff=True)
 not_equal = defprim(np.not_equal, nondiff=True)
 logical_and = defprim(np.logical_and, nondiff=True)
 logical_or = defprim(np.logical_or, nondiff=True)
+logical_xor = defprim(np.logical_xor, nondiff=True)
 logical_not = defprim(np.logical_not, nondiff=True)
 isfinite = defprim(np.isfinite, nondiff=True)
 isnan = defprim(np.isnan, nondiff=True)
 isinf = defprim(np.isinf, nondiff=True)
 floor_divide = defprim(np.floor_divide, nondiff=True)
+
+
+def round(a, decimals=0, out=None):
+    """``np.round`` and ``np.around``: a plain array (no derivative), half to even as in NumPy."""
+    if out is not None:
+        raise TypeError("dualrev.numpy.round: out= is not supported")
+    return np.round(primal_value(a), decimals)
+
+
+around = round
 
 # -- selection --
 
@@ -120,3 +468,16 @@ def where(condition, x=None, y=None):
     if x is None or y is None:
         raise ValueError("dualrev.numpy.where: give both x and y, or neither")
     return _where(primal_value(condition), x, y)
+
+
+# -- NumPy's functions that are composites here --
+
+for _np_funcs, _f in [
+    ((np.positive,), positive), ((np.fabs,), fabs), ((np.square,), square), ((np.reciprocal,), reciprocal),
+    ((np.deg2rad, np.radians), deg2rad), ((np.rad2deg, np.degrees), rad2deg), ((np.sinc,), sinc),
+    ((np.float_power,), float_power), ((np.divmod,), divmod), ((np.fmax,), fmax), ((np.fmin,), fmin),
+    ((np.clip,), clip), ((np.real,), real), ((np.conjugate,), conjugate), ((np.nan_to_num,), nan_to_num),
+]:
+    implements(*_np_funcs)(_f)
+implements(np.imag, nondiff=True)(imag)
+implements(np.round, np.around, nondiff=True)(round)

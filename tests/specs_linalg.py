@@ -1,0 +1,163 @@
+"""Oracle specs of dualrev.numpy.linalg's primitives (merged into tests/test_primitives.py's SPECS).
+
+Operands are drawn inside each primitive's domain, as float32-exact values: well-conditioned (diagonally dominant)
+matrices for solve/inv/det/slogdet, symmetric positive definite ones for cholesky, symmetric ones with well-separated
+eigenvalues for eigh/eigvalsh, matrices with well-separated nonzero singular values for svd/svdvals, full-rank ones
+for qr/pinv; stacks of matrices, broadcasting against single ones in solve. The references are jitted: JAX then
+compiles each derivative of a reference as one computation instead of many small ones.
+
+Eigenvectors and singular vectors are defined up to sign, so eigh, svd and qr are compared through quantities that do
+not depend on the choice: the projectors v_j v_j^T (eigh), the products u_j vh_j (svd), and Q, R with R's diagonal
+made positive (qr); their derivatives still involve every output of the primitive.
+"""
+
+from __future__ import annotations
+
+import jax
+import numpy as np
+from hypothesis import strategies as st
+from oracle import Spec, arrays, floats, jnp
+
+UNIT = floats(-1, 1)
+SEPARATED = [-2.5, -1.5, -0.5, 0.5, 1.5, 2.5]  # eigenvalues one apart
+SINGULAR_VALUES = [0.5, 1.5, 2.5, 3.5]  # singular values one apart, away from 0
+
+# Shapes come from small pools: JAX compiles its side of every check once per shape, seconds for a factorization's
+# second derivatives, while new values of a known shape cost milliseconds. A stack (2, ...) runs the same rules as a
+# single matrix; tall and wide matrices take different branches of qr, svd and pinv, so both are drawn.
+SQUARE = st.just((2, 3, 3))
+RECTANGULAR = st.sampled_from([(2, 3, 2), (2, 2, 3)])
+
+
+def _f32(x):
+    return np.asarray(x, np.float64).astype(np.float32)
+
+
+def _split(shape):
+    return shape[:-2], shape[-2], shape[-1]
+
+
+@st.composite
+def well_conditioned(draw, shape=SQUARE):
+    """Strictly diagonally dominant (..., n, n): entries in [-1, 1] plus ±(n + 1/2) on the diagonal (either sign, so
+    determinants of both signs)."""
+    shape = draw(shape)
+    batch, n, _ = _split(shape)
+    m = draw(arrays(shape, UNIT))
+    signs = draw(arrays(batch + (n,), st.sampled_from([1.0, -1.0])))
+    return m + np.float32(n + 0.5) * signs[..., None] * np.eye(n, dtype=np.float32)
+
+
+def _orthogonal(m):
+    """An orthogonal matrix (stack) from a diagonally dominant one."""
+    n = m.shape[-1]
+    return np.linalg.qr(m.astype(np.float64) + 3 * np.eye(n))[0]
+
+
+@st.composite
+def symmetric_separated(draw, shape=SQUARE):
+    """Q diag(w) Q^T with eigenvalues w one apart, rounded to float32 and exactly symmetric."""
+    shape = draw(shape)
+    n = shape[-1]
+    q = _orthogonal(draw(arrays(shape, UNIT)))
+    w = np.array(draw(st.lists(st.sampled_from(SEPARATED), min_size=n, max_size=n, unique=True)))
+    a = (q * w) @ np.swapaxes(q, -1, -2)
+    return _f32((a + np.swapaxes(a, -1, -2)) / 2)
+
+
+@st.composite
+def spd(draw, shape=SQUARE):
+    """B B^T + n I: symmetric positive definite, eigenvalues >= n."""
+    shape = draw(shape)
+    b = draw(arrays(shape, UNIT)).astype(np.float64)
+    a = b @ np.swapaxes(b, -1, -2) + shape[-1] * np.eye(shape[-1])
+    return _f32((a + np.swapaxes(a, -1, -2)) / 2)
+
+
+@st.composite
+def separated_singular_values(draw, shape=RECTANGULAR):
+    """U diag(s) V^T of shape (..., m, n), singular values one apart and >= 1/2."""
+    batch, m, n = _split(draw(shape))
+    k = min(m, n)
+    u = _orthogonal(draw(arrays(batch + (m, m), UNIT)))[..., :k]
+    v = _orthogonal(draw(arrays(batch + (n, n), UNIT)))[..., :k]
+    s = np.array(draw(st.lists(st.sampled_from(SINGULAR_VALUES), min_size=k, max_size=k, unique=True)))
+    return _f32((u * s) @ np.swapaxes(v, -1, -2))
+
+
+@st.composite
+def full_rank(draw, shape=RECTANGULAR):
+    """(..., m, n): entries in [-1, 1] plus 5/2 on the diagonal: the leading min(m, n) columns are independent."""
+    shape = draw(shape)
+    return draw(arrays(shape, UNIT)) + np.float32(2.5) * np.eye(*shape[-2:], dtype=np.float32)
+
+
+def one(strategy, **params):
+    return strategy.map(lambda a: ((a,), dict(params)))
+
+
+@st.composite
+def solve_operands(draw):
+    """a (..., m, m), b (..., m, k) whose batch axes broadcast against each other: (2, 1) with (3,)."""
+    return (draw(well_conditioned(st.just((2, 1, 3, 3)))), draw(arrays((3, 3, 2), floats(-3, 3)))), {}
+
+
+@st.composite
+def pinv_operands(draw):
+    """Tall full-rank stacks, or symmetric ones with hermitian=True (pinv's rule has no tall/wide branch)."""
+    if draw(st.sampled_from([False, False, True])):
+        return (draw(symmetric_separated()),), {"rcond": None, "rtol": None, "hermitian": True}
+    return (draw(full_rank(st.just((2, 3, 2)))),), {"rcond": None, "rtol": None, "hermitian": False}
+
+
+# -- gauge-invariant views of factorizations, written for NumPy-like modules (dualrev tracers and jax.numpy) --
+
+
+def eigh_invariant(w, v):
+    """(w, projectors P[..., i, k, j] = v_ij v_kj): independent of the eigenvectors' signs."""
+    return w, v[..., :, None, :] * v[..., None, :, :]
+
+
+def svd_invariant(u, s, vh):
+    """(s, products W[..., i, l, j] = u_ij vh_jl): independent of the signs of the pairs (u_j, vh_j)."""
+    return s, u[..., :, None, :] * vh.swapaxes(-1, -2)[..., None, :, :]
+
+
+def qr_positive(q, r, sign):
+    """Q and R with R's diagonal made positive (the unique QR of a full-rank matrix)."""
+    k = r.shape[-2]
+    d = sign(r[..., np.arange(k), np.arange(k)])  # no derivative
+    return q * d[..., None, :], r * d[..., :, None]
+
+
+_eigh_ref = jax.jit(lambda a: eigh_invariant(*jnp.linalg.eigh(a)))
+_eigvalsh_ref = jax.jit(jnp.linalg.eigvalsh)
+
+
+def jitted(f, **params):
+    """The JAX reference ``f(*operands, **params)``, jitted with the params static (values, not traced)."""
+    compiled = jax.jit(lambda *xs, params: f(*xs, **dict(params)), static_argnames="params")
+    return lambda *xs, **kw: compiled(*xs, params=tuple(sorted(kw.items())))
+
+
+SPECS = {
+    "solve": Spec(jitted(jnp.linalg.solve), solve_operands()),
+    "inv": Spec(jitted(jnp.linalg.inv), one(well_conditioned())),
+    "det": Spec(jitted(jnp.linalg.det), one(well_conditioned())),
+    "slogdet": Spec(jitted(lambda a: tuple(jnp.linalg.slogdet(a))), one(well_conditioned())),
+    "cholesky": Spec(jitted(jnp.linalg.cholesky), one(spd())),
+    # the operands are exactly symmetric, so UPLO does not change the reference: JAX compiles it once
+    "eigh": Spec(lambda a, UPLO: _eigh_ref(a),
+                 st.sampled_from(["L", "U"]).flatmap(lambda uplo: one(symmetric_separated(), UPLO=uplo)),
+                 call=lambda prim, a, UPLO: eigh_invariant(*prim(a, UPLO=UPLO))),
+    "eigvalsh": Spec(lambda a, UPLO: _eigvalsh_ref(a),
+                     st.sampled_from(["L", "U"]).flatmap(lambda uplo: one(symmetric_separated(), UPLO=uplo))),
+    "qr": Spec(jitted(lambda a: qr_positive(*jnp.linalg.qr(a), jnp.sign)), one(full_rank()),
+               call=lambda prim, a: qr_positive(*prim(a), np.sign)),
+    "svd": Spec(jitted(lambda a: svd_invariant(*jnp.linalg.svd(a, full_matrices=False))),
+                one(separated_singular_values()), call=lambda prim, a: svd_invariant(*prim(a))),
+    "svdvals": Spec(jitted(lambda a: jnp.linalg.svd(a, compute_uv=False)),
+                    one(separated_singular_values(st.just((2, 2, 3))))),  # its rules have no tall/wide branch
+    "pinv": Spec(jitted(lambda a, rcond, rtol, hermitian: jnp.linalg.pinv(a, hermitian=hermitian)),
+                 pinv_operands()),
+}
