@@ -1,5 +1,5 @@
-"""What every minimiser shares: the checks at x0, the iteration report and callback, divergence checks and the
-construction of the result."""
+"""What every minimiser shares: the checks at x0, the iteration report and callback, divergence checks, the
+line-search loop (newton, newton-cg, bfgs, l-bfgs, gd) and the construction of the result."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from dualrev.optimize._result import (
     Reporter,
     inf_norm,
 )
-from dualrev.optimize.line_search import FAILED, UNBOUNDED
+from dualrev.optimize.line_search import FAILED, UNBOUNDED, strong_wolfe
 
 # |x| beyond this many times max(1, |x0|) counts as divergence.
 X_DIVERGENCE = 1e100
@@ -86,3 +86,49 @@ def stopped_by_callback():
 
 def maxiter_reached():
     return MAXITER, MESSAGES[MAXITER]
+
+
+def line_search_loop(run, obj, direction, c1, c2, update=None, first_alpha=None):
+    """The loop shared by the line-search methods: p = direction(x, g), a strong-Wolfe step along it, then
+    ``update(s, y, ls, f_old)`` (``update(None, None, None, f)`` when the direction lost descent and the method
+    should reset). ``direction`` returns None when the curvature it needs is not finite (divergence).
+    ``first_alpha(k, f, g, p)`` gives the first trial step (default 1).
+
+    Returns ``(x, f, g, iterations, status, message)``.
+    """
+    x = obj.x0.copy()
+    f, g = run.start()
+    k, message = 0, None
+    while True:
+        if run.converged(g):
+            status = SUCCESS
+            break
+        if k >= run.maxiter:
+            status, message = maxiter_reached()
+            break
+        p = direction(x, g)
+        if p is None:
+            status, message = DIVERGED, f"Divergence: the curvature is not finite at iteration {k}."
+            break
+        if not (np.dot(g, p) < 0) or not np.all(np.isfinite(p)):
+            p = -g  # lost descent (rounding, or an indefinite model): restart from steepest descent
+            if update is not None:
+                update(None, None, None, f)
+        ls = strong_wolfe(obj, x, p, f, g, 1.0 if first_alpha is None else first_alpha(k, f, g, p), c1, c2)
+        if ls.status in (FAILED, UNBOUNDED):
+            status, message = run.line_search_message(ls, k, g)
+            break
+        x_new = (x + ls.alpha * p).astype(x.dtype)
+        s, y = x_new - x, ls.g - g
+        if update is not None:
+            update(s, y, ls, float(f))
+        x, f, g = x_new, ls.f, ls.g
+        k += 1
+        message = run.diverged(x, f)
+        if message:
+            status = DIVERGED
+            break
+        if run.step_done(k, x, f, g, float(np.linalg.norm(s))):
+            status, message = stopped_by_callback()
+            break
+    return x, f, g, k, status, message

@@ -12,6 +12,7 @@ import math
 
 import numpy as np
 
+
 __all__ = ["LineSearchResult", "backtracking", "strong_wolfe"]
 
 OK, ARMIJO_ONLY, FAILED, UNBOUNDED = "ok", "armijo", "failed", "unbounded"

@@ -14,9 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from dualrev.optimize._driver import maxiter_reached, stopped_by_callback
-from dualrev.optimize._result import DIVERGED, SUCCESS
-from dualrev.optimize.line_search import FAILED, UNBOUNDED, strong_wolfe
+from dualrev.optimize._driver import line_search_loop
 
 __all__ = ["minimize_newton", "minimize_newton_cg", "newton_direction", "truncated_cg"]
 
@@ -58,39 +56,12 @@ def newton_direction(H, g, modification="cholesky"):
 
 
 def minimize_newton(run, obj, c1=1e-4, c2=0.9, hessian_modification="cholesky"):
-    x = obj.x0.copy()
-    f, g = run.start()
-    k, message = 0, None
-    while True:
-        if run.converged(g):
-            status = SUCCESS
-            break
-        if k >= run.maxiter:
-            status, message = maxiter_reached()
-            break
+    def direction(x, g):
         H = obj.hessian(x)
-        if not np.all(np.isfinite(H)):
-            status, message = DIVERGED, f"Divergence: the Hessian is not finite at iteration {k}."
-            break
-        p, _ = newton_direction(H, g, hessian_modification)
-        if not (np.dot(g, p) < 0) or not np.all(np.isfinite(p)):
-            p = -g
-        ls = strong_wolfe(obj, x, p, f, g, 1.0, c1, c2)
-        if ls.status in (FAILED, UNBOUNDED):
-            status, message = run.line_search_message(ls, k, g)
-            break
-        step = ls.alpha * p
-        x, f, g = (x + step).astype(x.dtype), ls.f, ls.g
-        k += 1
-        message = run.diverged(x, f)
-        if message:
-            status = DIVERGED
-            break
-        if run.step_done(k, x, f, g, float(np.linalg.norm(step))):
-            status, message = stopped_by_callback()
-            break
-    H = obj.hessian(x)
-    return run.result(x, f, g, k, status, message, hess=H)
+        return newton_direction(H, g, hessian_modification)[0] if np.all(np.isfinite(H)) else None
+
+    x, f, g, k, status, message = line_search_loop(run, obj, direction, c1, c2)
+    return run.result(x, f, g, k, status, message, hess=obj.hessian(x))
 
 
 def truncated_cg(hvp, g, tol, maxiter):
@@ -123,35 +94,12 @@ def truncated_cg(hvp, g, tol, maxiter):
 
 
 def minimize_newton_cg(run, obj, c1=1e-4, c2=0.9, cg_maxiter=None):
-    x = obj.x0.copy()
-    f, g = run.start()
     cg_maxiter = 20 * obj.n if cg_maxiter is None else int(cg_maxiter)
-    k, message = 0, None
-    while True:
-        if run.converged(g):
-            status = SUCCESS
-            break
-        if k >= run.maxiter:
-            status, message = maxiter_reached()
-            break
+
+    def direction(x, g):
         _, hvp = obj.grad_and_hvp(x)
         gnorm = float(np.linalg.norm(g))
-        p, _, _ = truncated_cg(hvp, g, min(0.5, np.sqrt(gnorm)) * gnorm, cg_maxiter)
-        if not (np.dot(g, p) < 0) or not np.all(np.isfinite(p)):
-            p = -g
-        ls = strong_wolfe(obj, x, p, f, g, 1.0, c1, c2)
-        if ls.status in (FAILED, UNBOUNDED):
-            status, message = run.line_search_message(ls, k, g)
-            break
-        step = ls.alpha * p
-        x, f, g = (x + step).astype(x.dtype), ls.f, ls.g
-        k += 1
-        message = run.diverged(x, f)
-        if message:
-            status = DIVERGED
-            break
-        if run.step_done(k, x, f, g, float(np.linalg.norm(step))):
-            status, message = stopped_by_callback()
-            break
-    return run.result(x, f, g, k, status, message)
+        return truncated_cg(hvp, g, min(0.5, np.sqrt(gnorm)) * gnorm, cg_maxiter)[0]
 
+    x, f, g, k, status, message = line_search_loop(run, obj, direction, c1, c2)
+    return run.result(x, f, g, k, status, message)

@@ -13,9 +13,7 @@ from collections import deque
 
 import numpy as np
 
-from dualrev.optimize._driver import maxiter_reached, stopped_by_callback
-from dualrev.optimize._result import DIVERGED, SUCCESS
-from dualrev.optimize.line_search import FAILED, UNBOUNDED, strong_wolfe
+from dualrev.optimize._driver import line_search_loop
 
 __all__ = ["LbfgsInverseHessian", "minimize_bfgs", "minimize_gd", "minimize_lbfgs"]
 
@@ -60,46 +58,11 @@ def _two_loop(q, pairs, gamma):
     return r
 
 
-def _line_search_minimiser(run, obj, direction, update, first_alpha, c1, c2):
-    """The loop shared by the line-search methods: p = direction(g), step, update(s, y, ls)."""
-    x = obj.x0.copy()
-    f, g = run.start()
-    k, message = 0, None
-    while True:
-        if run.converged(g):
-            status = SUCCESS
-            break
-        if k >= run.maxiter:
-            status, message = maxiter_reached()
-            break
-        p = direction(g)
-        if not (np.dot(g, p) < 0) or not np.all(np.isfinite(p)):
-            p = -g  # lost descent (rounding): restart from steepest descent
-            update(None, None, None, f)
-        ls = strong_wolfe(obj, x, p, f, g, first_alpha(k, f, g, p), c1, c2)
-        if ls.status in (FAILED, UNBOUNDED):
-            status, message = run.line_search_message(ls, k, g)
-            break
-        x_new = (x + ls.alpha * p).astype(x.dtype)
-        s, y = x_new - x, ls.g - g
-        update(s, y, ls, float(f))
-        x, f, g = x_new, ls.f, ls.g
-        k += 1
-        message = run.diverged(x, f)
-        if message:
-            status = DIVERGED
-            break
-        if run.step_done(k, x, f, g, float(np.linalg.norm(s))):
-            status, message = stopped_by_callback()
-            break
-    return x, f, g, k, status, message
-
-
 def minimize_bfgs(run, obj, c1=1e-4, c2=0.9):
     n, dtype = obj.n, obj.dtype
     state = {"H": np.eye(n, dtype=dtype), "updated": False}
 
-    def direction(g):
+    def direction(x, g):
         return -(state["H"] @ g)
 
     def update(s, y, ls, f_old):
@@ -123,7 +86,7 @@ def minimize_bfgs(run, obj, c1=1e-4, c2=0.9):
     def first_alpha(k, f, g, p):
         return _first_step(g) if not state["updated"] else 1.0
 
-    x, f, g, k, status, message = _line_search_minimiser(run, obj, direction, update, first_alpha, c1, c2)
+    x, f, g, k, status, message = line_search_loop(run, obj, direction, c1, c2, update, first_alpha)
     return run.result(x, f, g, k, status, message, hess_inv=state["H"])
 
 
@@ -134,7 +97,7 @@ def minimize_lbfgs(run, obj, c1=1e-4, c2=0.9, history_size=10):
     pairs = deque(maxlen=history_size)
     state = {"gamma": 1.0}
 
-    def direction(g):
+    def direction(x, g):
         return -_two_loop(g, pairs, state["gamma"])
 
     def update(s, y, ls, f_old):
@@ -151,7 +114,7 @@ def minimize_lbfgs(run, obj, c1=1e-4, c2=0.9, history_size=10):
     def first_alpha(k, f, g, p):
         return _first_step(g) if not pairs else 1.0
 
-    x, f, g, k, status, message = _line_search_minimiser(run, obj, direction, update, first_alpha, c1, c2)
+    x, f, g, k, status, message = line_search_loop(run, obj, direction, c1, c2, update, first_alpha)
     return run.result(x, f, g, k, status, message,
                       hess_inv=LbfgsInverseHessian(pairs, state["gamma"], obj.n, obj.dtype))
 
@@ -161,7 +124,7 @@ def minimize_gd(run, obj, c1=1e-4, c2=0.9):
     Wright eq. 3.60: alpha0 = 1.01 * 2 (f_k - f_{k-1}) / phi'(0))."""
     state = {"f_prev": None}
 
-    def direction(g):
+    def direction(x, g):
         return -g
 
     def update(s, y, ls, f_old):
@@ -173,5 +136,5 @@ def minimize_gd(run, obj, c1=1e-4, c2=0.9):
         alpha = 1.01 * 2.0 * (float(f) - state["f_prev"]) / float(np.dot(g, p))
         return alpha if np.isfinite(alpha) and alpha > 0 else _first_step(g)
 
-    x, f, g, k, status, message = _line_search_minimiser(run, obj, direction, update, first_alpha, c1, c2)
+    x, f, g, k, status, message = line_search_loop(run, obj, direction, c1, c2, update, first_alpha)
     return run.result(x, f, g, k, status, message)
