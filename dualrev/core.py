@@ -351,7 +351,8 @@ class Tracer:
         self._refuse("complex()")
 
     def __array__(self, dtype=None, copy=None):
-        self._refuse("converting to a NumPy array (np.asarray/np.array)")
+        self._refuse("converting to a NumPy array (np.asarray/np.array; build arrays of traced values with "
+                     "dnp.array([...]) or dnp.stack, update them with x.at[idx].set(v))")
 
     def item(self, *args):
         self._refuse(".item()")
@@ -456,7 +457,7 @@ class Tracer:
     def reshape(self, *shape, order="C"):
         if len(shape) == 1 and not isinstance(shape[0], int):
             shape = shape[0]
-        return _dispatch(np.reshape, self, shape)
+        return _dispatch(np.reshape, self, shape, order=order)
 
     def transpose(self, *axes):
         if len(axes) == 1 and not isinstance(axes[0], int):
