@@ -21,3 +21,4 @@ __all__ = [
 ]
 
 from dualrev import optimize  # noqa: E402,F401  (after the API it is built on)
+from dualrev import nn  # noqa: E402,F401
