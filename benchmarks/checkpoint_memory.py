@@ -12,8 +12,8 @@ its array buffers to it), for
   that balances the stored segment inputs against the activations of the one segment being recomputed).
 
 Checkpointing each layer keeps one activation per layer (its output, the next layer's input), so the saving is
-bounded by the number of activation-sized arrays a layer stores: 4 for ``relu(h W + b)`` (the product, the sum,
-the relu mask and the output), about 9 with a layer norm.
+bounded by the number of activation-sized arrays a layer stores: about 3 for ``relu(h W + b)`` (the product, the
+sum and the output, plus relu's one-byte mask), about 8 with a layer norm.
 
 The gradients with and without checkpointing are first checked equal (bit for bit: the same operations run), and
 the time of one gradient is reported too (checkpointing recomputes the forward pass of each layer once).

@@ -11,9 +11,10 @@ explicit random keys. The convolutions are ``dualrev.nn.conv2d`` (im2col: stride
 product), differentiated by dualrev like any other code.
 
     python examples/cnn_digits.py           # a quick run: 2 epochs, a few seconds
-    python examples/cnn_digits.py --full    # the real run: 30 epochs, about 98.5% test accuracy
+    python examples/cnn_digits.py --full    # the real run: 30 epochs, about 98.2% test accuracy
 
-Measured (2-core machine, float64, --full): see docs/nn.md.
+Measured (2-core machine, float64, --full): 98.3% test accuracy with the default seed, in about 35 s of
+training; over seeds 0-9: mean 98.2%, from 97.8% to 98.6% (one test image is 0.28%).
 """
 
 import os

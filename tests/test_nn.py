@@ -354,6 +354,9 @@ def test_sigmoid_and_softplus_are_accurate_in_the_tails():
     assert nn.relu(np.array([-np.inf, np.nan, 2.0]))[0] == 0 and np.isnan(nn.relu(np.array([np.nan]))[0])
     g = dr.grad(lambda x: dnp.sum(nn.relu(x)))(np.array([-np.inf, -1.0, 0.0, 3.0]))
     np.testing.assert_array_equal(g, [0.0, 0.0, 0.0, 1.0])
+    g = dr.grad(lambda x: dnp.sum(nn.relu(x)))(np.array([-1.0, 0.0, 3.0]))  # relu'(0) = 0, as in jax.nn.relu
+    np.testing.assert_array_equal(g, [0.0, 0.0, 1.0])
+    assert dr.jvp(nn.relu, (np.array([0.0, 2.0]),), (np.ones(2),))[1].tolist() == [0.0, 1.0]
 
 
 def test_cross_entropy_reductions_axes_and_errors():

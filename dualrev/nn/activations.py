@@ -43,10 +43,12 @@ else:
 def relu(x):
     """``max(x, 0)``; its derivative is 1 where ``x > 0`` and 0 elsewhere (0 at ``x == 0``, as in ``jax.nn.relu``).
 
-    Implemented as ``x * mask`` with a constant boolean mask (one multiply forward, one backward, and one byte per
-    element kept for the backward pass; negative inputs give ``-0.0``), falling back to ``where`` when ``x`` holds
-    ``-inf`` or nan (where ``-inf * 0`` would be nan).
+    On traced values it is ``x * mask`` with a constant boolean mask (one multiply forward, one backward, and one
+    byte per element kept for the backward pass; negative inputs give ``-0.0`` there), falling back to ``where``
+    when ``x`` holds ``-inf`` or nan (where ``-inf * 0`` would be nan).
     """
+    if type(x) is np.ndarray:  # not traced: nothing to differentiate
+        return np.maximum(x, 0)
     v = _value(x)
     positive = v > 0
     if v.size and not v.min() > -np.inf:  # one fast reduction: true for -inf and for nan
