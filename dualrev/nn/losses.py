@@ -111,6 +111,8 @@ def cross_entropy(logits, labels, axis: int = -1, reduction: str = "mean"):
     """
     if reduction not in ("mean", "sum", "none"):
         raise ValueError(f"dualrev.nn.cross_entropy: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+    if not hasattr(logits, "shape"):  # a list or a float: one array (a list would be a pytree of leaves)
+        logits = np.asarray(logits, np.float64)
     labels_value = _value(labels)
     shape = _shape(logits)
     axis = axis % len(shape)

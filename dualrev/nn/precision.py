@@ -54,14 +54,10 @@ def all_finite(tree) -> bool:
 
 
 def _unscale(tree, scale):
-    # Divide in float32 at least, then return to the leaf's dtype.
-    def leaf(g):
-        d = _dtype(g)
-        wide = np.promote_types(d, np.float32)
-        out = dnp.astype(g, wide) / np.asarray(scale, wide) if d != wide else g / np.asarray(scale, wide)
-        return out if d == wide else dnp.astype(out, d)
-
-    return tree_map(leaf, tree)
+    # A Python float is a "weak" scalar: the quotient keeps each leaf's dtype (NumPy divides float16 in float32
+    # and rounds once).
+    scale = float(scale)
+    return tree_map(lambda g: g / scale, tree)
 
 
 class NoOpLossScale(NamedTuple):
