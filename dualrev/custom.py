@@ -53,6 +53,9 @@ class _FlatFunction:
             raise TypeError(f"{fun.__name__}: keyword arguments of custom_jvp/custom_vjp/checkpoint functions are "
                             "not differentiated; pass traced values positionally")
 
+    def __repr__(self):  # shown by make_graph for custom-rule calls
+        return getattr(self.fun, "__name__", type(self.fun).__name__)
+
     def call(self, leaves, *extra):
         return self.fun(*extra, *tree_unflatten(self.in_tree, leaves), **self.kwargs)
 
