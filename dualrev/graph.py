@@ -50,7 +50,8 @@ class Equation:
 def _literal(x) -> str:
     if np.ndim(x) == 0:
         return repr(x.item() if hasattr(x, "item") else x)
-    return f"const:{np.result_type(x)}{list(np.shape(x))}"
+    dt = np.result_type(x).name
+    return f"const:{_DTYPE_NAMES.get(dt, dt)}[{','.join(str(n) for n in np.shape(x))}]"
 
 
 class Graph:
@@ -86,7 +87,7 @@ class Graph:
             f"digraph {_dot_str(name)} {{",
             '  graph [rankdir=TB, nodesep=0.25, ranksep=0.3, fontname="Helvetica"];',
             '  node [fontname="Helvetica", fontsize=10, height=0.3];',
-            '  edge [arrowsize=0.6, color="#555555"];',
+            '  edge [arrowsize=0.6, color="#555555", fontname="Helvetica", fontsize=9];',
         ]
         producer = {}  # Var -> (node id, label of the edge: the variable name when a node defines several)
         for v in self.inputs:
