@@ -5,6 +5,7 @@
 """
 
 from dualrev import numpy  # noqa: F401  (registers the primitives)
+from dualrev.batching import vmap
 from dualrev.core import LeakedTracerError, defprim  # noqa: F401
 from dualrev.custom import checkpoint, custom_jvp, custom_vjp, stop_gradient
 from dualrev.graph import make_graph
@@ -15,7 +16,7 @@ from dualrev import tree_util  # noqa: F401
 __version__ = "0.1.0"
 
 __all__ = [
-    "grad", "value_and_grad", "vjp", "jvp", "linearize", "jacfwd", "jacrev", "hessian", "hvp",
+    "grad", "value_and_grad", "vjp", "jvp", "linearize", "jacfwd", "jacrev", "hessian", "hvp", "vmap",
     "stop_gradient", "custom_jvp", "custom_vjp", "checkpoint", "check_grads", "make_graph", "tree_util",
     "defprim", "LeakedTracerError",
 ]

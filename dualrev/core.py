@@ -37,16 +37,19 @@ class Primitive:
     """
 
     __slots__ = (
-        "name", "impl", "jvp", "vjp", "nondiff", "multiple_results", "jvp_full", "vjp_fwd", "doc",
+        "name", "impl", "jvp", "vjp", "batch", "nondiff", "multiple_results", "jvp_full", "vjp_fwd", "doc",
         "__weakref__",
     )
 
-    def __init__(self, name, impl, *, jvp=None, vjp=None, nondiff=False, multiple_results=False,
+    def __init__(self, name, impl, *, jvp=None, vjp=None, batch=None, nondiff=False, multiple_results=False,
                  jvp_full=None, vjp_fwd=None, doc=""):
         self.name = name
         self.impl = impl
         self.jvp = jvp
         self.vjp = vjp
+        # vmap's rule: ``batch(args, batched, **params)`` with batched operands carrying the batch on axis 0
+        # returns the output(s) batched on axis 0; or "elementwise" (operands aligned by rank, then impl).
+        self.batch = batch
         self.nondiff = nondiff
         self.multiple_results = multiple_results
         self.jvp_full = jvp_full  # (primals, tangents, **params) -> (ans, tangent): replaces impl + jvp
@@ -66,7 +69,7 @@ class Primitive:
         if not top.alive:
             raise _leaked(self.name)
         if self.nondiff:
-            return self.impl(*[primal_value(a) for a in args], **params)
+            return top.process_nondiff(self, args, params)
         return top.process(self, args, params)
 
     def __repr__(self):
@@ -128,7 +131,7 @@ def _from_partials(partials):
     return jvp, vjp
 
 
-def defprim(impl: Callable, *, name: str | None = None, partials=None, jvp=None, vjp=None,
+def defprim(impl: Callable, *, name: str | None = None, partials=None, jvp=None, vjp=None, batch=None,
             nondiff: bool = False, multiple_results: bool = False, numpy: Callable | tuple = (),
             jvp_full=None, vjp_fwd=None, note: str = "") -> Primitive:
     """Define a primitive from its NumPy implementation and its derivative rules, in one place.
@@ -142,6 +145,10 @@ def defprim(impl: Callable, *, name: str | None = None, partials=None, jvp=None,
       single callables: ``jvp(tangents, ans, *xs)`` gets all tangents (``None`` for zeros) and
       ``vjp(ct, ans, *xs, argnum=i)`` is asked for one operand at a time (variadic operations);
     - ``nondiff=True``: the output has no derivative and is returned as a plain array even from tracers.
+
+    ``batch``: vmap's rule, ``batch(args, batched, **params)``: the operands flagged in ``batched`` carry the
+    batch on axis 0; it returns the output (or outputs) with the batch on axis 0, written with dualrev operations.
+    ``"elementwise"`` (the default for ufuncs and ``partials``) aligns operand ranks and calls the primitive.
 
     ``numpy``: the NumPy callable(s) this primitive stands for (default: ``impl`` itself if it is a ufunc), so
     ``np.sin(tracer)`` and ``tracer.__add__`` dispatch here. ``note``: a convention worth stating (the derivative
@@ -167,7 +174,9 @@ def defprim(impl: Callable, *, name: str | None = None, partials=None, jvp=None,
             vjp_rule = _per_operand_vjp(vjp)
         elif vjp is not None:
             vjp_rule = _vjp_with_argnum(vjp)
-    prim = Primitive(name, impl, jvp=jvp_rule, vjp=vjp_rule, nondiff=nondiff,
+    if batch is None and (partials is not None or isinstance(impl, np.ufunc)):
+        batch = "elementwise"
+    prim = Primitive(name, impl, jvp=jvp_rule, vjp=vjp_rule, batch=batch, nondiff=nondiff,
                      multiple_results=multiple_results, jvp_full=jvp_full, vjp_fwd=vjp_fwd,
                      doc=note)
     PRIMITIVES[name] = prim
@@ -201,6 +210,7 @@ class Trace:
     """One transform's interpreter. ``level`` orders nested transforms: the higher level handles a primitive."""
 
     __slots__ = ("level", "alive", "__weakref__")
+    batched = False  # a batch level's tracers stand for many values (see primal_value)
 
     def __init__(self, level: int):
         self.level = level
@@ -208,6 +218,11 @@ class Trace:
 
     def process(self, prim: Primitive, args: tuple, params: dict):
         raise NotImplementedError
+
+    def process_nondiff(self, prim: Primitive, args: tuple, params: dict):
+        # A derivative trace has nothing to add to a result without derivative: drop this level and bind again
+        # (a batch trace below still has to batch it).
+        return prim(*[a.primal if isinstance(a, Tracer) and a._trace is self else a for a in args], **params)
 
 
 class _TraceState(threading.local):
@@ -240,10 +255,27 @@ def _leaked(where: str) -> LeakedTracerError:
 
 
 def primal_value(x):
-    """The plain NumPy value under every level of tracing (no derivative)."""
+    """The plain NumPy value under every level of tracing (no derivative).
+
+    Under vmap a value differs from example to example and has no single plain value: that is a TypeError (a
+    result computed from the stack of every example would silently be taken as shared by all of them).
+    """
     while isinstance(x, Tracer):
         if not x._trace.alive:
             raise _leaked("primal_value")
+        if x._trace.batched:
+            raise TypeError("dualrev: this operation needs a concrete value, but under vmap the value differs per "
+                            "example (a NumPy function without a batching rule?)")
+        x = x.primal
+    return x
+
+
+def concrete_value(x):
+    """Like ``primal_value``, but under vmap every example's value, stacked on leading axes: for checks over all
+    examples (``np.any(concrete_value(x) == 0)``) and dtypes, never for shapes or results."""
+    while isinstance(x, Tracer):
+        if not x._trace.alive:
+            raise _leaked("concrete_value")
         x = x.primal
     return x
 
@@ -303,13 +335,16 @@ class Tracer:
     def aval(self):
         return primal_value(self)
 
+    # Asked level by level (not of primal_value) because a batch level hides its batch axis.
     @property
     def shape(self):
-        return np.shape(primal_value(self))
+        p = self.primal
+        return p.shape if isinstance(p, Tracer) else np.shape(p)
 
     @property
     def dtype(self):
-        return np.result_type(primal_value(self))
+        p = self.primal
+        return p.dtype if isinstance(p, Tracer) else np.result_type(p)
 
     @property
     def ndim(self):
@@ -330,7 +365,9 @@ class Tracer:
 
     def __bool__(self):
         # Control flow on a traced value is allowed: it reads the value and carries no derivative.
-        return bool(primal_value(self))
+        if not self._trace.alive:
+            raise _leaked("bool()")
+        return bool(self.primal)
 
     def _refuse(self, what):
         raise TypeError(

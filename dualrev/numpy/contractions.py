@@ -12,6 +12,7 @@ import math
 import numpy as np
 
 from dualrev.core import Tracer, defprim, implements, primal_value
+from dualrev.numpy._batch import align, example_ndim
 from dualrev.numpy.shape import (
     astype,
     broadcast_to,
@@ -52,8 +53,21 @@ def _matmul_vjp_y(ct, ans, x, y):
     return matmul(swapaxes(x, -1, -2), ct)
 
 
+def _matmul_batch(args, batched):
+    # Vectors become matrices (a row on the left, a column on the right) so that every example is a stack of
+    # matrices; the batch axis then leads the stack axes, and the added axes are dropped at the end.
+    (x, y), (bx, by) = args, batched
+    x_vec, y_vec = example_ndim(x, bx) == 1, example_ndim(y, by) == 1
+    x = expand_dims(x, -2) if x_vec else x
+    y = expand_dims(y, -1) if y_vec else y
+    out = matmul(*align([x, y], batched))
+    if x_vec or y_vec:
+        out = getitem(out, (Ellipsis, 0 if x_vec else slice(None), 0 if y_vec else slice(None)))
+    return out
+
+
 matmul = defprim(np.matmul, jvp=(lambda dx, ans, x, y: matmul(dx, y), lambda dy, ans, x, y: matmul(x, dy)),
-                 vjp=(_matmul_vjp_x, _matmul_vjp_y))
+                 vjp=(_matmul_vjp_x, _matmul_vjp_y), batch=_matmul_batch)
 
 # -- einsum --
 #

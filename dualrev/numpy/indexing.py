@@ -10,7 +10,7 @@ import operator
 import numpy as np
 
 from dualrev import core
-from dualrev.core import Tracer, implements, primal_value
+from dualrev.core import Tracer, implements, concrete_value, primal_value
 from dualrev.numpy.reductions import sum as _sum
 from dualrev.numpy.shape import (
     _along, _axis, asarray, astype, broadcast_to, getitem, getitem_p, index_tuple, ravel, reshape, scatter_add,
@@ -192,8 +192,8 @@ class _IndexRef:
     def _values(self, values):
         """The values in x's dtype (as in JAX and in NumPy's ``x[idx] = v``), broadcast to ``x[idx].shape``."""
         v = asarray(values)
-        dtype = np.result_type(primal_value(self.x))
-        if np.result_type(primal_value(v)) != dtype:
+        dtype = np.result_type(concrete_value(self.x))
+        if np.result_type(concrete_value(v)) != dtype:
             v = astype(v, dtype)
         return broadcast_to(v, np.broadcast_to(np.empty((), bool), np.shape(self.x))[self.idx].shape)
 

@@ -14,7 +14,7 @@ import builtins
 
 import numpy as np
 
-from dualrev.core import Tracer, defprim, implements, primal_value
+from dualrev.core import Tracer, defprim, implements, concrete_value, primal_value
 from dualrev.numpy.shape import astype, broadcast_to, concatenate, getitem, ravel, reshape, stack, transpose
 from dualrev.numpy.ufuncs import isnan, sqrt, where
 
@@ -54,7 +54,7 @@ def _as_array(a, dtype=None):
 
 def _inexact(a):
     """Integer and bool arrays as float64, as NumPy's mean and var compute them."""
-    return a if np.result_type(primal_value(a)).kind in "fc" else astype(a, np.float64)
+    return a if np.result_type(concrete_value(a)).kind in "fc" else astype(a, np.float64)
 
 
 def _count(shape, axes) -> int:
@@ -105,7 +105,8 @@ def _sum_vjp(ct, ans, x, *, axis, keepdims):
 
 _sum = defprim(lambda x, *, axis, keepdims: np.sum(x, axis=axis, keepdims=keepdims), name="sum",
                jvp=(lambda dx, ans, x, *, axis, keepdims: _sum(dx, axis=axis, keepdims=keepdims),),
-               vjp=(_sum_vjp,))
+               vjp=(_sum_vjp,), batch=lambda args, batched, *, axis, keepdims: _sum(
+                   args[0], axis=tuple(a + 1 for a in axis), keepdims=keepdims))
 
 
 @implements(np.sum)
@@ -320,7 +321,7 @@ def average(a, axis=None, weights=None, returned=False, *, keepdims=False):
     shape = np.shape(a)
     if weights is None:
         avg = mean(a, axis, keepdims=keepdims)
-        scl = np.result_type(primal_value(avg)).type(np.size(primal_value(a)) / np.size(primal_value(avg)))
+        scl = np.result_type(concrete_value(avg)).type(np.size(primal_value(a)) / np.size(primal_value(avg)))
     else:
         w = _as_array(weights)
         if np.shape(w) != shape:
@@ -381,7 +382,7 @@ def nanmean(a, axis=None, dtype=None, out=None, keepdims=False, **kwargs):
     a = _inexact(_as_array(a, dtype))
     total = nansum(a, axis, keepdims=keepdims)
     count = np.sum(~np.isnan(primal_value(a)), axis=axis, keepdims=keepdims)
-    return total / count.astype(np.result_type(primal_value(total)))
+    return total / count.astype(np.result_type(concrete_value(total)))
 
 
 # -- order statistics: sort, median --

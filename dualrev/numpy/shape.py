@@ -11,7 +11,8 @@ import operator
 
 import numpy as np
 
-from dualrev.core import Tracer, defprim, implements, primal_value
+from dualrev.core import Tracer, defprim, implements, concrete_value, primal_value
+from dualrev.numpy._batch import batch_size, bring_batch
 
 __all__ = [
     "array", "array_split", "asarray", "astype", "atleast_1d", "atleast_2d", "atleast_3d", "broadcast_to",
@@ -45,7 +46,9 @@ def size(a, axis=None):
 def _like(np_func):
     @implements(np_func, nondiff=True)
     def like(a, *args, **kwargs):
-        return np_func(primal_value(a), *args, **kwargs)
+        if isinstance(a, Tracer):  # only the shape and dtype of one example matter
+            a = np.broadcast_to(np.empty((), a.dtype), a.shape)
+        return np_func(a, *args, **kwargs)
 
     like.__doc__ = f"``np.{np_func.__name__}``: a new plain array (it does not depend on the values of ``a``)."
     return like
@@ -58,7 +61,8 @@ for _f in (np.zeros_like, np.ones_like, np.empty_like, np.full_like):
 
 reshape_p = defprim(lambda x, *, shape: np.reshape(x, shape), name="reshape",
                     jvp=(lambda dx, ans, x, *, shape: reshape_p(dx, shape=shape),),
-                    vjp=(lambda ct, ans, x, *, shape: reshape_p(ct, shape=np.shape(x)),))
+                    vjp=(lambda ct, ans, x, *, shape: reshape_p(ct, shape=np.shape(x)),),
+                    batch=lambda args, batched, *, shape: reshape_p(args[0], shape=(args[0].shape[0],) + shape))
 
 
 @implements(np.reshape)
@@ -82,6 +86,7 @@ transpose_p = defprim(
     lambda x, *, axes: np.transpose(x, axes), name="transpose",
     jvp=(lambda dx, ans, x, *, axes: transpose_p(dx, axes=axes),),
     vjp=(lambda ct, ans, x, *, axes: transpose_p(ct, axes=tuple(int(i) for i in np.argsort(axes))),),
+    batch=lambda args, batched, *, axes: transpose_p(args[0], axes=(0,) + tuple(a + 1 for a in axes)),
 )
 
 
@@ -97,10 +102,18 @@ def transpose(a, axes=None):
     return transpose_p(a, axes=axes)
 
 
+def _broadcast_to_batch(args, batched, *, shape):
+    x = args[0]
+    n, x_shape = x.shape[0], x.shape[1:]
+    x = reshape_p(x, shape=(n,) + (1,) * (len(shape) - len(x_shape)) + x_shape)  # example axes align on the right
+    return broadcast_to_p(x, shape=(n,) + shape)
+
+
 broadcast_to_p = defprim(
     lambda x, *, shape: np.broadcast_to(x, shape), name="broadcast_to",
     jvp=(lambda dx, ans, x, *, shape: broadcast_to_p(dx, shape=shape),),
     vjp=(lambda ct, ans, x, *, shape: ct,),  # the engine sums the cotangent back to x's shape
+    batch=_broadcast_to_batch,
 )
 
 
@@ -117,6 +130,7 @@ astype_p = defprim(
     lambda x, *, dtype: np.asarray(x).astype(dtype), name="astype",
     jvp=(lambda dx, ans, x, *, dtype: astype_p(dx, dtype=dtype),),
     vjp=(lambda ct, ans, x, *, dtype: ct,),  # the engine casts the cotangent back to x's dtype
+    batch=lambda args, batched, *, dtype: astype_p(args[0], dtype=dtype),
 )
 
 
@@ -125,8 +139,10 @@ def astype(x, dtype):
     """``x.astype(dtype)``; a cast to an integer or bool dtype has no derivative and returns a plain array."""
     dtype = np.dtype(dtype)
     if dtype.kind not in "fc":
+        if isinstance(x, Tracer) and x._trace.batched:  # still one value per example
+            return astype_p(x, dtype=dtype)
         return np.asarray(primal_value(x)).astype(dtype)
-    if np.result_type(primal_value(x)) == dtype:
+    if (x.dtype if isinstance(x, Tracer) else np.result_type(x)) == dtype:
         return x
     return astype_p(x, dtype=dtype)
 
@@ -255,7 +271,7 @@ def _weak_dtype(leaves):
     """The dtype of an array of ``leaves``: arrays and traced values promote as usual, Python numbers are weak, as
     in JAX and in NumPy 2's arithmetic (float32 with 1.0 is float32). None without arrays, or with leaves that are
     neither arrays nor numbers: NumPy decides."""
-    strong = [np.result_type(primal_value(x)) for x in leaves if isinstance(x, _STRONG)]
+    strong = [np.result_type(concrete_value(x)) for x in leaves if isinstance(x, _STRONG)]
     weak = {type(x): x for x in leaves if not isinstance(x, _STRONG)}
     if not strong or not all(issubclass(t, (bool, int, float, complex)) for t in weak):
         return None
@@ -317,15 +333,41 @@ def _scatter_add_impl(ct, *, idx, shape):
     return out
 
 
+def _batched_index(idx):
+    """An example's index as an index of the batch (batch axis 0 kept), and where the batch axis lands in the
+    result: NumPy puts the axes of advanced indices first when slices separate them."""
+    advanced = [i for i, k in enumerate(idx) if isinstance(k, np.ndarray)]
+    if advanced:  # with arrays present, integers are advanced indices too
+        advanced = [i for i, k in enumerate(idx) if isinstance(k, (np.ndarray, int, np.integer))]
+    if advanced and advanced[-1] - advanced[0] + 1 != len(advanced):
+        shapes = [(np.count_nonzero(k),) if isinstance(k, np.ndarray) and k.dtype == bool else np.shape(k)
+                  for k in (idx[i] for i in advanced)]
+        return (slice(None),) + idx, len(np.broadcast_shapes(*shapes))
+    return (slice(None),) + idx, 0
+
+
+def _getitem_batch(args, batched, *, idx):
+    bidx, at = _batched_index(idx)
+    return moveaxis(getitem_p(args[0], idx=bidx), at, 0)
+
+
+def _scatter_add_batch(args, batched, *, idx, shape):
+    bidx, at = _batched_index(idx)
+    ct = args[0]
+    return scatter_add(moveaxis(ct, 0, at), idx=bidx, shape=(ct.shape[0],) + tuple(shape))
+
+
 getitem_p = defprim(
     lambda x, *, idx: x[idx], name="getitem",
     jvp=(lambda dx, ans, x, *, idx: getitem_p(dx, idx=idx),),
     vjp=(lambda ct, ans, x, *, idx: scatter_add(ct, idx=idx, shape=np.shape(x)),),
+    batch=_getitem_batch,
 )
 scatter_add = defprim(
     _scatter_add_impl, name="scatter_add",
     jvp=(lambda dct, ans, ct, *, idx, shape: scatter_add(dct, idx=idx, shape=shape),),
     vjp=(lambda g, ans, ct, *, idx, shape: getitem_p(g, idx=idx),),
+    batch=_scatter_add_batch,
 )
 scatter_add.doc = "zeros(shape) with ct added at idx (the transpose of indexing)"
 
@@ -365,8 +407,13 @@ def _concatenate_vjp(ct, ans, *xs, argnum, axis):
     return getitem_p(ct, idx=tuple(sl))
 
 
+def _concatenate_batch(args, batched, *, axis):
+    n = batch_size(args, batched)
+    return concatenate_p(*[bring_batch(x, b, n) for x, b in zip(args, batched)], axis=axis + 1)
+
+
 concatenate_p = defprim(lambda *xs, axis: np.concatenate(xs, axis=axis), name="concatenate",
-                        jvp=_concatenate_jvp, vjp=_concatenate_vjp)
+                        jvp=_concatenate_jvp, vjp=_concatenate_vjp, batch=_concatenate_batch)
 
 
 def _arrays(arrays, dtype, name):
@@ -645,7 +692,7 @@ def pad(array, pad_width, mode="constant", **kwargs):
                                   f"{', '.join(map(repr, _INDEX_MODES))}")
     if unknown:
         raise ValueError(f"dualrev.numpy.pad: unsupported keyword arguments for mode {mode!r}: {sorted(unknown)}")
-    dtype = np.result_type(primal_value(x))
+    dtype = np.result_type(concrete_value(x))
     for ax, (before, after) in enumerate(widths):
         if not before and not after:
             continue

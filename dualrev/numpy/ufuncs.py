@@ -13,7 +13,7 @@ import math
 
 import numpy as np
 
-from dualrev.core import Tracer, defprim, implements, primal_value
+from dualrev.core import Tracer, defprim, implements, concrete_value, primal_value
 
 __all__ = [
     "abs", "absolute", "add", "arccos", "arccosh", "arcsin", "arcsinh", "arctan", "arctan2", "arctanh", "around",
@@ -368,7 +368,7 @@ def sinc(x):
 
 
 def _real_only(x, name):
-    if np.result_type(primal_value(x)).kind == "c":
+    if np.result_type(concrete_value(x)).kind == "c":
         raise TypeError(f"dualrev.numpy.{name}: complex traced values are not supported")
 
 
@@ -454,6 +454,7 @@ _where = defprim(
     _where_impl, name="where",
     jvp=(None, lambda dx, ans, c, x, y: _where(c, dx, 0.0), lambda dy, ans, c, x, y: _where(c, 0.0, dy)),
     vjp=(None, lambda ct, ans, c, x, y: _where(c, ct, 0.0), lambda ct, ans, c, x, y: _where(c, 0.0, ct)),
+    batch="elementwise",
 )
 
 
@@ -467,7 +468,7 @@ def where(condition, x=None, y=None):
         return np.nonzero(primal_value(condition))
     if x is None or y is None:
         raise ValueError("dualrev.numpy.where: give both x and y, or neither")
-    return _where(primal_value(condition), x, y)
+    return _where(condition, x, y)  # the condition takes no tangent: its rules are None
 
 
 # -- NumPy's functions that are composites here --
