@@ -16,11 +16,18 @@ from typing import Any, Callable
 
 import numpy as np
 
-from dualrev.core import Primitive, Tracer, primal_value
+from dualrev.batching import vmap
+from dualrev.core import Primitive, Tracer
+from dualrev.reverse import VJP_READS
 from dualrev.transforms import _Recording, jvp_flat
 from dualrev.tree_util import tree_flatten, tree_map, tree_unflatten
 
 __all__ = ["stop_gradient", "custom_jvp", "custom_vjp", "checkpoint"]
+
+
+# Identity without derivative: each derivative level drops itself (nondiff); a batch level keeps its batch.
+_stop_gradient = Primitive("stop_gradient", lambda x: x, nondiff=True,
+                           batch=lambda args, batched: _stop_gradient(args[0]))
 
 
 def stop_gradient(x: Any) -> Any:
@@ -28,36 +35,60 @@ def stop_gradient(x: Any) -> Any:
 
     >>> dr.grad(lambda x: x * dr.stop_gradient(x))(3.0)   # 3.0, not 6.0
     """
-    return tree_map(primal_value, x)
+    if type(x) is np.ndarray:  # the common cases first: a plain array, one traced value
+        return x
+    if isinstance(x, Tracer):
+        return _stop_gradient(x)
+    return tree_map(lambda v: _stop_gradient(v) if isinstance(v, Tracer) else v, x)
 
 
 def _zeros_like(x):
-    return np.zeros(np.shape(x), x.dtype if isinstance(x, Tracer) else np.result_type(x))
+    dtype = getattr(x, "dtype", None)  # arrays, tracers, and the Avals a lean tape keeps of values it dropped
+    return np.zeros(np.shape(x), np.result_type(x) if dtype is None else dtype)
 
 
 def _transpose_linear(linear_fun, in_examples, cts):
     """Apply the transpose of a linear function to ``cts``, by reverse mode over it at zero."""
-    rec = _Recording("transpose", linear_fun, [_zeros_like(x) for x in in_examples], False)
-    return rec.pullback(cts)
+    rec = _Recording("transpose", linear_fun, [_zeros_like(x) for x in in_examples], False, lean=True)
+    return rec.pullback(cts, release=True)
+
+
+def _check_kwargs(fun, kwargs):
+    """Keyword arguments are static: a traced value among them (at any depth of a pytree) is refused."""
+    for v in kwargs.values():
+        if isinstance(v, Tracer) or (type(v) in (list, tuple, dict)
+                                     and any(isinstance(u, Tracer) for u in tree_flatten(v)[0])):
+            raise TypeError(f"{fun.__name__}: keyword arguments of custom_jvp/custom_vjp/checkpoint functions are "
+                            "not differentiated; pass traced values positionally")
 
 
 class _FlatFunction:
     """A user function of pytrees seen as a function of flat leaves; remembers the output structure."""
 
-    def __init__(self, fun, in_tree, kwargs):
+    __slots__ = ("fun", "in_tree", "kwargs", "out_tree")
+
+    def __init__(self, fun, in_tree, kwargs):  # the caller checks kwargs, once per call (_check_kwargs)
         self.fun = fun
         self.in_tree = in_tree
         self.kwargs = kwargs  # static: not differentiated
         self.out_tree = None
-        if any(isinstance(v, Tracer) for v in tree_flatten(kwargs)[0]):
-            raise TypeError(f"{fun.__name__}: keyword arguments of custom_jvp/custom_vjp/checkpoint functions are "
-                            "not differentiated; pass traced values positionally")
 
     def __repr__(self):  # shown by make_graph for custom-rule calls
         return getattr(self.fun, "__name__", type(self.fun).__name__)
 
     def call(self, leaves, *extra):
         return self.fun(*extra, *tree_unflatten(self.in_tree, leaves), **self.kwargs)
+
+    def batched(self, batched, *extra_axes) -> "_FlatFunction":
+        """This function of flat leaves vmapped over the leaves flagged in ``batched`` (each leaf is also a
+        positional argument of the result); ``extra_axes`` are in_axes of leading arguments (bwd's residuals)."""
+        axes = tuple(0 if b else None for b in batched)
+
+        def flat(*args):
+            return self.call(args[len(extra_axes):], *args[:len(extra_axes)])
+
+        flat.__name__ = getattr(self.fun, "__name__", "f")
+        return _FlatFunction(vmap(flat, in_axes=extra_axes + axes), tree_flatten(tuple(batched))[1], {})
 
     def flatten_out(self, out):
         leaves, tree = tree_flatten(out)
@@ -93,8 +124,23 @@ def _custom_jvp_vjp(ct, ans, xs, params, argnums):
     return _transpose_linear(tangent_out, [xs[i] for i in argnums], list(ct))
 
 
-custom_jvp_call = Primitive("custom_jvp_call", _call_flat, jvp_full=_custom_jvp_full,
-                            vjp=_custom_jvp_vjp, multiple_results=True)
+def _custom_jvp_batch(args, batched, *, f, rule):
+    # The same call on the whole batch, with the function and the rule vmapped: the rule stays in force for the
+    # transforms below vmap (a stacked tangent is batched where its primal is).
+    axes = tuple(0 if b else None for b in batched)
+
+    def rule_fun(primals, tangents):
+        return vmap(lambda p, t: rule.fun(tree_unflatten(f.in_tree, p), tree_unflatten(f.in_tree, t), **f.kwargs),
+                    in_axes=(axes, axes))(tuple(primals), tuple(tangents))
+
+    fb = f.batched(batched)
+    outs = custom_jvp_call(*args, f=fb, rule=_FlatFunction(rule_fun, fb.in_tree, {}))
+    f.out_tree = fb.out_tree
+    return outs
+
+
+custom_jvp_call = Primitive("custom_jvp_call", _call_flat, jvp_full=_custom_jvp_full, vjp=_custom_jvp_vjp,
+                            batch=_custom_jvp_batch, multiple_results=True)
 
 
 class custom_jvp:
@@ -124,6 +170,8 @@ class custom_jvp:
         if self.jvp_rule is None:
             raise TypeError(f"custom_jvp {self.fun.__name__}: define the rule with @{self.fun.__name__}.defjvp")
         leaves, in_tree = tree_flatten(args)
+        if kwargs:
+            _check_kwargs(self.fun, kwargs)
         f = _FlatFunction(self.fun, in_tree, kwargs)
         outs = custom_jvp_call(*leaves, f=f, rule=_FlatFunction(self.jvp_rule, in_tree, kwargs))
         return tree_unflatten(f.out_tree, outs)
@@ -173,8 +221,23 @@ def _custom_vjp_jvp_full(primals, tangents, *, f, fwd, bwd):
     return ans, tuple(touts)
 
 
+def _custom_vjp_batch(args, batched, *, f, fwd, bwd):
+    # fwd and bwd vmapped too (residuals and cotangents batched on axis 0); the cotangent of an operand shared by
+    # the batch comes back stacked, and the engine sums it over the batch like any broadcast operand.
+    fb = f.batched(batched)
+    examples = [np.zeros(np.shape(a)[1:], a.dtype) if b else a for a, b in zip(args, batched)]  # for bwd's Nones
+
+    def bwd_fun(res, ct):
+        return vmap(lambda r, c: tuple(_cts_in(bwd, f, r, tree_flatten(c)[0], examples)), in_axes=(0, 0))(res, ct)
+
+    outs = custom_vjp_call(*args, f=fb, fwd=fwd.batched(batched), bwd=_FlatFunction(bwd_fun, fb.in_tree, {}))
+    f.out_tree = fb.out_tree
+    return outs
+
+
 custom_vjp_call = Primitive("custom_vjp_call", _custom_vjp_impl, jvp_full=_custom_vjp_jvp_full,
-                            vjp_fwd=_custom_vjp_fwd, vjp=_custom_vjp_vjp, multiple_results=True)
+                            vjp_fwd=_custom_vjp_fwd, vjp=_custom_vjp_vjp, batch=_custom_vjp_batch,
+                            multiple_results=True)
 
 
 class custom_vjp:
@@ -205,6 +268,8 @@ class custom_vjp:
         if self.fwd is None:
             raise TypeError(f"custom_vjp {self.fun.__name__}: define the rules with {self.fun.__name__}.defvjp")
         leaves, in_tree = tree_flatten(args)
+        if kwargs:
+            _check_kwargs(self.fun, kwargs)
         f = _FlatFunction(self.fun, in_tree, kwargs)
         outs = custom_vjp_call(*leaves, f=f, fwd=_FlatFunction(self.fwd, in_tree, kwargs),
                                bwd=_FlatFunction(self.bwd, in_tree, kwargs))
@@ -223,13 +288,20 @@ def _checkpoint_jvp_full(primals, tangents, *, f):
 def _checkpoint_vjp(ct, ans, xs, params, argnums):
     # Recompute the inside now, recording it, and pull the cotangent back through it.
     f = params["f"]
-    rec = _Recording("checkpoint", lambda *ys: _call_flat(*ys, f=f), xs, False)
-    cts = rec.pullback(list(ct))
+    rec = _Recording("checkpoint", lambda *ys: _call_flat(*ys, f=f), xs, False, lean=True)
+    cts = rec.pullback(list(ct), release=True)
     return [cts[i] for i in argnums]
 
 
-checkpoint_call = Primitive("checkpoint", _call_flat,
-                            jvp_full=_checkpoint_jvp_full, vjp=_checkpoint_vjp, multiple_results=True)
+def _checkpoint_batch(args, batched, *, f):
+    fb = f.batched(batched)
+    outs = checkpoint_call(*args, f=fb)
+    f.out_tree = fb.out_tree
+    return outs
+
+
+checkpoint_call = Primitive("checkpoint", _call_flat, jvp_full=_checkpoint_jvp_full, vjp=_checkpoint_vjp,
+                            batch=_checkpoint_batch, multiple_results=True)
 
 
 def checkpoint(fun: Callable) -> Callable:
@@ -242,8 +314,16 @@ def checkpoint(fun: Callable) -> Callable:
     @functools.wraps(fun)
     def checkpointed(*args, **kwargs):
         leaves, in_tree = tree_flatten(args)
+        if kwargs:
+            _check_kwargs(fun, kwargs)
         f = _FlatFunction(fun, in_tree, kwargs)
         outs = checkpoint_call(*leaves, f=f)
         return tree_unflatten(f.out_tree, outs)
 
     return checkpointed
+
+
+# What a lean tape keeps for these calls: custom_vjp's bwd reads only its residuals (params) and the operands'
+# shapes; custom_jvp's transpose and checkpoint's recomputation read the operands; none reads the outputs.
+VJP_READS[custom_vjp_call] = lambda argnums, n: (False, ())
+VJP_READS[custom_jvp_call] = VJP_READS[checkpoint_call] = lambda argnums, n: (False, range(n))

@@ -13,6 +13,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from dualrev import numpy as dnp
+from dualrev.batching import vmap
 from dualrev.core import Tracer, _leaked, new_trace
 from dualrev.forward import DualTrace, DualTracer
 from dualrev.reverse import TapeTrace, TapeTracer, backward_pass, forward_pass
@@ -254,30 +255,81 @@ def vjp(fun: Callable, *primals, has_aux: bool = False):
     return (out, vjp_fun, rec.aux) if has_aux else (out, vjp_fun)
 
 
-def jacrev(fun: Callable, argnums=0, has_aux: bool = False) -> Callable:
-    """The Jacobian by reverse mode: one recorded forward pass, one backward pass per output element.
+def _basis(leaves, start: int, stop: int) -> list:
+    """Rows ``start:stop`` of the identity on the inputs raveled and joined: one array (rows, *leaf.shape) per leaf."""
+    out, offset = [], 0
+    for x in leaves:
+        shape, dtype = _shape_dtype(x)
+        size = int(np.prod(shape))
+        e = np.zeros((stop - start, size), dtype)
+        lo, hi = max(start, offset), min(stop, offset + size)
+        if lo < hi:
+            e[np.arange(lo - start, hi - start), np.arange(lo - offset, hi - offset)] = 1
+        out.append(e.reshape((stop - start,) + tuple(shape)))
+        offset += size
+    return out
+
+
+def _chunks(name: str, total: int, chunk_size):
+    if chunk_size is None:
+        chunk_size = max(total, 1)
+    if not isinstance(chunk_size, int) or chunk_size < 1:
+        raise ValueError(f"{name}: chunk_size must be a positive int or None, got {chunk_size!r}")
+    return [(s, min(s + chunk_size, total)) for s in range(0, total, chunk_size)]
+
+
+def _split_blocks(rows, row_shapes, col_shapes, rows_first: bool) -> list:
+    """``rows`` (N, *col) for the N basis vectors joined over ``row_shapes`` -> one block per row leaf, of shape
+    ``col + row`` (forward mode: the basis indexes inputs) or ``row + col`` (reverse: it indexes outputs)."""
+    blocks, offset = [], 0
+    for shape in row_shapes:
+        size = int(np.prod(shape))
+        part = rows[offset:offset + size] if (offset, size) != (0, rows.shape[0]) else rows
+        col = tuple(part.shape[1:])
+        if rows_first:
+            blocks.append(dnp.reshape(part, tuple(shape) + col))
+        else:
+            part = dnp.moveaxis(part, 0, -1) if col else part
+            blocks.append(dnp.reshape(part, col + tuple(shape)))
+        offset += size
+    return blocks
+
+
+def _join(chunks: list):
+    return chunks[0] if len(chunks) == 1 else dnp.concatenate(chunks, axis=0)
+
+
+def jacrev(fun: Callable, argnums=0, has_aux: bool = False, *, chunk_size: int | None = None) -> Callable:
+    """The Jacobian by reverse mode: one recorded forward pass, then the pullback vmapped over the output basis.
 
     For each output leaf of shape ``S_out`` and input leaf of shape ``S_in`` the block has shape
-    ``S_out + S_in``; the result is the output pytree with the input pytree at each leaf.
+    ``S_out + S_in``; the result is the output pytree with the input pytree at each leaf. ``chunk_size`` bounds how
+    many basis vectors are pulled back at once (memory), ``None`` for all.
+
+    >>> dr.jacrev(lambda x: dnp.tanh(A @ x))(x)   # shape (m, n)
     """
     name = f"jacrev({_fun_name(fun)})"
 
     def jac_fun(*args, **kwargs):
         leaves, rebuild, flat_fun = _flatten_args(name, fun, args, kwargs, argnums)
         rec = _Recording(name, flat_fun, leaves, has_aux)
-        blocks = []
-        for j, o in enumerate(rec.outs):
+        out_shapes = []
+        for o in rec.outs:
             shape, dtype = _shape_dtype(o)
             _check_float_output(name, shape, dtype)
-            rows = []
-            for e in range(int(np.prod(shape))):
-                ct = np.zeros(shape, dtype)
-                ct.flat[e] = 1
-                cts = [None] * len(rec.outs)
-                cts[j] = ct
-                rows.append(rec.pullback(cts))
-            per_input = [_stack_rows([r[i] for r in rows], shape, x, axis=0) for i, x in enumerate(leaves)]
-            blocks.append(rebuild(per_input))
+            out_shapes.append(shape)
+        total = sum(int(np.prod(s)) for s in out_shapes)
+        in_shapes = [_shape_dtype(x)[0] for x in leaves]
+        if total == 1:  # a scalar output (a gradient, the inner half of a Hessian): one plain pullback
+            ct = [np.ones(s, _shape_dtype(o)[1]) for s, o in zip(out_shapes, rec.outs)]
+            rows = [dnp.reshape(g, (1,) + tuple(s)) for g, s in zip(rec.pullback(ct), in_shapes)]
+        else:
+            pull = vmap(lambda *cts: rec.pullback(list(cts)))
+            parts = [pull(*_basis(rec.outs, a, b)) for a, b in _chunks(name, total, chunk_size)]
+            rows = [_join([p[i] for p in parts]) if parts else np.zeros((0,) + tuple(s)) for i, s in
+                    enumerate(in_shapes)]
+        per_input = [_split_blocks(r, out_shapes, s, rows_first=True) for r, s in zip(rows, in_shapes)]
+        blocks = [rebuild([p[j] for p in per_input]) for j in range(len(rec.outs))]
         jac = tree_unflatten(rec.out_tree, blocks)
         return (jac, rec.aux) if has_aux else jac
 
@@ -287,14 +339,6 @@ def jacrev(fun: Callable, argnums=0, has_aux: bool = False) -> Callable:
 def _check_float_output(name, shape, dtype):
     if dtype.kind != "f":
         raise TypeError(f"{name}: outputs must be floating point to differentiate, got dtype {dtype}")
-
-
-def _stack_rows(rows, out_shape, x, axis):
-    """Stack per-basis-vector results into the Jacobian block of shape out_shape + x.shape (or x.shape + ...)."""
-    in_shape = _shape_dtype(x)[0]
-    if not rows:
-        return np.zeros(tuple(out_shape) + tuple(in_shape))
-    return dnp.reshape(dnp.stack(rows, axis=axis), tuple(out_shape) + tuple(in_shape))
 
 
 # -- forward mode --
@@ -357,38 +401,38 @@ def linearize(fun: Callable, *primals):
     return tree_unflatten(rec.out_tree, rec.outs), f_jvp
 
 
-def jacfwd(fun: Callable, argnums=0, has_aux: bool = False) -> Callable:
-    """The Jacobian by forward mode: one dual-number pass per input element (best for few inputs).
+def jacfwd(fun: Callable, argnums=0, has_aux: bool = False, *, chunk_size: int | None = None) -> Callable:
+    """The Jacobian by forward mode: dual numbers vmapped over the input basis (best for few inputs).
 
     Block shapes and pytree structure are as for ``jacrev``: output structure outside, input structure inside.
+    ``chunk_size`` bounds how many basis vectors are pushed at once (memory), ``None`` for all.
+
+    >>> dr.jacfwd(lambda x: dnp.tanh(A @ x))(x)   # shape (m, n)
     """
     name = f"jacfwd({_fun_name(fun)})"
 
     def jac_fun(*args, **kwargs):
         leaves, rebuild, flat_fun = _flatten_args(name, fun, args, kwargs, argnums)
-        columns = []  # per input leaf: list over its elements of the flat output tangents
-        outs, out_tree, aux = None, None, None
-        for i, x in enumerate(leaves):
-            shape, dtype = _shape_dtype(x)
-            cols = []
-            for e in range(int(np.prod(shape))):
-                t = np.zeros(shape, dtype)
-                t.flat[e] = 1
-                tangents = [None] * len(leaves)
-                tangents[i] = t
-                outs, touts, out_tree, aux = jvp_flat(name, flat_fun, leaves, tangents, has_aux)
-                cols.append([_zeros(o) if dt is None else dt for o, dt in zip(outs, touts)])
-            columns.append(cols)
-        if outs is None:  # no input elements at all: one plain evaluation gives the output shapes
-            outs, _, out_tree, aux = jvp_flat(name, flat_fun, leaves, [None] * len(leaves), has_aux)
+        primal = {}  # the outputs, their structure and aux: the same for every basis vector
+
+        def push(*tangents):
+            outs, touts, primal["tree"], primal["aux"] = jvp_flat(name, flat_fun, leaves, tangents, has_aux)
+            primal["outs"] = outs
+            return [_zeros(o) if t is None else t for o, t in zip(outs, touts)]
+
+        in_shapes = [_shape_dtype(x)[0] for x in leaves]
+        total = sum(int(np.prod(s)) for s in in_shapes)
+        parts = [vmap(push)(*_basis(leaves, a, b)) for a, b in _chunks(name, total, chunk_size)]
+        if not parts:  # no input elements at all: one plain evaluation gives the output shapes
+            push(*[None] * len(leaves))
         blocks = []
-        for j, o in enumerate(outs):
+        for j, o in enumerate(primal["outs"]):
             o_shape, o_dtype = _shape_dtype(o)
             _check_float_output(name, o_shape, o_dtype)
-            per_input = [_stack_rows([c[j] for c in cols], o_shape, x, axis=-1) for cols, x in zip(columns, leaves)]
-            blocks.append(rebuild(per_input))
-        jac = tree_unflatten(out_tree, blocks)
-        return (jac, aux) if has_aux else jac
+            cols = _join([p[j] for p in parts]) if parts else np.zeros((0,) + tuple(o_shape), o_dtype)
+            blocks.append(rebuild(_split_blocks(cols, in_shapes, o_shape, rows_first=False)))
+        jac = tree_unflatten(primal["tree"], blocks)
+        return (jac, primal["aux"]) if has_aux else jac
 
     return jac_fun
 
@@ -396,13 +440,14 @@ def jacfwd(fun: Callable, argnums=0, has_aux: bool = False) -> Callable:
 # -- second order --
 
 
-def hessian(fun: Callable, argnums=0) -> Callable:
-    """The Hessian of a scalar function: forward over reverse, ``jacfwd(jacrev(fun))``.
+def hessian(fun: Callable, argnums=0, *, chunk_size: int | None = None) -> Callable:
+    """The Hessian of a scalar function: forward over reverse, ``jacfwd(jacrev(fun))``: one recorded gradient,
+    its dual numbers vmapped over the input basis (``chunk_size`` basis vectors at a time; ``None`` for all).
 
     >>> dr.hessian(lambda x: dnp.sum(x ** 3))(np.array([1.0, 2.0]))
     array([[ 6.,  0.], [ 0., 12.]])
     """
-    return jacfwd(jacrev(fun, argnums), argnums)
+    return jacfwd(jacrev(fun, argnums), argnums, chunk_size=chunk_size)
 
 
 def hvp(fun: Callable, primals: Sequence, tangents: Sequence):
