@@ -375,6 +375,9 @@ scatter_add.doc = "zeros(shape) with ct added at idx (the transpose of indexing)
 def index_tuple(idx):
     """An index as getitem_p takes it: a tuple, lists turned into arrays; a traced index is an error."""
     idx = idx if isinstance(idx, tuple) else (idx,)
+    if any(isinstance(i, Tracer) and i._trace.batched for i in idx):
+        raise TypeError("dualrev: indexing with a batched index under vmap is not supported (each example would "
+                        "take a different gather); use a one-hot vector, dnp.take_along_axis, or index outside vmap")
     if any(isinstance(i, Tracer) for i in idx):
         raise TypeError("dualrev: indexing with a traced value; indices carry no derivative, so pass "
                         "dr.stop_gradient(i) or an integer array")
