@@ -52,3 +52,18 @@ def test_every_page_is_in_the_site_navigation():
     nav = (ROOT / "mkdocs.yml").read_text()
     for page in sorted((ROOT / "docs").glob("*.md")):
         assert f": {page.name}" in nav, f"docs/{page.name} is not in mkdocs.yml's nav"
+
+
+def test_tour_covers_the_main_capabilities_quickly(capsys):
+    import time
+
+    from dualrev.__main__ import main
+
+    start = time.perf_counter()
+    main()
+    elapsed = time.perf_counter() - start
+    out = capsys.readouterr().out
+    for section in ("== grad", "== jvp", "== hessian", "== hvp", "== Newton", "== nesting", "== vmap", "== make_graph"):
+        assert section in out, section
+    assert "|grad| = 0.00e+00" in out and "= 1.0   (a single shared epsilon" in out
+    assert elapsed < 5.0, f"the tour took {elapsed:.1f} s"
