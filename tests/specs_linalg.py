@@ -92,6 +92,31 @@ def full_rank(draw, shape=RECTANGULAR):
     return draw(arrays(shape, UNIT)) + np.float32(2.5) * np.eye(*shape[-2:], dtype=np.float32)
 
 
+@st.composite
+def rank_deficient(draw):
+    """(2, m, n) products of small-integer factors (m, r) @ (r, n): exact in float32, of rank r <= min(m, n) (0 too),
+    with the tolerances NumPy takes (``tol``: one number or one per matrix, ``rtol``, ``hermitian`` for symmetric
+    ones)."""
+    m, n = draw(st.sampled_from([(3, 3), (3, 2), (2, 3)]))
+    r = draw(st.integers(0, min(m, n)))
+    small = st.integers(-2, 2).map(float)
+    u = draw(arrays((2, m, r), small))
+    v = draw(arrays((2, r, n), small))
+    a = (u @ v).astype(np.float32)
+    tol, rtol, hermitian = None, None, False
+    kind = draw(st.sampled_from(["default", "tol", "tol per matrix", "rtol", "hermitian"]))
+    if kind == "tol":
+        tol = draw(st.sampled_from([0.5, 1e-3]))
+    elif kind == "tol per matrix":
+        tol = np.array(draw(st.lists(st.sampled_from([0.5, 2.0, 1e-3]), min_size=2, max_size=2)))
+    elif kind == "rtol":
+        rtol = draw(st.sampled_from([0.25, 1e-3]))
+    elif kind == "hermitian" and m == n:
+        a = (u @ np.swapaxes(u, -1, -2)).astype(np.float32)  # symmetric, rank r
+        hermitian = True
+    return (a,), {"tol": tol, "hermitian": hermitian, "rtol": rtol}
+
+
 def one(strategy, **params):
     return strategy.map(lambda a: ((a,), dict(params)))
 
@@ -160,4 +185,7 @@ SPECS = {
                     one(separated_singular_values(st.just((2, 2, 3))))),  # its rules have no tall/wide branch
     "pinv": Spec(jitted(lambda a, rcond, rtol, hermitian: jnp.linalg.pinv(a, hermitian=hermitian)),
                  pinv_operands()),
+    "matrix_rank": Spec(lambda a, tol, hermitian, rtol: np.linalg.matrix_rank(a, tol=tol, hermitian=hermitian,
+                                                                               rtol=rtol),
+                        rank_deficient(), nondiff=True),
 }

@@ -2,7 +2,7 @@
 outer, tensordot, kron, matvec, vecmat, vecdot. Imports core and shape.
 
 Everything is BLAS-backed where NumPy is: matrix products go to ``np.matmul``; ``einsum`` to ``np.einsum`` with a
-contraction order (``optimize``) when it pays off.
+contraction order (``optimize``) when it pays off. Under vmap, einsum gives the batch axis a letter of its own.
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ import math
 
 import numpy as np
 
-from dualrev.core import Tracer, defprim, implements, primal_value
-from dualrev.numpy._batch import align, example_ndim
+from dualrev.core import Tracer, defprim, implements
+from dualrev.numpy._batch import align, batch_loop, example_ndim
 from dualrev.numpy.shape import (
     astype,
     broadcast_to,
@@ -144,14 +144,33 @@ def _einsum_vjp(ct, ans, *xs, argnum, subscripts, optimize):
     return g
 
 
-einsum_p = defprim(_einsum_impl, name="einsum", jvp=_einsum_jvp, vjp=_einsum_vjp,
+def _first_appearance(subscripts):
+    """The subscripts with their letters renamed a, b, c, ... in order of first appearance (the canonical form)."""
+    names = {}
+    for c in subscripts:
+        if c in _LETTERS:
+            names.setdefault(c, _LETTERS[len(names)])
+    return "".join(names.get(c, c) for c in subscripts)
+
+
+def _einsum_batch(args, batched, *, subscripts, optimize):
+    # The batch axis is one more letter, on the batched operands and the output: the whole batch in one einsum.
+    free = next((c for c in _LETTERS if c not in subscripts), None)
+    if free is None:  # every letter taken (52 axes): no room for the batch axis, so example by example
+        return batch_loop(einsum_p)(args, batched, subscripts=subscripts, optimize=optimize)
+    ins, out = subscripts.split("->")
+    ins = ",".join(free + sub if b else sub for sub, b in zip(ins.split(","), batched))
+    return einsum_p(*args, subscripts=_first_appearance(f"{ins}->{free}{out}"), optimize=optimize)
+
+
+einsum_p = defprim(_einsum_impl, name="einsum", jvp=_einsum_jvp, vjp=_einsum_vjp, batch=_einsum_batch,
                    note="subscripts are canonical (explicit, no '...', broadcast size-1 axes summed under a letter of "
                         "their own); contracts with a BLAS path (np.einsum optimize='greedy') once it pays off, or "
                         "with the optimize strategy given ('greedy', 'optimal'); an explicit path is not kept")
 
 
 def _dtype(x):
-    return np.asarray(primal_value(x)).dtype
+    return x.dtype if isinstance(x, Tracer) else np.asarray(x).dtype  # a tracer's dtype: the same in every example
 
 
 def _letters_of(sublist):
@@ -297,7 +316,9 @@ def einsum(*operands, out=None, dtype=None, order="K", casting="safe", optimize=
 @implements(np.einsum_path, nondiff=True)
 def einsum_path(*operands, optimize="greedy", einsum_call=False):
     """``np.einsum_path``: the contraction order NumPy would use (a query: it does not depend on the values)."""
-    return np.einsum_path(*(primal_value(x) for x in operands), optimize=optimize, einsum_call=einsum_call)
+    # the path depends on the operands' shapes only: a traced operand (batched under vmap too) stands as zeros
+    operands = [np.broadcast_to(np.zeros((), x.dtype), x.shape) if isinstance(x, Tracer) else x for x in operands]
+    return np.einsum_path(*operands, optimize=optimize, einsum_call=einsum_call)
 
 
 # -- composites --

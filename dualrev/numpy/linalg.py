@@ -18,6 +18,10 @@ Conventions (each also in the primitive's ``note``):
 - norm: the derivative of every norm at a zero vector (matrix) is 0, a subgradient, where JAX gives NaN for the
   2-norm, the Frobenius norm and p-norms.
 
+vmap: NumPy's linalg maps over leading axes, so a primitive's batching rule applies it to the batch as one more
+stack axis (solve lines up the stack axes of a and b first). matrix_rank is a primitive without derivative so that
+each example gets its own rank.
+
 Imports core and the other dualrev.numpy families.
 """
 
@@ -28,11 +32,14 @@ from collections import namedtuple
 
 import numpy as np
 
-from dualrev.core import Tracer, defprim, implements, primal_value
+from dualrev.core import Tracer, concrete_value, defprim, implements, primal_value
+from dualrev.numpy._batch import align
 from dualrev.numpy.contractions import matmul, tensordot
+from dualrev.numpy.reductions import max as _max
+from dualrev.numpy.reductions import min as _min
 from dualrev.numpy.reductions import sum as _sum
 from dualrev.numpy.shape import astype, concatenate, expand_dims, getitem, reshape, stack, swapaxes, transpose
-from dualrev.numpy.ufuncs import absolute, isnan, sqrt, where
+from dualrev.numpy.ufuncs import absolute, isnan, logical_and, sqrt, where
 
 __all__ = [
     "EighResult", "LinAlgError", "QRResult", "SVDResult", "SlogdetResult", "cholesky", "cond", "cross", "det",
@@ -132,6 +139,8 @@ def _solve_vjp(ct, ans, a, b, *, argnum):
 
 _solve = defprim(
     lambda a, b: np.linalg.solve(a, b), name="solve", jvp=_solve_jvp, vjp=_solve_vjp,
+    # b is a stack of matrices here (never a vector), so a and b only need their stack axes lined up
+    batch=lambda args, batched: _solve(*align(args, batched)),
     note="b is a stack of matrices (..., m, k); dnp.linalg.solve takes vectors too",
 )
 
@@ -150,6 +159,7 @@ inv = defprim(
     np.linalg.inv, name="inv", numpy=np.linalg.inv,
     jvp=(lambda da, ans, a: -matmul(ans, matmul(da, ans)),),
     vjp=(lambda ct, ans, a: -matmul(_mT(ans), matmul(ct, _mT(ans))),),
+    batch=lambda args, batched, **params: inv(args[0], **params),
 )
 
 # -- det, slogdet: d det(A) = tr(adj(A) dA), d log|det A| = tr(A^-1 dA) (Giles 2008) --
@@ -178,6 +188,7 @@ det = defprim(
     vjp=(lambda ct, ans, a: expand_dims(ct, (-2, -1)) * _mT(_adjugate(a, ans)),),
     note="derivative tr(adj(A) dA): finite at singular matrices up to 3x3 (cofactors, as JAX); "
          "det(A) A^-1 from 4x4 on (NaN at exactly singular A)",
+    batch=lambda args, batched, **params: det(args[0], **params),
 )
 
 
@@ -193,6 +204,7 @@ _slogdet = defprim(
     lambda a: tuple(np.linalg.slogdet(a)), name="slogdet", multiple_results=True,
     jvp=(_slogdet_jvp,), vjp=(_slogdet_vjp,),
     note="the sign has no derivative (piecewise constant), as in JAX",
+    batch=lambda args, batched, **params: _slogdet(args[0], **params),
 )
 
 
@@ -227,6 +239,7 @@ _cholesky = defprim(
     np.linalg.cholesky, name="cholesky",
     jvp=(_cholesky_jvp,), vjp=(_cholesky_vjp,),
     note="NumPy reads the lower triangle; the derivative treats A as symmetric (dA acts as (dA + dA.T)/2), as JAX",
+    batch=lambda args, batched, **params: _cholesky(args[0], **params),
 )
 
 
@@ -271,6 +284,7 @@ _eigh = defprim(
     jvp=(_eigh_jvp,), vjp=(_eigh_vjp,),
     note="the derivative treats A as symmetric, as JAX; eigenvectors (sign) and their derivatives are defined for "
          "distinct eigenvalues only (inf/NaN otherwise, as JAX); eigenvalues alone stay finite",
+    batch=lambda args, batched, **params: _eigh(args[0], **params),
 )
 
 
@@ -296,6 +310,7 @@ _eigvalsh = defprim(
     lambda a, *, UPLO: np.linalg.eigvalsh(a, UPLO=UPLO), name="eigvalsh", numpy=(),
     jvp=(_eigvalsh_jvp,), vjp=(_eigvalsh_vjp,),
     note="first derivative V^T dA V diagonal, finite at repeated eigenvalues; the derivative treats A as symmetric",
+    batch=lambda args, batched, **params: _eigvalsh(args[0], **params),
 )
 
 
@@ -360,6 +375,7 @@ _qr = defprim(
     lambda a: tuple(np.linalg.qr(a, mode="reduced")), name="qr", multiple_results=True,
     jvp=(_qr_jvp,), vjp=(_qr_vjp,),
     note="mode='reduced'; needs the leading min(m, n) columns of A independent (R's diagonal nonzero)",
+    batch=lambda args, batched, **params: _qr(args[0], **params),
 )
 
 
@@ -443,6 +459,7 @@ _svd = defprim(
     jvp=(_svd_jvp,), vjp=(_svd_vjp,),
     note="full_matrices=False; singular vectors (sign) and their derivatives need distinct nonzero singular "
          "values (inf/NaN otherwise, as JAX); singular values alone stay finite",
+    batch=lambda args, batched, **params: _svd(args[0], **params),
 )
 
 
@@ -460,6 +477,7 @@ svdvals = defprim(
     lambda a: np.linalg.svd(a, compute_uv=False), name="svdvals", numpy=np.linalg.svdvals,
     jvp=(_svdvals_jvp,), vjp=(_svdvals_vjp,),
     note="first derivative diag(U^T dA V), finite at repeated singular values",
+    batch=lambda args, batched, **params: svdvals(args[0], **params),
 )
 
 
@@ -518,6 +536,7 @@ _pinv = defprim(
     _pinv_impl, name="pinv", jvp=(_pinv_jvp,), vjp=(_pinv_vjp,),
     note="derivative where the rank is locally constant (Golub-Pereyra), as JAX; with hermitian=True it treats A as "
          "symmetric",
+    batch=lambda args, batched, **params: _pinv(args[0], **params),
 )
 
 
@@ -547,27 +566,14 @@ def _normalize_axes(axes, ndim, name):
 
 
 def _extreme(x, axis, keepdims, smallest=False):
-    """max (min) over ``axis`` (a tuple); tied elements share the derivative evenly, as in JAX.
-
-    The value is the NumPy max m, exactly: m + sum over the maxima of (x - m) / count, where x - m is 0 in value
-    and carries x's derivative at every order.
-    """
-    xv = primal_value(x)
-    m = (np.min if smallest else np.max)(xv, axis=axis, keepdims=True)
-    if isinstance(x, Tracer):
-        mask = x == m  # a plain boolean array: comparisons have no derivative
-        count = np.sum(mask, axis=axis, keepdims=True).astype(_dtype(x))
-        out = m + _sum(where(mask, x - m, 0.0), axis=axis, keepdims=True) / count
-    else:
-        out = m
-    if keepdims:
-        return out
-    return reshape(out, tuple(d for i, d in enumerate(np.shape(xv)) if i not in axis))
+    """max (min) over ``axis`` (a tuple); tied elements share the derivative evenly, as in JAX (dnp.max's rule)."""
+    return (_min if smallest else _max)(x, axis=axis, keepdims=keepdims)
 
 
 def _nonzero_slices(x, axes):
-    """Boolean (keepdims) mask of the slices over ``axes`` with a nonzero element."""
-    return np.any(x != 0, axis=axes, keepdims=True)
+    """Boolean (keepdims) mask of the slices over ``axes`` with a nonzero element: a plain array without
+    derivative, or under vmap one mask per example."""
+    return _sum(x != 0, axis=axes, keepdims=True) > 0
 
 
 def _vector_norm(x, ord, axes, keepdims):
@@ -577,7 +583,7 @@ def _vector_norm(x, ord, axes, keepdims):
     if ord == 0:  # the number of nonzeros: piecewise constant, no derivative
         return np.sum(x != 0, axis=axes, keepdims=keepdims).astype(_dtype(x))
     nz = _nonzero_slices(x, axes)
-    safe = bool(np.all(nz))
+    safe = bool(np.all(concrete_value(nz)))  # every example's mask under vmap
     if not safe:  # at zero vectors, evaluate on ones and select 0: the derivative there is 0, not NaN
         x = where(nz, x, 1.0)
     if ord is None or ord == 2:
@@ -591,7 +597,7 @@ def _vector_norm(x, ord, axes, keepdims):
     else:
         out = _sum(absolute(x) ** ord, axis=axes, keepdims=keepdims) ** (1.0 / ord)
     if not safe:
-        out = where(nz if keepdims else np.reshape(nz, np.shape(primal_value(out))), out, 0.0)
+        out = where(nz if keepdims else reshape(nz, np.shape(out)), out, 0.0)
     return out
 
 
@@ -602,7 +608,7 @@ def _matrix_norm(x, ord, row, col, keepdims):
     shape = np.shape(x)
     ndim = len(shape)
     nz = _nonzero_slices(x, (row, col))
-    safe = bool(np.all(nz))
+    safe = bool(np.all(concrete_value(nz)))  # every example's mask under vmap
     if not safe:  # at zero matrices, evaluate on one with distinct singular values, select 0: the derivative is 0
         k = np.eye(shape[row], shape[col]) * np.arange(1, shape[col] + 1)
         sub = np.moveaxis(k.reshape((1,) * (ndim - 2) + k.shape), (-2, -1), (row, col))
@@ -620,7 +626,7 @@ def _matrix_norm(x, ord, row, col, keepdims):
     if keepdims:
         out = reshape(out, tuple(1 if i in (row, col) else d for i, d in enumerate(shape)))
     if not safe:
-        out = where(nz if keepdims else np.reshape(nz, np.shape(primal_value(out))), out, 0.0)
+        out = where(nz if keepdims else reshape(nz, np.shape(out)), out, 0.0)
     return out
 
 
@@ -686,14 +692,30 @@ def cond(x, p=None):
     else:
         _square("cond", x)
         r = norm(x, p, axis=(-2, -1)) * norm(inv(x), p, axis=(-2, -1))
-    bad = np.asarray(isnan(r)) & ~np.any(isnan(x), axis=(-2, -1))
-    return where(bad, np.inf, r) if np.any(bad) else r
+    bad = logical_and(isnan(r), _sum(isnan(x), axis=(-2, -1)) == 0)  # NaN from a singular x, not from NaN input
+    return where(bad, np.inf, r) if np.any(concrete_value(bad)) else r
+
+
+def _matrix_rank_batch(args, batched, *, tol, hermitian, rtol):
+    a = args[0]
+    if np.ndim(a) < 3:  # a batch of vectors or numbers: NumPy's rank of one is 1 unless it is all zeros
+        nz = a != 0
+        return astype(_sum(nz, axis=-1) > 0 if np.ndim(a) == 2 else nz, np.intp)
+    return _matrix_rank(a, tol=tol, hermitian=hermitian, rtol=rtol)  # tol (per matrix) broadcasts from the right
+
+
+_matrix_rank = defprim(
+    lambda a, *, tol, hermitian, rtol: np.linalg.matrix_rank(a, tol=tol, hermitian=hermitian, rtol=rtol),
+    name="matrix_rank", nondiff=True, batch=_matrix_rank_batch,
+)
 
 
 @implements(np.linalg.matrix_rank, nondiff=True)
 def matrix_rank(A, tol=None, hermitian=False, *, rtol=None):
     """``np.linalg.matrix_rank``: an integer, without derivative."""
-    return np.linalg.matrix_rank(primal_value(A), tol=tol, hermitian=hermitian, rtol=rtol)
+    if not isinstance(A, Tracer):
+        return np.linalg.matrix_rank(A, tol=tol, hermitian=hermitian, rtol=rtol)
+    return _matrix_rank(A, tol=primal_value(tol), hermitian=bool(hermitian), rtol=primal_value(rtol))
 
 
 # -- powers, products and the array-API helpers of np.linalg --
@@ -881,17 +903,20 @@ def lstsq(a, b, rcond=None):
     a, b = _float(a), _float(b)
     m, n = np.shape(a)
     s = svdvals(a)
-    sv = primal_value(s)
-    cutoff = (np.finfo(_dtype(a)).eps * max(m, n) if rcond is None else rcond) * (sv[0] if sv.size else 0)
-    rank = int(np.sum(sv > cutoff))
     rtol = np.finfo(_dtype(a)).eps * max(m, n) if rcond is None else rcond
+    # the singular values above rtol * s_max: a plain count, or one per example under vmap
+    rank = _sum(s > rtol * getitem(s, slice(0, 1)), axis=-1)
     x = matmul(_pinv(a, rcond=None, rtol=rtol, hermitian=False), b)
-    if rank == n and m > n:
+    full = np.asarray(concrete_value(rank == n))  # every example's
+    if m > n and full.any() and not full.all():
+        raise TypeError("dualrev.numpy.linalg.lstsq: under vmap, examples of full rank have residuals and the others "
+                        "none (an empty array): their shapes differ, so they cannot be batched")
+    if m > n and full.all():
         r = b - matmul(a, x)
         residuals = _sum(r * r, axis=0)
         if np.ndim(b) == 1:
             residuals = reshape(residuals, (1,))
     else:
         residuals = np.empty((0,), _dtype(x))
-    return x, residuals, np.int32(rank), s
+    return x, residuals, rank.astype(np.int32), s
 
