@@ -1,18 +1,22 @@
 """Reverse mode: the tape. Each primitive call on a TapeTracer records a Node (primitive, params, operand values,
 output, parent nodes); the backward pass walks the recorded nodes in reverse topological order, applies VJP rules
-and accumulates cotangents of values used several times. A zero cotangent is ``None``. Imports core and
-dualrev.numpy.
+and accumulates cotangents of values used several times. A zero cotangent is ``None``.
+
+A *lean* tape (grad, value_and_grad, vjp, checkpoint) keeps only the values the VJP rules read (``VJP_READS``);
+every other operand or output is replaced by an ``Aval`` (its shape and dtype), which is all that un-broadcasting
+needs. So ``relu(x @ W + b)`` keeps ``x``, ``W`` and relu's mask, not the product or the sum. A full tape (linearize)
+keeps everything, since its forward pass runs the JVP rules. Imports core and dualrev.numpy.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from dualrev.core import Trace, Tracer
+from dualrev.core import PRIMITIVES, Trace, Tracer
 from dualrev.numpy import astype
 from dualrev.numpy import sum as dsum
 
-__all__ = ["TapeTrace", "TapeTracer", "Node", "backward_pass", "forward_pass", "fit_cotangent"]
+__all__ = ["TapeTrace", "TapeTracer", "Node", "Aval", "VJP_READS", "backward_pass", "forward_pass", "fit_cotangent"]
 
 
 class Node:
@@ -29,6 +33,105 @@ class Node:
         self.argnums = argnums  # the positions of those operands
 
 
+class Aval:
+    """What a lean tape keeps of a value no VJP rule reads: its shape and dtype (``np.shape``/``np.ndim`` work).
+
+    Using it as a value raises: that means a ``VJP_READS`` entry claims a rule reads less than it does.
+    """
+
+    __slots__ = ("shape", "dtype")
+    __array_ufunc__ = None  # NumPy operators and ufuncs refuse it (TypeError) instead of making object arrays
+
+    def __init__(self, shape, dtype):
+        self.shape = shape
+        self.dtype = dtype
+
+    @property
+    def ndim(self):
+        return len(self.shape)
+
+    @property
+    def size(self):
+        return int(np.prod(self.shape))
+
+    def __array__(self, dtype=None, copy=None):
+        raise TypeError("dualrev: a VJP rule read the value of an operand or output that the tape did not keep; "
+                        "the primitive's entry in dualrev.reverse.VJP_READS is wrong")
+
+    def __repr__(self):
+        return f"Aval(shape={self.shape}, dtype={self.dtype})"
+
+
+def _aval(x):
+    """``x`` itself unless it is an array-like value worth dropping: then its Aval."""
+    if type(x) is np.ndarray or isinstance(x, Tracer):
+        return Aval(x.shape, x.dtype)
+    return x
+
+
+# -- what each VJP rule reads --
+# Per operand i, the values that operand i's VJP rule reads: "ans" and/or operand positions. Shapes and dtypes are
+# always available (an Aval), so a rule that only reshapes or broadcasts reads nothing. A callable entry maps the
+# traced positions and the operand count to (reads ans, positions read). A primitive without an entry keeps all.
+# (These are facts about rules that live in dualrev.numpy; defprim could take them as a ``vjp_reads=`` argument next
+# to each rule. A wrong entry fails loudly: the rule meets an Aval.)
+
+def _reads_others(argnums, n):
+    read = set()
+    for i in argnums:
+        read.update(j for j in range(n) if j != i)
+    return False, read
+
+
+def _reads_nothing(argnums, n):
+    return False, ()
+
+
+def _reads_operands(argnums, n):
+    return False, range(n)
+
+
+_NOTHING = ((),)
+VJP_READS: dict = {}
+for _name, _reads in {
+    "add": ((), ()), "subtract": ((), ()), "negative": _NOTHING,
+    "multiply": ((1,), (0,)), "divide": ((1,), ("ans", 1)), "matmul": ((1,), (0,)), "einsum": _reads_others,
+    "where": ((), (0,), (0,)),
+    "exp": (("ans",),), "exp2": (("ans",),), "expm1": (("ans",),), "tanh": (("ans",),), "tan": (("ans",),),
+    "sqrt": (("ans",),), "cbrt": (("ans",),),
+    "log": ((0,),), "log1p": ((0,),), "sin": ((0,),), "cos": ((0,),), "sinh": ((0,),), "cosh": ((0,),),
+    "arctan": ((0,),), "arcsinh": ((0,),),
+    "sum": _NOTHING, "cumsum": _NOTHING, "reshape": _NOTHING, "transpose": _NOTHING, "broadcast_to": _NOTHING,
+    "astype": _NOTHING, "getitem": _NOTHING, "scatter_add": _NOTHING, "concatenate": _reads_nothing,
+}.items():
+    VJP_READS[PRIMITIVES[_name]] = _reads
+
+_KEEP_CACHE: dict = {}  # (primitive, traced positions, operand count) -> (keep ans, keep operand i?)
+
+
+def _keep(prim, argnums, n):
+    key = (prim, argnums, n)
+    spec = _KEEP_CACHE.get(key)
+    if spec is None:
+        reads = VJP_READS.get(prim)
+        if reads is None:
+            spec = (True, None)
+        else:
+            if callable(reads):
+                ans, read = reads(argnums, n)
+            else:
+                ans, read = False, set()
+                for i in argnums:
+                    for r in reads[i]:
+                        if r == "ans":
+                            ans = True
+                        else:
+                            read.add(r)
+            spec = (ans, tuple(i in read for i in range(n)))
+        _KEEP_CACHE[key] = spec
+    return spec
+
+
 class TapeTracer(Tracer):
     __slots__ = ("node", "index")
 
@@ -40,13 +143,17 @@ class TapeTracer(Tracer):
 
 
 class TapeTrace(Trace):
-    """Records every primitive call on its tracers, in order, on ``tape``: a topological order for free."""
+    """Records every primitive call on its tracers, in order, on ``tape``: a topological order for free.
 
-    __slots__ = ("tape",)
+    ``lean``: keep only the values VJP rules read (enough for the backward pass, not for ``forward_pass``).
+    """
 
-    def __init__(self, level):
+    __slots__ = ("tape", "lean")
+
+    def __init__(self, level, lean=False):
         super().__init__(level)
         self.tape = []
+        self.lean = lean
 
     def leaf(self, x):
         node = Node(None, None, None, x, (), ())
@@ -57,21 +164,33 @@ class TapeTrace(Trace):
         primals = list(args)
         parents = []
         argnums = []
+        plain = True  # no value of a lower level among the operands: the NumPy implementation runs directly
         for i, a in enumerate(args):
             if type(a) is TapeTracer and a._trace is self:
-                primals[i] = a.primal
+                p = primals[i] = a.primal
                 parents.append((a.node, a.index))
                 argnums.append(i)
-            # anything else is a constant, or a value of a lower level: no cotangent at this level
+                if plain and isinstance(p, Tracer):
+                    plain = False
+            elif plain and isinstance(a, Tracer):
+                plain = False  # a value of a lower level: a constant here, with no cotangent at this level
         if prim.vjp_fwd is not None:
             ans, residuals = prim.vjp_fwd(primals, **params)
             params = dict(params, residuals=residuals)
         else:
-            ans = prim(*primals, **params)
-        node = Node(prim, params, primals, ans, parents, argnums)
+            ans = prim.impl(*primals, **params) if plain else prim(*primals, **params)
+        argnums = tuple(argnums)
+        kept_args, kept_ans = primals, ans
+        if self.lean:
+            keep_ans, keep_args = _keep(prim, argnums, len(primals))
+            if keep_args is not None:
+                kept_args = [p if k else _aval(p) for p, k in zip(primals, keep_args)]
+            if not keep_ans:
+                kept_ans = tuple([_aval(a) for a in ans]) if prim.multiple_results else _aval(ans)
+        node = Node(prim, params, kept_args, kept_ans, parents, argnums)
         self.tape.append(node)
         if prim.multiple_results:
-            return tuple(TapeTracer(self, a, node, k) for k, a in enumerate(ans))
+            return tuple([TapeTracer(self, a, node, k) for k, a in enumerate(ans)])
         return TapeTracer(self, ans, node)
 
 
@@ -81,20 +200,22 @@ def fit_cotangent(ct, x, prim=None):
     Only broadcasting is undone: a cotangent of any other shape is a bug in a VJP rule, reported as such.
     """
     shape = x.shape
+    plain = type(ct) is np.ndarray  # no tracer: NumPy directly (nothing to differentiate, less overhead)
     if ct.shape != shape:
         lead = ct.ndim - len(shape)
         if lead > 0:
-            ct = dsum(ct, axis=tuple(range(lead)))
+            axes = tuple(range(lead))
+            ct = ct.sum(axis=axes) if plain else dsum(ct, axis=axes)
         if lead >= 0:
             ones = tuple(i for i, n in enumerate(shape) if n == 1 and ct.shape[i] != 1)
             if ones:
-                ct = dsum(ct, axis=ones, keepdims=True)
+                ct = ct.sum(axis=ones, keepdims=True) if plain else dsum(ct, axis=ones, keepdims=True)
         if ct.shape != shape:
             raise ValueError(f"dualrev: the VJP rule of {prim} returned a cotangent of shape {ct.shape} for an "
                              f"operand of shape {shape}")
     dtype = x.dtype
     if ct.dtype != dtype:
-        ct = astype(ct, dtype)
+        ct = ct.astype(dtype) if plain else astype(ct, dtype)
     return ct
 
 
@@ -102,16 +223,19 @@ def _add(a, b):
     return b if a is None else (a if b is None else a + b)
 
 
-def backward_pass(tape, seeds):
+def backward_pass(tape, seeds, release=False):
     """Run VJPs backwards along ``tape`` from ``seeds`` [(node, output index, cotangent)].
 
     Returns {leaf node: cotangent}. Nodes the seeds do not depend on never receive a cotangent and are skipped.
+    ``release``: empty ``tape`` as the pass goes, so each node's values are freed once its VJP has run (for a
+    tape pulled back once).
     """
     cts = {}
     for node, k, ct in seeds:
         _accumulate(cts, node, k, ct)
     grads = {}
-    for node in reversed(tape):
+    nodes = _popping(tape) if release else reversed(tape)
+    for node in nodes:
         ct = cts.pop(node, None)  # popped: intermediates are released as the pass goes
         if ct is None:
             continue
@@ -121,11 +245,17 @@ def backward_pass(tape, seeds):
             continue
         if prim.multiple_results:
             ct = tuple(np.zeros(a.shape, a.dtype) if c is None else c for c, a in zip(ct, node.ans))
-        in_cts = prim.vjp(ct, node.ans, node.args, node.params, node.argnums)
+        args = node.args
+        in_cts = prim.vjp(ct, node.ans, args, node.params, node.argnums)
         for (parent, k), i, g in zip(node.parents, node.argnums, in_cts):
             if g is not None:
-                _accumulate(cts, parent, k, fit_cotangent(g, node.args[i], prim))
+                _accumulate(cts, parent, k, fit_cotangent(g, args[i], prim))
     return grads
+
+
+def _popping(tape):
+    while tape:
+        yield tape.pop()
 
 
 def _accumulate(cts, node, k, ct):

@@ -31,6 +31,8 @@ def _fun_name(fun) -> str:
 
 def _as_input(where: str, x: Any):
     """A differentiated input as a float array (or an outer tracer); anything else is a TypeError."""
+    if type(x) is np.ndarray and x.dtype.kind == "f":  # the common case, first
+        return x
     if isinstance(x, Tracer):
         dtype = x.dtype
     elif isinstance(x, (bool, np.bool_, numbers.Integral, complex, np.complexfloating)):
@@ -83,8 +85,9 @@ def _flatten_args(name: str, fun: Callable, args: tuple, kwargs: dict, argnums):
     nums, single = _argnums(name, argnums, len(args))
     diff = args[nums[0]] if single else tuple(args[i] for i in nums)
     leaves, tree = tree_flatten(diff)
-    leaves = [_as_input(f"{name}: argument {nums if not single else nums[0]} of {_fun_name(fun)}", x)
-              for x in leaves]
+    for k, x in enumerate(leaves):
+        if type(x) is not np.ndarray or x.dtype.kind != "f":  # the message is built only when needed
+            leaves[k] = _as_input(f"{name}: argument {nums if not single else nums[0]} of {_fun_name(fun)}", x)
 
     def rebuild(flat):
         return tree_unflatten(tree, flat)
@@ -109,10 +112,14 @@ def _split_aux(name: str, out):
 
 
 class _Recording:
-    """A function run once on tape tracers: its flat outputs and what the pullback and pushforward need."""
+    """A function run once on tape tracers: its flat outputs and what the pullback and pushforward need.
 
-    def __init__(self, name, fun, leaves, has_aux):
-        with new_trace(TapeTrace) as trace:
+    ``lean``: keep only what the VJP rules read (less memory; no ``pushforward``, which needs the whole tape).
+    """
+
+    def __init__(self, name, fun, leaves, has_aux, lean=False):
+        self.lean = lean
+        with new_trace(TapeTrace, lean) as trace:
             tracers = [trace.leaf(x) for x in leaves]
             out = fun(*tracers)
             aux = None
@@ -121,25 +128,31 @@ class _Recording:
             out_leaves, self.out_tree = tree_flatten(out)
             self.outs, self.refs = [], []
             for o in out_leaves:
-                o = _check_output(name, o)
                 if type(o) is TapeTracer and o._trace is trace:
                     self.outs.append(o.primal)
                     self.refs.append((o.node, o.index))
                 else:  # does not depend on the inputs at this level
-                    self.outs.append(o)
+                    self.outs.append(_check_output(name, o))
                     self.refs.append(None)
-            self.aux = tree_map(lambda a: _unbox(name, trace, a), aux)
+            self.aux = tree_map(lambda a: _unbox(name, trace, a), aux) if has_aux else None
         self.leaves = [t.node for t in tracers]
         self.tape = trace.tape
 
-    def pullback(self, cts: Sequence) -> list:
-        """Cotangents of the flat outputs (None = zero) -> cotangents of the flat inputs (zeros materialised)."""
+    def pullback(self, cts: Sequence, release: bool = False) -> list:
+        """Cotangents of the flat outputs (None = zero) -> cotangents of the flat inputs (zeros materialised).
+
+        ``release``: free the tape as the backward pass goes (the last pullback of this recording).
+        """
         seeds = [(ref[0], ref[1], ct) for ref, ct in zip(self.refs, cts) if ref is not None and ct is not None]
-        grads = backward_pass(self.tape, seeds) if seeds else {}
+        grads = backward_pass(self.tape, seeds, release) if seeds else {}
+        if release:
+            self.tape = None
         return [grads[n] if n in grads else _zeros(n.ans) for n in self.leaves]
 
     def pushforward(self, tangents: Sequence) -> list:
         """Tangents of the flat inputs -> tangents of the flat outputs, along the recorded tape (no re-tracing)."""
+        if self.lean:
+            raise RuntimeError("dualrev: pushforward needs a full tape; this one was recorded lean")
         ts = forward_pass(self.tape, {n: t for n, t in zip(self.leaves, tangents) if t is not None})
         out = []
         for ref, o in zip(self.refs, self.outs):
@@ -196,15 +209,18 @@ def value_and_grad(fun: Callable, argnums=0, has_aux: bool = False) -> Callable:
 
     def value_and_grad_fun(*args, **kwargs):
         leaves, rebuild, flat_fun = _flatten_args(name, fun, args, kwargs, argnums)
-        rec = _Recording(name, flat_fun, leaves, has_aux)
+        rec = _Recording(name, flat_fun, leaves, has_aux, lean=True)
         if len(rec.outs) != 1:
             raise TypeError(f"{name}: the function must return a scalar, got a pytree of {len(rec.outs)} leaves")
         out = rec.outs[0]
-        shape, dtype = _shape_dtype(out)
+        if isinstance(out, (np.ndarray, np.generic)):
+            shape, dtype = out.shape, out.dtype
+        else:
+            shape, dtype = _shape_dtype(out)
         if shape != () or dtype.kind != "f":
             raise TypeError(f"{name}: the function must return a real scalar (shape ()), got shape {shape} "
                             f"dtype {dtype}; use jacrev or vjp for non-scalar outputs")
-        g = rebuild(rec.pullback([np.ones((), dtype)]))
+        g = rebuild(rec.pullback([np.ones((), dtype)], release=True))
         value = tree_unflatten(rec.out_tree, rec.outs)
         return ((value, rec.aux) if has_aux else value), g
 
@@ -239,7 +255,7 @@ def vjp(fun: Callable, *primals, has_aux: bool = False):
     """
     name = f"vjp({_fun_name(fun)})"
     leaves, rebuild, flat_fun = _flatten_args(name, fun, primals, {}, tuple(range(len(primals))))
-    rec = _Recording(name, flat_fun, leaves, has_aux)
+    rec = _Recording(name, flat_fun, leaves, has_aux, lean=True)
     out = tree_unflatten(rec.out_tree, rec.outs)
 
     def vjp_fun(ct):

@@ -13,16 +13,20 @@ __all__ = ["PyTreeDef", "tree_flatten", "tree_unflatten", "tree_map", "tree_leav
 class PyTreeDef:
     """The shape of a pytree without its leaves: a node kind, its metadata and child treedefs."""
 
-    __slots__ = ("kind", "meta", "children", "num_leaves")
+    __slots__ = ("kind", "meta", "children", "num_leaves", "flat")
 
-    def __init__(self, kind: str, meta: Any, children: tuple):
+    def __init__(self, kind: str, meta: Any, children: tuple, num_leaves: int | None = None):
         self.kind = kind  # "leaf", "none", "tuple", "list", "dict", "namedtuple"
         self.meta = meta  # dict keys or namedtuple class
         self.children = children
-        self.num_leaves = 1 if kind == "leaf" else sum(c.num_leaves for c in children)
+        if num_leaves is None:
+            num_leaves = 1 if kind == "leaf" else sum(c.num_leaves for c in children)
+        self.num_leaves = num_leaves
+        # a tuple or list of leaves only (the arguments of most calls): rebuilt without recursion
+        self.flat = kind in ("tuple", "list") and all(c.kind == "leaf" for c in children)
 
     def __eq__(self, other):
-        return (
+        return self is other or (
             isinstance(other, PyTreeDef)
             and self.kind == other.kind
             and self.meta == other.meta
@@ -49,18 +53,34 @@ _LEAF = PyTreeDef("leaf", None, ())
 _NONE = PyTreeDef("none", None, ())
 
 
+_LEAVES = (_LEAF,) * 8
+_FLAT: dict = {}  # (kind, n) -> the shared treedef of a tuple or list of n leaves
+
+
+def _flat(kind: str, n: int) -> PyTreeDef:
+    treedef = _FLAT.get((kind, n))
+    if treedef is None:
+        treedef = _FLAT[kind, n] = PyTreeDef(kind, None, (_LEAF,) * n, n)
+    return treedef
+
+
 def _flatten(tree: Any, leaves: list) -> PyTreeDef:
     if tree is None:
         return _NONE
     t = type(tree)
+    start = len(leaves)
     if t is tuple or t is list:
-        return PyTreeDef(t.__name__, None, tuple(_flatten(c, leaves) for c in tree))
+        children = tuple([_flatten(c, leaves) for c in tree])
+        n = len(children)
+        if n <= 8 and children == _LEAVES[:n]:  # leaves only: one shared treedef, compared by identity
+            return _flat(t.__name__, n)
+        return PyTreeDef(t.__name__, None, children, len(leaves) - start)
     if t is dict:
         # Sorted keys, as JAX does, so {'b':..,'a':..} and {'a':..,'b':..} share one structure.
         keys = tuple(sorted(tree))
-        return PyTreeDef("dict", keys, tuple(_flatten(tree[k], leaves) for k in keys))
+        return PyTreeDef("dict", keys, tuple([_flatten(tree[k], leaves) for k in keys]), len(leaves) - start)
     if isinstance(tree, tuple) and hasattr(tree, "_fields"):
-        return PyTreeDef("namedtuple", t, tuple(_flatten(c, leaves) for c in tree))
+        return PyTreeDef("namedtuple", t, tuple([_flatten(c, leaves) for c in tree]), len(leaves) - start)
     leaves.append(tree)
     return _LEAF
 
@@ -93,9 +113,15 @@ def _unflatten(treedef: PyTreeDef, it) -> Any:
 
 def tree_unflatten(treedef: PyTreeDef, leaves) -> Any:
     """Rebuild a pytree of structure ``treedef`` from a sequence of leaves."""
-    leaves = list(leaves)
+    if type(leaves) is not list and type(leaves) is not tuple:
+        leaves = list(leaves)
     if len(leaves) != treedef.num_leaves:
         raise ValueError(f"tree_unflatten: structure {treedef} needs {treedef.num_leaves} leaves, got {len(leaves)}")
+    kind = treedef.kind
+    if kind == "leaf":
+        return leaves[0]
+    if treedef.flat:
+        return tuple(leaves) if kind == "tuple" else list(leaves)
     return _unflatten(treedef, iter(leaves))
 
 
