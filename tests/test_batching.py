@@ -99,3 +99,151 @@ def test_vmap_matches_a_loop(name, data):
     got = dr.vjp(dr.vmap(f, in_axes), *stacked)[1](ct_stacked)
     want = tuple(w if i in batched else np.sum(w, axis=0) for i, w in enumerate(want))
     assert_same(f"{name} vjp of vmap", got, want, dtype)
+
+
+# ---- linalg, contractions and indexing composites (functions built from primitives) ----
+
+import dualrev.numpy as dnp
+
+_RNG = np.random.default_rng(7)
+
+
+def _r(*shape):
+    return _RNG.normal(size=shape)
+
+
+def _against_loop(f, args, in_axes=0, grad=True):
+    """vmap(f) equals a loop over the batch (value, shape, dtype), and so does vmap(grad(sum of f)) for the float
+    arguments when ``grad``."""
+    axes = in_axes if isinstance(in_axes, tuple) else (in_axes,) * len(args)
+    n = next(np.shape(a)[0] for a, ax in zip(args, axes) if ax == 0)
+
+    def example(i):
+        return [a[i] if ax == 0 else a for a, ax in zip(args, axes)]
+
+    got = dr.vmap(f, in_axes)(*args)
+    outs = [f(*example(i)) for i in range(n)]
+    want = tuple(np.stack(o) for o in zip(*outs)) if isinstance(outs[0], tuple) else np.stack(outs)
+    assert_same("vmap", got, want, np.float64)
+    if grad:
+        argnums = tuple(i for i, a in enumerate(args) if np.asarray(a).dtype.kind == "f")
+
+        def total(*xs):
+            out = f(*xs)
+            return sum(dnp.sum(o) for o in (out if isinstance(out, tuple) else (out,)) if o.dtype.kind == "f")
+
+        got = dr.vmap(dr.grad(total, argnums), in_axes)(*args)
+        loop = [dr.grad(total, argnums)(*example(i)) for i in range(n)]
+        assert_same("vmap of grad", got, tuple(np.stack(g) for g in zip(*loop)), np.float64)
+
+
+_A = _r(3, 4, 4) + 4 * np.eye(4)  # well conditioned
+_M = _r(3, 5, 3)
+_V = _r(3, 4)
+
+
+@pytest.mark.parametrize("in_axes", [(0, 0), (None, 0), (0, None)])
+def test_vmap_solve_with_a_vector_right_hand_side(in_axes):
+    a, b = (x[0] if ax is None else x for x, ax in zip((_A, _V), in_axes))
+    _against_loop(dnp.linalg.solve, (a, b), in_axes)
+
+
+@pytest.mark.parametrize("ord", [None, 1, 3, np.inf, -np.inf, 0])
+def test_vmap_vector_norms_with_a_zero_example(ord):
+    x = np.concatenate([_V[:2], np.zeros((1, 4))])  # derivative 0 at the zero vector, per example
+    _against_loop(lambda x: dnp.linalg.norm(x, ord=ord), (x,))
+
+
+@pytest.mark.parametrize("ord", ["fro", "nuc", 1, -1, 2, -2, np.inf, -np.inf])
+def test_vmap_matrix_norms_with_a_zero_example(ord):
+    x = np.concatenate([_M[:2], np.zeros((1, 5, 3))])
+    _against_loop(lambda x: dnp.linalg.norm(x, ord=ord, axis=(0, 1), keepdims=True), (x,))
+
+
+def test_vmap_cond_with_a_zero_example_is_inf():
+    x = np.concatenate([_A[:2], np.zeros((1, 4, 4))])  # s_max / s_min is 0 / 0 there: inf, as NumPy's cond
+    _against_loop(dnp.linalg.cond, (x,), grad=False)
+    _against_loop(lambda x: dnp.linalg.cond(x, 1), (_A,))
+
+
+def test_vmap_matrix_rank_per_example():
+    mats = np.stack([np.eye(3), np.ones((3, 3)), np.zeros((3, 3))])
+    assert list(dr.vmap(dnp.linalg.matrix_rank)(mats)) == [3, 1, 0]
+    _against_loop(lambda x: dnp.linalg.matrix_rank(x, tol=np.array([0.5, 2.0])), (np.stack([_A[:2]] * 2),),
+                  grad=False)
+    _against_loop(dnp.linalg.matrix_rank, (np.array([[0.0, 0.0], [0.0, 2.0]]),), grad=False)  # vectors: 1 or 0
+
+
+def test_vmap_lstsq_and_a_batch_of_mixed_rank():
+    _against_loop(lambda a, b: tuple(dnp.linalg.lstsq(a, b)), (_M, _r(3, 5)), grad=False)
+    _against_loop(lambda a, b: dnp.linalg.lstsq(a, b)[0], (_M, _r(3, 5, 2)))
+    mixed = np.concatenate([_M[:2], np.ones((1, 5, 3))])  # residuals: shape (1,) for full rank, (0,) for the last
+    with pytest.raises(TypeError, match="lstsq: under vmap"):
+        dr.vmap(dnp.linalg.lstsq)(mixed, _r(3, 5))
+
+
+@pytest.mark.parametrize("name, f, args, in_axes", [
+    ("einsum ... with a shared operand", lambda x, y: dnp.einsum("...ij,j", x, y), (_M, _r(3)), (0, None)),
+    ("einsum trace and dtype", lambda x: dnp.einsum("ii", x, dtype=np.float64), (_A,), 0),
+    ("dot", dnp.dot, (_M, _r(3, 3, 2)), 0),
+    ("vdot", dnp.vdot, (_M, _M), 0),
+    ("inner", dnp.inner, (_M, _r(2, 3)), (0, None)),
+    ("outer", dnp.outer, (_V, _M), 0),
+    ("tensordot", lambda x, y: dnp.tensordot(x, y, axes=([0], [1])), (_M, _r(3, 3, 5)), 0),
+    ("kron", dnp.kron, (_M, _A[0]), (0, None)),
+    ("matvec", dnp.matvec, (_A, _V), 0),
+    ("vecmat", dnp.vecmat, (_V[0], _A), (None, 0)),
+    ("linalg.cross", dnp.linalg.cross, (_r(3, 3), _r(3)), (0, None)),
+    ("multi_dot", lambda x, y, z: dnp.linalg.multi_dot([x, y, z]), (_V, _A, _r(4, 2)), (0, 0, None)),
+])
+def test_vmap_contraction_composites(name, f, args, in_axes):
+    _against_loop(f, args, in_axes)
+
+
+def test_vmap_einsum_without_a_free_letter_loops():
+    from dualrev.numpy.contractions import _LETTERS, einsum_p
+
+    subscripts = f"{_LETTERS[:26]},{_LETTERS[26:]}->{_LETTERS}"  # 52 letters: none left for the batch axis
+    x, y = _r(2, *[1] * 25, 2), _r(*[1] * 25, 2)
+    _against_loop(lambda x, y: einsum_p(x, y, subscripts=subscripts, optimize="auto"), (x, y), (0, None))
+
+
+def test_vmap_einsum_path_reads_one_example_shape():
+    path = dr.vmap(lambda x, y: dnp.sum(x) + len(dnp.einsum_path("ij,jk", x, y)[0]), (0, None))(_M, _A[0, :3])
+    np.testing.assert_allclose(path, _M.sum(axis=(1, 2)) + 2)
+
+
+_I = np.array([[0, 2, 2], [3, -1, 0], [1, 1, 1]])  # one row of indices per example
+
+
+@pytest.mark.parametrize("name, f, args, in_axes", [
+    ("take, batched x", lambda x: dnp.take(x, np.array([2, 0, 0]), axis=1), (_M,), 0),
+    ("take, batched indices", lambda x, i: dnp.take(x, i, axis=1), (_M[0], _I % 3), (None, 0)),
+    ("take, both batched, flat", lambda x, i: dnp.take(x, i), (_M, _I), (0, 0)),
+    ("take, a batched scalar index", lambda x, i: dnp.take(x, i, axis=0), (_M, _I[:, 0]), (0, 0)),
+    ("take, wrap", lambda x, i: dnp.take(x, i + 7, axis=0, mode="wrap"), (_V, _I), (0, 0)),
+    ("take, clip", lambda x, i: dnp.take(x, 3 * i, axis=0, mode="clip"), (_V, _I), (0, 0)),
+    ("take_along_axis, batched indices", lambda x, i: dnp.take_along_axis(x, i[:, None], axis=0),
+     (_M[0], _I % 3), (None, 0)),
+    ("take_along_axis, labels", lambda z, y: dnp.take_along_axis(z, y[None], axis=0), (_V, _I[:, 0]), (0, 0)),
+    ("diag", lambda x: dnp.diag(x, 1), (_V,), 0),
+    ("diagonal, trace", lambda x: (dnp.diagonal(x, 1, 1, 0), dnp.trace(x, -1)), (_M,), 0),
+    ("triu, tril", lambda x: (dnp.triu(x, 1), dnp.tril(x[0])), (_M,), 0),
+    (".at set, batched x", lambda x: dnp.at(x)[1:, 0].set(0.0), (_M,), 0),
+    (".at set, batched values", lambda x, v: dnp.at(x)[np.array([0, 0, 2])].set(v), (_M[0], _r(3, 3, 3)), (None, 0)),
+    (".at add, both batched", lambda x, v: dnp.at(x)[np.array([0, 0, 2])].add(v), (_M, _r(3, 3, 3)), 0),
+    (".at multiply, repeated", lambda x, v: dnp.at(x)[np.array([0, 0, 2]), 1].multiply(v), (_M, _r(3, 3)), 0),
+    (".at divide", lambda x, v: dnp.at(x)[..., 1].divide(v), (_M, 2 + _r(3, 5) ** 2), 0),
+    (".at subtract, mask", lambda x, v: dnp.at(x)[np.array([True, False, True, True, False])].subtract(v),
+     (_M, _r(3, 3)), (0, 0)),
+    (".at get", lambda x: dnp.at(x)[np.array([1, 1])].get(), (_M,), 0),
+])
+def test_vmap_indexing_composites(name, f, args, in_axes):
+    _against_loop(f, args, in_axes)
+
+
+def test_vmap_batched_index_errors_are_clear():
+    with pytest.raises(TypeError, match="batched index"):  # .at takes its index as a parameter: one for all
+        dr.vmap(lambda x, i: dnp.at(x)[i].set(0.0))(_V, _I[:, 0])
+    with pytest.raises(TypeError, match="traced indices must be integers"):
+        dr.vmap(lambda x: dnp.take(x, x))(_V)

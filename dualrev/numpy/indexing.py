@@ -1,6 +1,11 @@
 """Gathers and functional updates, composites of getitem and scatter_add (dualrev.numpy.shape): take,
 take_along_axis, diag, diagonal, trace, triu, tril, and JAX-style index updates ``x.at[idx].set(v)`` (``.add``,
 ``.subtract``, ``.multiply``, ``.divide``, ``.get``). Imports core and the shape, ufuncs and reductions families.
+
+Two primitives take their indices as an operand instead of a parameter, so that under vmap each example may gather
+at indices of its own: ``take_along_axis`` and its transpose ``scatter_along_axis`` (dnp.take_along_axis uses the
+first; dnp.take uses it for traced indices). getitem and ``.at`` take indices as parameters: the same for every
+example.
 """
 
 from __future__ import annotations
@@ -10,13 +15,24 @@ import operator
 import numpy as np
 
 from dualrev import core
-from dualrev.core import Tracer, implements, concrete_value, primal_value
+from dualrev.core import Tracer, concrete_value, defprim, implements
 from dualrev.numpy.reductions import sum as _sum
 from dualrev.numpy.shape import (
-    _along, _axis, asarray, astype, broadcast_to, getitem, getitem_p, index_tuple, ravel, reshape, scatter_add,
+    _along,
+    _axis,
+    asarray,
+    astype,
+    broadcast_to,
+    expand_dims,
+    getitem,
+    getitem_p,
+    index_tuple,
+    ravel,
+    reshape,
+    scatter_add,
     transpose,
 )
-from dualrev.numpy.ufuncs import where
+from dualrev.numpy.ufuncs import maximum, minimum, where
 
 __all__ = [
     "at", "diag", "diagonal", "take", "take_along_axis", "trace", "tril", "triu",
@@ -24,13 +40,59 @@ __all__ = [
 
 
 def _integer_indices(indices, name):
+    """An integer array, or a traced one (batched under vmap: one set of indices per example)."""
     if isinstance(indices, Tracer):
-        raise TypeError(f"dualrev.numpy.{name}: the indices are traced; indices carry no derivative, so pass "
-                        "dr.stop_gradient(i) or an integer array")
+        if indices.dtype.kind not in "iu":  # a differentiated float, most likely: indices carry no derivative
+            raise TypeError(f"dualrev.numpy.{name}: traced indices must be integers, not {indices.dtype}")
+        return indices
     indices = np.asarray(indices)
     if indices.dtype.kind not in "iu":
         raise IndexError(f"dualrev.numpy.{name}: indices must be integers, not {indices.dtype}")
     return indices
+
+
+# -- gathers along an axis, with the indices as an operand (no derivative; batched like any operand) --
+
+
+def _along_axis_index(shape, indices, axis):
+    """NumPy's take_along_axis index into an array of ``shape``: ``indices`` on ``axis``, aranges on the other
+    axes, all broadcasting against each other."""
+    nd = len(shape)
+    return tuple(indices if d == axis else np.arange(shape[d]).reshape((1,) * d + (-1,) + (1,) * (nd - d - 1))
+                 for d in range(nd))
+
+
+def _scatter_along_axis_impl(ct, indices, *, axis, n):
+    shape = list(np.broadcast_shapes(np.shape(ct), np.shape(indices)))
+    shape[axis] = n
+    out = np.zeros(shape, np.result_type(ct))
+    np.add.at(out, _along_axis_index(shape, indices, axis), ct)  # repeated indices accumulate
+    return out
+
+
+def _leading(args, batched):
+    """Under vmap the batch is one more leading axis of both operands: an unbatched one gets a size-1 axis there,
+    which broadcasts (both keep the same number of axes, as take_along_axis wants)."""
+    return [a if b else expand_dims(a, 0) for a, b in zip(args, batched)]
+
+
+take_along_axis_p = defprim(
+    lambda arr, indices, *, axis: np.take_along_axis(arr, indices, axis=axis), name="take_along_axis",
+    jvp=(lambda darr, ans, arr, indices, *, axis: take_along_axis_p(darr, indices, axis=axis), None),
+    vjp=(lambda ct, ans, arr, indices, *, axis: scatter_along_axis(ct, indices, axis=axis, n=np.shape(arr)[axis]),
+         None),
+    batch=lambda args, batched, *, axis: take_along_axis_p(*_leading(args, batched), axis=axis + 1),
+    note="integer indices as an operand (no derivative), so under vmap each example gathers at its own; the other "
+         "axes broadcast",
+)
+scatter_along_axis = defprim(
+    _scatter_along_axis_impl, name="scatter_along_axis",
+    jvp=(lambda dct, ans, ct, indices, *, axis, n: scatter_along_axis(dct, indices, axis=axis, n=n), None),
+    vjp=(lambda g, ans, ct, indices, *, axis, n: take_along_axis_p(g, indices, axis=axis), None),
+    batch=lambda args, batched, *, axis, n: scatter_along_axis(*_leading(args, batched), axis=axis + 1, n=n),
+    note="zeros with ct added at indices along axis (n long), repeated indices accumulating: take_along_axis's "
+         "transpose",
+)
 
 
 # -- gathers --
@@ -52,10 +114,23 @@ def take(a, indices, axis=None, out=None, mode="raise"):
     if mode == "wrap":
         indices = indices % n
     elif mode == "clip":
-        indices = np.clip(indices, 0, n - 1)
+        indices = minimum(maximum(indices, 0), n - 1) if isinstance(indices, Tracer) else np.clip(indices, 0, n - 1)
     elif mode != "raise":
         raise ValueError(f"dualrev.numpy.take: mode must be 'raise', 'wrap' or 'clip', not {mode!r}")
+    if isinstance(indices, Tracer):
+        return _take_traced(a, indices, axis)
     return getitem(a, _along(axis, int(indices) if indices.ndim == 0 else indices))
+
+
+def _take_traced(a, indices, axis):
+    """take with traced (under vmap, per-example) indices, as one take_along_axis: ``a`` gets size-1 axes where the
+    indices' axes go, the indices get size-1 axes for ``a``'s other axes, and the two broadcast."""
+    shape = np.shape(a)
+    before, after, r = shape[:axis], shape[axis + 1:], np.ndim(indices)
+    idx = reshape(indices, (1,) * len(before) + (np.shape(indices) if r else (1,)) + (1,) * len(after))
+    x = reshape(a, before + (shape[axis],) + (1,) * max(r - 1, 0) + after)
+    out = take_along_axis_p(x, idx, axis=axis)
+    return out if r else reshape(out, before + after)
 
 
 @implements(np.take_along_axis)
@@ -71,11 +146,7 @@ def take_along_axis(arr, indices, axis=-1):
     ndim = np.ndim(arr)
     if indices.ndim != ndim:
         raise ValueError("dualrev.numpy.take_along_axis: `indices` and `arr` must have the same number of dimensions")
-    axis = _axis(axis, ndim, "take_along_axis")
-    shape = np.shape(arr)
-    idx = tuple(indices if d == axis else np.arange(shape[d]).reshape((1,) * d + (-1,) + (1,) * (ndim - d - 1))
-                for d in range(ndim))
-    return getitem_p(arr, idx=idx)
+    return take_along_axis_p(arr, indices, axis=_axis(axis, ndim, "take_along_axis"))
 
 
 # -- diagonals and triangles --
@@ -181,7 +252,7 @@ class _IndexRef:
     at ``idx``. ``x`` is never modified. ``indices_are_sorted`` and ``unique_indices`` (JAX's hints) are accepted
     and ignored; out-of-bounds indices raise IndexError, as in NumPy."""
 
-    __slots__ = ("x", "idx")
+    __slots__ = ("idx", "x")
 
     def __init__(self, x, idx):
         self.x, self.idx = x, index_tuple(idx)
