@@ -108,11 +108,19 @@ def _blas() -> str:
 
 
 def _git_commit() -> str:
+    """The short commit of the checkout, marked when dualrev/ has uncommitted changes (then the numbers are of
+    code no commit holds)."""
+    here = os.path.dirname(os.path.abspath(__file__))
+
+    def git(*args):
+        return subprocess.run(["git", "-C", here, *args], capture_output=True, text=True, timeout=10,
+                              check=False).stdout.strip()
+
     try:
-        here = os.path.dirname(os.path.abspath(__file__))
-        out = subprocess.run(["git", "-C", here, "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                             timeout=10, check=False)
-        return out.stdout.strip() or "unknown"
+        commit = git("rev-parse", "--short", "HEAD") or "unknown"
+        if git("status", "--porcelain", "--", os.path.join(here, os.pardir, "dualrev")):
+            commit += " (dualrev/ has uncommitted changes)"
+        return commit
     except (OSError, subprocess.SubprocessError):
         return "unknown"
 

@@ -680,6 +680,26 @@ def report(rows, peers, opts, argv):
         print(f"\nwrote {opts.markdown}")
 
 
+def profile(row, top):
+    """cProfile of the row's dualrev case over about a second of calls: the ``top`` functions by own time."""
+    import cProfile
+    import io
+    import pstats
+
+    fn = row.cases["dualrev"]
+    calls = max(1, round(1.0 / (row.times["dualrev"] * row.per)))
+    prof = cProfile.Profile()
+    prof.enable()
+    for _ in range(calls):
+        fn()
+    prof.disable()
+    out = io.StringIO()
+    pstats.Stats(prof, stream=out).sort_stats("tottime").print_stats(top)
+    text = out.getvalue()
+    print(f"\nprofile of dualrev on {row.name}, {calls} calls (cProfile, sorted by own time):")
+    print(text[text.index("ncalls"):] if "ncalls" in text else text)
+
+
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -690,6 +710,8 @@ def main(argv=None):
     parser.add_argument("--repeats", type=int, default=None, help="repeats per case (default 7; quick 3)")
     parser.add_argument("--target", type=float, default=None, help="seconds per repeat (default 0.3; quick 0.03)")
     parser.add_argument("--clock", choices=sorted(CLOCKS), default="cpu", help="process CPU time or wall time")
+    parser.add_argument("--profile", type=int, nargs="?", const=15, default=0, metavar="N",
+                        help="after timing a row, cProfile its dualrev case and print the top N (default 15)")
     parser.add_argument("--skip", default="", help="comma-separated peers to leave out: autograd, jax, torch")
     opts = parser.parse_args(argv)
     opts.repeats = opts.repeats or (3 if opts.quick else 7)
@@ -713,6 +735,8 @@ def main(argv=None):
             row.run(opts.repeats, opts.target, CLOCKS[opts.clock], warmup=0 if opts.quick else 2)  # the check is a first warm-up
             print(f"checked and timed in {time.perf_counter() - t0:.1f} s", flush=True)
             rows.append(row)
+            if opts.profile and "dualrev" in row.cases:
+                profile(row, opts.profile)
     report(rows, peers, opts, argv)
     return rows
 
