@@ -649,6 +649,13 @@ def report(rows, peers, opts, argv):
                 derived.append(f"per_example_grads: {lib} loop / vmap = {loop.times[lib] / vec.times[lib]:.1f}")
     tg = targets(byname)
     g_text, g_md = _table(["target", "measured", "verdict"], [list(t) for t in tg], numeric=False)
+    missed = []  # each row with a missed target, once: its dualrev case is profiled (where its time goes)
+    for what, _, verdict in tg:
+        name = what.split(":")[0]
+        row = byname.get(name) or byname.get(f"{name} vmap")
+        if verdict == "MISSED" and row is not None and "dualrev" in row.cases and row not in missed:
+            missed.append(row)
+    profiles = [profile(row, 12) for row in missed]
     notes = list(peers.notes)
     for r in rows:
         notes += [f"{r.name}: {n}" for n in r.notes]
@@ -661,6 +668,8 @@ def report(rows, peers, opts, argv):
     print("\n".join(["", *info, how, "", "time per call (scalar_chain: per operation)", *t_text, "",
                      "ratios dualrev / peer (below 1: dualrev faster)", *r_text, "", *derived, "", "targets",
                      *g_text, "", "notes:", *[f"- {n}" for n in notes]]))
+    for title, table in profiles:
+        print(f"\nprofile of {title}:\n{table}")
     if opts.markdown:
         cmd = "python benchmarks/suite.py " + " ".join(argv)
         md = ["# Benchmarks", "",
@@ -674,6 +683,11 @@ def report(rows, peers, opts, argv):
               "## Ratios dualrev / peer", "", "Below 1: dualrev is faster.", "", *r_md, "",
               *[f"- {d}" for d in derived], "",
               "## Targets (issue 7)", "", *g_md, "",
+              *(["## Where dualrev's time goes on the missed targets", "",
+                 ("cProfile of the dualrev case of each row with a missed target, taken right after the timing "
+                  "(cProfile's own overhead inflates small functions; the order is what matters)."), ""]
+                if profiles else []),
+              *[line for title, table in profiles for line in (f"{title}:", "", "```", table, "```", "")],
               "## Notes", "", *[f"- {n}" for n in notes], ""]
         with open(opts.markdown, "w") as f:
             f.write("\n".join(md))
@@ -681,7 +695,8 @@ def report(rows, peers, opts, argv):
 
 
 def profile(row, top):
-    """cProfile of the row's dualrev case over about a second of calls: the ``top`` functions by own time."""
+    """cProfile of the row's dualrev case over about a second of calls: a heading and the ``top`` functions by
+    own time (file names without their folders)."""
     import cProfile
     import io
     import pstats
@@ -694,10 +709,10 @@ def profile(row, top):
         fn()
     prof.disable()
     out = io.StringIO()
-    pstats.Stats(prof, stream=out).sort_stats("tottime").print_stats(top)
+    pstats.Stats(prof, stream=out).strip_dirs().sort_stats("tottime").print_stats(top)
     text = out.getvalue()
-    print(f"\nprofile of dualrev on {row.name}, {calls} calls (cProfile, sorted by own time):")
-    print(text[text.index("ncalls"):] if "ncalls" in text else text)
+    table = text[text.index("ncalls"):].rstrip() if "ncalls" in text else text.rstrip()
+    return f"dualrev on {row.name}: {calls} calls under cProfile, top {top} by own time", table
 
 
 def main(argv=None):
@@ -736,7 +751,7 @@ def main(argv=None):
             print(f"checked and timed in {time.perf_counter() - t0:.1f} s", flush=True)
             rows.append(row)
             if opts.profile and "dualrev" in row.cases:
-                profile(row, opts.profile)
+                print("\n{}\n{}\n".format(*profile(row, opts.profile)))
     report(rows, peers, opts, argv)
     return rows
 
