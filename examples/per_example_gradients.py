@@ -15,8 +15,7 @@ import dualrev.numpy as dnp
 
 
 def loss(params, x, onehot):
-    """Softmax cross-entropy of a 64-128-10 tanh MLP on one example (the label one-hot: a batched integer label
-    cannot index under vmap)."""
+    """Softmax cross-entropy of a 64-128-10 tanh MLP on one example, the label one-hot."""
     h = dnp.tanh(params["W1"] @ x + params["b1"])
     logits = params["W2"] @ h + params["b2"]
     top = dnp.max(logits)
