@@ -130,7 +130,7 @@ def _stack(trees):
 
 
 class Row:
-    """One row of the table: a case per library, each checked against ``reference`` when added.
+    """One row of the table: a case per library, each checked against ``reference`` before it is timed.
 
     ``unit`` is how the row is printed ('us' or 'ms'); ``per`` divides the time (200 for per-operation rows).
     ``extras`` are timed with the row but shown only in its notes (the NumPy forward pass, say).
@@ -736,7 +736,11 @@ def main(argv=None):
     if unknown:
         parser.error(f"--only: unknown workload(s) {', '.join(unknown)}; choose from {', '.join(WORKLOADS)}")
 
-    peers = Peers(skip={s.strip() for s in opts.skip.split(",") if s.strip()})
+    skip = {s.strip() for s in opts.skip.split(",") if s.strip()}
+    if skip - {"autograd", "jax", "torch"}:
+        parser.error(f"--skip: unknown peer(s) {', '.join(sorted(skip - {'autograd', 'jax', 'torch'}))}; "
+                     "choose from autograd, jax, torch")
+    peers = Peers(skip=skip)
     builders = {"scalar_chain": scalar_chain, "mlp_grad": mlp_grad, "big_mlp_grad": big_mlp_grad,
                 "rosen_hessian": rosen_hessian, "rosen_hvp": rosen_hvp, "jacobian": jacobian,
                 "per_example_grads": per_example_grads}
