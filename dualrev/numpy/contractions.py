@@ -57,6 +57,13 @@ def _matmul_batch(args, batched):
     # Vectors become matrices (a row on the left, a column on the right) so that every example is a stack of
     # matrices; the batch axis then leads the stack axes, and the added axes are dropped at the end.
     (x, y), (bx, by) = args, batched
+    # One matrix shared by the batch: fold the batch into the rows of a single 2-D product (one BLAS call, not
+    # one per example), e.g. a batch of vectors times a matrix, the common case of jacfwd/jacrev and of layers.
+    if bx and not by and np.ndim(y) == 2:
+        rows = reshape(x, (-1, x.shape[-1]))
+        return reshape(matmul(rows, y), tuple(x.shape[:-1]) + (y.shape[-1],))
+    if by and not bx and type(x) is np.ndarray and x.ndim == 2 and example_ndim(y, by) == 1:
+        return matmul(y, np.ascontiguousarray(x.T))  # NumPy's matmul is slower on a transposed operand
     x_vec, y_vec = example_ndim(x, bx) == 1, example_ndim(y, by) == 1
     x = expand_dims(x, -2) if x_vec else x
     y = expand_dims(y, -1) if y_vec else y
