@@ -8,6 +8,8 @@ and most of the oracle's time is XLA compiling each JAX operation once per shape
 
 from __future__ import annotations
 
+import math
+from fractions import Fraction
 from functools import partial
 
 import jax
@@ -62,6 +64,18 @@ def sinc_maclaurin_operands(draw):
     return (x,), {"k": draw(st.integers(0, 5))}
 
 
+def with_params(operands, **params):
+    """An operands strategy (params ``{}``) with params drawn from the given strategies."""
+    return st.tuples(operands, st.fixed_dictionaries(params)).map(lambda t: (t[0][0], t[1]))
+
+
+def exact_quotient(x, y, trunc):
+    """x / y rounded towards zero (trunc) or down, from the exact rational quotient (no rounding of x / y)."""
+    rounding = math.trunc if trunc else math.floor
+    q = np.vectorize(lambda a, b: float(rounding(Fraction(float(a)) / Fraction(float(b)))))(x, y)
+    return np.asarray(q, np.result_type(x, y))
+
+
 SPECS = {
     # unary
     "exp2": unary(jnp.exp2),
@@ -94,4 +108,8 @@ SPECS = {
     "rint": nondiff(np.rint, SPECIAL),
     "signbit": nondiff(np.signbit, SPECIAL),
     "logical_xor": nondiff(np.logical_xor, TRUTHY, TRUTHY),
+    "rounded_quotient": Spec(exact_quotient, with_params(few_shapes(REAL, AWAY_FROM_ZERO), trunc=st.booleans()),
+                             nondiff=True),
+    "round": Spec(lambda x, decimals: np.round(x, decimals),
+                  with_params(few_shapes(SPECIAL), decimals=st.sampled_from([0, 1, -1, 2])), nondiff=True),
 }

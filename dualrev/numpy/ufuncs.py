@@ -13,7 +13,7 @@ import math
 
 import numpy as np
 
-from dualrev.core import Tracer, defprim, implements, concrete_value, primal_value
+from dualrev.core import Tracer, concrete_value, defprim, implements, primal_value
 
 __all__ = [
     "abs", "absolute", "add", "arccos", "arccosh", "arcsin", "arcsinh", "arctan", "arctan2", "arctanh", "around",
@@ -32,6 +32,22 @@ LN10 = math.log(10.0)
 
 def _traced(*xs) -> bool:
     return any(isinstance(x, Tracer) for x in xs)
+
+
+def _batched(x) -> bool:
+    """Whether ``x`` differs from example to example: a vmap level is among its levels."""
+    while isinstance(x, Tracer):
+        if x._trace.batched:
+            return True
+        x = x.primal
+    return False
+
+
+def _no_batched_shape(name: str, x) -> None:
+    """A data-dependent output shape (nonzero's) cannot be batched: each example would have its own shape."""
+    if _batched(x):
+        raise TypeError(f"dualrev.numpy.{name}: under vmap the number of selected elements differs per example, so "
+                        "the output has no single shape; use dnp.where(condition, x, y) or a mask instead")
 
 
 def _quiet(rule):
@@ -59,7 +75,7 @@ def _singular(impl, *partials, **kwargs):
 
 def _replace_posinf(v):
     """``v`` with +inf replaced by 0 (JAX's logaddexp rule does this to avoid inf - inf)."""
-    if not np.any(primal_value(v) == np.inf):
+    if not np.any(concrete_value(v) == np.inf):  # every example's values under vmap: a conservative check
         return v
     return where(v == np.inf, 0.0, v)
 
@@ -84,15 +100,15 @@ def _pow_dx(ans, x, y):
         if y == 0 or y == 1:
             return float(y)
         return x * y if y == 2 else y * x ** (y - 1)
-    both_zero = (x == 0) & (y == 0)
-    if not np.any(both_zero):
+    both_zero = logical_and(x == 0, y == 0)  # a plain array, or a batch of them under vmap
+    if not np.any(concrete_value(both_zero)):
         return y * x ** (y - 1)
     return where(both_zero, 0.0, y * where(both_zero, 1.0, x) ** (y - 1))
 
 
 def _pow_dy(ans, x, y):
     # d/dy x**y = log(x) x**y; at x == 0 it is taken as 0 (log replaced by log(1)), as in JAX.
-    if not np.any(primal_value(x) == 0):
+    if not np.any(concrete_value(x) == 0):
         return ans * log(x)
     return ans * log(where(x == 0, 1.0, x))
 
@@ -133,14 +149,14 @@ def fmax(x1, x2):
     """``np.fmax``: the larger, ignoring a NaN; at ties the derivative goes to ``x2``, as in JAX (not split)."""
     if not _traced(x1, x2):
         return np.fmax(x1, x2)
-    return where((x1 > x2) | isnan(x2), x1, x2)
+    return where(logical_or(x1 > x2, isnan(x2)), x1, x2)
 
 
 def fmin(x1, x2):
     """``np.fmin``: the smaller, ignoring a NaN; at ties the derivative goes to ``x2``, as in JAX (not split)."""
     if not _traced(x1, x2):
         return np.fmin(x1, x2)
-    return where((x1 < x2) | isnan(x2), x1, x2)
+    return where(logical_or(x1 < x2, isnan(x2)), x1, x2)
 
 
 _UNSET = object()
@@ -199,7 +215,7 @@ def _hypot_partial(first):
     def partial(ans, x, y):
         v = x if first else y
         zero = ans == 0
-        if not np.any(zero):
+        if not np.any(concrete_value(zero)):
             return v / ans
         return where(zero, 0.5, v / where(zero, 1.0, ans))
 
@@ -227,19 +243,27 @@ logaddexp2 = defprim(np.logaddexp2, partials=(_logaddexp_partial(True, lambda v:
                      note="d/dx = 2**(x - ans): stable for large inputs; +inf taken as 0 inside it, as in JAX")
 
 
-def _quotient(round_fn):
-    # The rounded quotient of x / y: a piecewise constant, so a plain array.
-    def q(x, y):
-        with np.errstate(all="ignore"):
-            return round_fn(primal_value(x), primal_value(y))
+def _rounded_quotient_impl(x, y, *, trunc):
+    with np.errstate(all="ignore"):
+        if trunc:
+            # fmod(x, y) == x - trunc(x / y) * y; the quotient from fmod's exact result, as floor_divide does for
+            # remainder, not from x / y, which may round to an integer it is not
+            return np.rint((x - np.fmod(x, y)) / y)
+        return np.floor_divide(x, y)  # remainder(x, y) == x - floor_divide(x, y) * y, in NumPy
 
-    return q
+
+# The rounded quotient of x / y (towards zero, or down): a piecewise constant, so no derivative; a primitive so that
+# it is computed per example under vmap.
+_rounded_quotient = defprim(_rounded_quotient_impl, name="rounded_quotient", nondiff=True, batch="elementwise")
 
 
-_floor_quotient = _quotient(np.floor_divide)  # remainder(x, y) == x - floor_divide(x, y) * y, in NumPy
-# fmod(x, y) == x - trunc(x / y) * y; the quotient from fmod's exact result, as floor_divide does for remainder,
-# not from x / y, which may round to an integer it is not
-_trunc_quotient = _quotient(lambda x, y: np.rint((x - np.fmod(x, y)) / y))
+def _floor_quotient(x, y):
+    return _rounded_quotient(x, y, trunc=False)
+
+
+def _trunc_quotient(x, y):
+    return _rounded_quotient(x, y, trunc=True)
+
 
 remainder = defprim(
     np.remainder,
@@ -347,6 +371,7 @@ sinc_maclaurin = defprim(
     _sinc_maclaurin_impl, name="sinc_maclaurin",
     jvp=(lambda dx, ans, x, *, k: dx * sinc_maclaurin(x, k=k + 1),),
     vjp=(lambda ct, ans, x, *, k: ct * sinc_maclaurin(x, k=k + 1),),
+    batch="elementwise",
     note="the k-th derivative of sin(t)/t at t = 0, with the (k+1)-th as its derivative: sinc's value at 0",
 )
 
@@ -357,8 +382,8 @@ def sinc(x):
     if not isinstance(x, Tracer):
         return np.sinc(x)
     pi_x = x * np.pi
-    zero = primal_value(x) == 0
-    if not np.any(zero):
+    zero = x == 0  # a plain array, or a batch of them under vmap
+    if not np.any(concrete_value(zero)):
         return sin(pi_x) / pi_x
     safe = where(zero, 1.0, pi_x)
     return where(zero, sinc_maclaurin(pi_x, k=0), sin(safe) / safe)
@@ -403,11 +428,15 @@ def nan_to_num(x, copy=True, nan=0.0, posinf=None, neginf=None):
     """``np.nan_to_num``: derivative 1 where ``x`` is finite, 0 where a NaN or infinity is replaced, as in JAX."""
     if not isinstance(x, Tracer):
         return np.nan_to_num(x, copy=copy, nan=nan, posinf=posinf, neginf=neginf)
-    value = primal_value(x)
-    finite = np.isfinite(value)
-    if np.all(finite):
+    finite = isfinite(x)  # a plain array, or a batch of them under vmap
+    if np.all(concrete_value(finite)):
         return x
-    return where(finite, x, np.nan_to_num(value, nan=nan, posinf=posinf, neginf=neginf))
+    info, cast = np.finfo(x.dtype), x.dtype.type  # the replacements in x's dtype, as NumPy gives them
+    with np.errstate(over="ignore"):  # a bound too large for float32 becomes inf, as in NumPy
+        big = info.max if posinf is None else cast(posinf)
+        small = info.min if neginf is None else cast(neginf)
+    # the replacements are constants, chosen by masks without derivative
+    return where(finite, x, where(isnan(x), cast(nan), where(x > 0, big, small)))
 
 
 # -- non-differentiable: plain arrays out, so Python control flow on them works --
@@ -434,11 +463,14 @@ isinf = defprim(np.isinf, nondiff=True)
 floor_divide = defprim(np.floor_divide, nondiff=True)
 
 
+_round = defprim(lambda x, *, decimals: np.round(x, decimals), name="round", nondiff=True, batch="elementwise")
+
+
 def round(a, decimals=0, out=None):
     """``np.round`` and ``np.around``: a plain array (no derivative), half to even as in NumPy."""
     if out is not None:
         raise TypeError("dualrev.numpy.round: out= is not supported")
-    return np.round(primal_value(a), decimals)
+    return _round(a, decimals=int(decimals))
 
 
 around = round
@@ -465,6 +497,7 @@ def where(condition, x=None, y=None):
     >>> where(x > 0, x, 0.0)  # relu
     """
     if x is None and y is None:
+        _no_batched_shape("where", condition)
         return np.nonzero(primal_value(condition))
     if x is None or y is None:
         raise ValueError("dualrev.numpy.where: give both x and y, or neither")
