@@ -2,21 +2,26 @@
 cumsum, cumprod, over an axis (int, tuple, negative, None) with keepdims where NumPy has them; and the queries
 argmax, argmin, argsort, nonzero, searchsorted, count_nonzero, any, all, which carry no derivative.
 
-Primitives: sum, prod, max, min, cumsum, cumprod. The others are composites of primitives. The rules of prod and
-cumprod use products and sums only, never a division by an element, so their derivatives of every order are exact
-where elements are zero (cumprod's rules solve linear recurrences with an associative scan: O(log n) operations).
-Imports core, shape and ufuncs.
+Primitives: sum, prod, max, min, cumsum, cumprod; permute (a gather along one axis by a permutation, with the
+inverse permutation as its transpose), which sort and median are made of; and the queries without derivative
+(argmax, argmin, argsort, searchsorted, count_nonzero, any, all), primitives so that vmap computes them per example.
+The others are composites of primitives. The rules of prod and cumprod use products and sums only, never a division
+by an element, so their derivatives of every order are exact where elements are zero (cumprod's rules solve linear
+recurrences with an associative scan: O(log n) operations). Batching rules shift the axis by one (the batch axis).
+Imports core, _batch, shape and ufuncs.
 """
 
 from __future__ import annotations
 
 import builtins
+import math
 
 import numpy as np
 
-from dualrev.core import Tracer, defprim, implements, concrete_value, primal_value
+from dualrev.core import Tracer, concrete_value, defprim, implements, primal_value
+from dualrev.numpy._batch import batch_size, bring_batch, example_ndim, shift_axis
 from dualrev.numpy.shape import astype, broadcast_to, concatenate, getitem, ravel, reshape, stack, transpose
-from dualrev.numpy.ufuncs import isnan, sqrt, where
+from dualrev.numpy.ufuncs import _no_batched_shape, equal, isnan, logical_not, sqrt, where
 
 __all__ = [
     "all", "amax", "amin", "any", "argmax", "argmin", "argsort", "average", "count_nonzero", "cumprod", "cumsum",
@@ -96,6 +101,23 @@ def _keep(ct, x_shape, axis, keepdims):
     return ct if keepdims else reshape(ct, keepdims_shape(x_shape, axis))
 
 
+# -- batching rules: one example's axes are the batch's axes shifted by one --
+
+
+def _batch_axes(prim):
+    def rule(args, batched, *, axis, **params):
+        return prim(args[0], axis=tuple(a + 1 for a in axis), **params)
+
+    return rule
+
+
+def _batch_axis(prim):
+    def rule(args, batched, *, axis, **params):
+        return prim(args[0], axis=axis + 1, **params)
+
+    return rule
+
+
 # -- sum --
 
 
@@ -105,8 +127,7 @@ def _sum_vjp(ct, ans, x, *, axis, keepdims):
 
 _sum = defprim(lambda x, *, axis, keepdims: np.sum(x, axis=axis, keepdims=keepdims), name="sum",
                jvp=(lambda dx, ans, x, *, axis, keepdims: _sum(dx, axis=axis, keepdims=keepdims),),
-               vjp=(_sum_vjp,), batch=lambda args, batched, *, axis, keepdims: _sum(
-                   args[0], axis=tuple(a + 1 for a in axis), keepdims=keepdims))
+               vjp=(_sum_vjp,), batch=_batch_axes(lambda x, **params: _sum(x, **params)))
 
 
 @implements(np.sum)
@@ -165,6 +186,7 @@ _cumsum = defprim(
     lambda x, *, axis: np.cumsum(x, axis=axis), name="cumsum",
     jvp=(lambda dx, ans, x, *, axis: _cumsum(dx, axis=axis),),
     vjp=(lambda ct, ans, x, *, axis: _flip(_cumsum(_flip(ct, axis), axis=axis), axis),),
+    batch=_batch_axis(lambda x, **params: _cumsum(x, **params)),
 )
 
 
@@ -180,7 +202,7 @@ def _cumprod_vjp(ct, ans, x, *, axis):
 
 
 _cumprod = defprim(lambda x, *, axis: np.cumprod(x, axis=axis), name="cumprod", jvp=(_cumprod_jvp,),
-                   vjp=(_cumprod_vjp,),
+                   vjp=(_cumprod_vjp,), batch=_batch_axis(lambda x, **params: _cumprod(x, **params)),
                    note="exact derivatives of every order with zeros (no division), as in JAX")
 
 
@@ -225,6 +247,7 @@ _prod = defprim(
     lambda x, *, axis, keepdims: np.prod(x, axis=axis, keepdims=keepdims), name="prod",
     jvp=(lambda dx, ans, x, *, axis, keepdims: _sum(dx * _prod_others(x, axis), axis=axis, keepdims=keepdims),),
     vjp=(lambda ct, ans, x, *, axis, keepdims: _keep(ct, np.shape(x), axis, keepdims) * _prod_others(x, axis),),
+    batch=_batch_axes(lambda x, **params: _prod(x, **params)),
     note="exact derivatives of every order with zeros (products of the other elements, no division), as in JAX",
 )
 
@@ -242,11 +265,10 @@ def prod(a, axis=None, dtype=None, out=None, keepdims=False, **kwargs):
 
 
 def _chooser_weights(ans, x, axis, keepdims):
-    """Where x attains the reduced value, 1 / the number of such elements; else 0. Plain array, x's dtype."""
-    xv = np.asarray(primal_value(x))
-    av = np.asarray(primal_value(ans)).reshape(keepdims_shape(xv.shape, axis))
-    hits = (xv == av).astype(xv.dtype)
-    return hits / hits.sum(axis=axis, keepdims=True)
+    """Where x attains the reduced value, 1 / the number of such elements; else 0. x's dtype; a plain array (a
+    batch of them under vmap): the comparison carries no derivative."""
+    hits = astype(equal(x, reshape(ans, keepdims_shape(np.shape(x), axis))), x.dtype)
+    return hits / _sum(hits, axis=axis, keepdims=True)
 
 
 def _chooser(np_func, name):
@@ -256,8 +278,10 @@ def _chooser(np_func, name):
     def vjp(ct, ans, x, *, axis, keepdims):
         return _keep(ct, np.shape(x), axis, keepdims) * _chooser_weights(ans, x, axis, keepdims)
 
-    return defprim(lambda x, *, axis, keepdims: np_func(x, axis=axis, keepdims=keepdims), name=name,
-                   jvp=(jvp,), vjp=(vjp,), note="ties split the derivative evenly between the tied elements, as in JAX")
+    prim = defprim(lambda x, *, axis, keepdims: np_func(x, axis=axis, keepdims=keepdims), name=name,
+                   jvp=(jvp,), vjp=(vjp,), batch=_batch_axes(lambda x, **params: prim(x, **params)),
+                   note="ties split the derivative evenly between the tied elements, as in JAX")
+    return prim
 
 
 _max = _chooser(np.max, "max")
@@ -321,7 +345,7 @@ def average(a, axis=None, weights=None, returned=False, *, keepdims=False):
     shape = np.shape(a)
     if weights is None:
         avg = mean(a, axis, keepdims=keepdims)
-        scl = np.result_type(concrete_value(avg)).type(np.size(primal_value(a)) / np.size(primal_value(avg)))
+        scl = np.result_type(concrete_value(avg)).type(math.prod(shape) / math.prod(np.shape(avg)))
     else:
         w = _as_array(weights)
         if np.shape(w) != shape:
@@ -334,7 +358,7 @@ def average(a, axis=None, weights=None, returned=False, *, keepdims=False):
             w = reshape(transpose(w, tuple(int(i) for i in np.argsort(order))),
                         tuple(n if i in order else 1 for i, n in enumerate(shape)))
         scl = sum(w, axis, keepdims=keepdims)
-        if np.any(np.asarray(primal_value(scl)) == 0.0):
+        if np.any(np.asarray(concrete_value(scl)) == 0.0):  # every example's, under vmap
             raise ZeroDivisionError("dualrev.numpy.average: weights sum to zero, can't be normalized")
         avg = sum(a * w, axis, keepdims=keepdims) / scl
     if not returned:
@@ -381,18 +405,173 @@ def nanmean(a, axis=None, dtype=None, out=None, keepdims=False, **kwargs):
     _no_extras("nanmean", out, **kwargs)
     a = _inexact(_as_array(a, dtype))
     total = nansum(a, axis, keepdims=keepdims)
-    count = np.sum(~np.isnan(primal_value(a)), axis=axis, keepdims=keepdims)
-    return total / count.astype(np.result_type(concrete_value(total)))
+    # a plain array (a batch of them under vmap): the count carries no derivative
+    count = sum(astype(logical_not(isnan(a)), np.result_type(concrete_value(total))), axis, keepdims=keepdims)
+    return total / count
+
+
+# -- queries: no derivative; plain NumPy values from traced operands, one per example under vmap --
+
+
+def _batch_query_axes(prim):
+    # axis None (every axis) keeps NumPy's scalar results outside vmap; under vmap it means every example axis
+    def rule(args, batched, *, axis, keepdims):
+        x = args[0]
+        return prim(x, axis=shift_axis(axis, example_ndim(x, True)), keepdims=keepdims)
+
+    return rule
+
+
+def _query_primitive(np_func, axes):
+    """A primitive without derivative for ``np_func(x, axis=..., keepdims=...)``: one int axis, or (``axes``) a
+    tuple of axes or None."""
+    prim = defprim(lambda x, *, axis, keepdims: np_func(x, axis=axis, keepdims=keepdims), name=np_func.__name__,
+                   nondiff=True, batch=(_batch_query_axes if axes else _batch_axis)(lambda x, **p: prim(x, **p)))
+    return prim
+
+
+_argmax = _query_primitive(np.argmax, axes=False)
+_argmin = _query_primitive(np.argmin, axes=False)
+_count_nonzero = _query_primitive(np.count_nonzero, axes=True)
+_any = _query_primitive(np.any, axes=True)
+_all = _query_primitive(np.all, axes=True)
+_argsort = defprim(lambda x, *, axis, kind: np.argsort(x, axis=axis, kind=kind), name="argsort", nondiff=True,
+                   batch=_batch_axis(lambda x, **params: _argsort(x, **params)))
+
+
+def _searchsorted_batch(args, batched, *, side):
+    (a, v), (a_batched, v_batched) = args, batched
+    if not a_batched:  # one sorted array: NumPy searches every example's values at once
+        return _searchsorted(a, v, side=side)
+    # A sorted array per example: merge each example's values into its array with one stable sort. Values placed
+    # before the array (side "left") sort before equal elements, after it (side "right") after them; a value's
+    # position in the merge, minus the number of values sorted before it, is the number of elements before it.
+    n = batch_size(args, batched)
+    a = bring_batch(a, a_batched, n)
+    v_shape = tuple(v.shape[1:]) if v_batched else tuple(np.shape(v))
+    v = reshape(bring_batch(v, v_batched, n), (n, math.prod(v_shape)))
+    k, m = a.shape[1], v.shape[1]
+    merged = concatenate([v, a] if side == "left" else [a, v], axis=1)
+    where_v = _positions(_argsort(merged, axis=1, kind="stable"))
+    where_v = getitem(where_v, (slice(None), slice(0, m) if side == "left" else slice(k, k + m)))
+    before = where_v - _positions(_argsort(v, axis=1, kind="stable"))
+    return reshape(before, (n,) + v_shape)
+
+
+def _positions(order):
+    """Where each element lands in a sort along the last axis, from the sort's permutation ``order``."""
+    size = np.shape(order)[-1]
+    return _permute(order, np.broadcast_to(np.arange(size), np.shape(order)), axis=np.ndim(order) - 1, inverse=True)
+
+
+_searchsorted = defprim(lambda a, v, *, side: np.searchsorted(a, v, side=side), name="searchsorted", nondiff=True,
+                        batch=_searchsorted_batch)
+
+
+def _query_doc(f):
+    f.__doc__ = f"``np.{f.__name__}``: no derivative; a plain NumPy value, even from traced operands."
+    return f
+
+
+@implements(np.argmax, nondiff=True)
+@_query_doc
+def argmax(a, axis=None, out=None, *, keepdims=False):
+    return _arg_chooser(_argmax, "argmax", a, axis, out, keepdims)
+
+
+@implements(np.argmin, nondiff=True)
+@_query_doc
+def argmin(a, axis=None, out=None, *, keepdims=False):
+    return _arg_chooser(_argmin, "argmin", a, axis, out, keepdims)
+
+
+def _arg_chooser(prim, name, a, axis, out, keepdims):
+    _no_extras(name, out)
+    a = _as_array(a)
+    if axis is None or np.ndim(a) == 0:  # the index in the flattened array
+        i = prim(ravel(a), axis=0, keepdims=False)
+        return reshape(i, (1,) * np.ndim(a)) if keepdims else i
+    return prim(a, axis=normalize_axis(axis, np.ndim(a), name)[0], keepdims=bool(keepdims))
+
+
+@implements(np.argsort, nondiff=True)
+@_query_doc
+def argsort(a, axis=-1, kind=None, order=None, *, stable=None):
+    if order is not None:
+        raise TypeError("dualrev.numpy.argsort: order= (structured arrays) is not supported")
+    a, axis = _scan_axis(_as_array(a), axis, "argsort")
+    return _argsort(a, axis=axis, kind="stable" if stable else kind)
+
+
+@implements(np.nonzero, nondiff=True)
+@_query_doc
+def nonzero(a):
+    _no_batched_shape("nonzero", a)
+    return np.nonzero(primal_value(a))
+
+
+@implements(np.searchsorted, nondiff=True)
+@_query_doc
+def searchsorted(a, v, side="left", sorter=None):
+    if side not in ("left", "right"):
+        raise ValueError(f"dualrev.numpy.searchsorted: side must be 'left' or 'right', not {side!r}")
+    a = _as_array(a)
+    if np.ndim(a) != 1:
+        raise ValueError(f"dualrev.numpy.searchsorted: the sorted array must be 1-d, not of shape {np.shape(a)}")
+    if sorter is not None:  # a[sorter], sorted; a permutation, possibly one per example
+        sorter = sorter if isinstance(sorter, Tracer) else np.asarray(sorter)
+        a = _permute(sorter, a, axis=0, inverse=False)
+    return _searchsorted(a, v, side=side)
+
+
+def _query_reduction(prim, name):
+    def query(a, axis=None, out=None, keepdims=False, **kwargs):
+        _no_extras(name, out, **kwargs)
+        a = _as_array(a)
+        axis = None if axis is None else normalize_axis(axis, np.ndim(a), name)
+        return prim(a, axis=axis, keepdims=bool(keepdims))
+
+    query.__name__ = name
+    return implements(getattr(np, name), nondiff=True)(_query_doc(query))
+
+
+any = _query_reduction(_any, "any")
+all = _query_reduction(_all, "all")
+
+
+@implements(np.count_nonzero, nondiff=True)
+@_query_doc
+def count_nonzero(a, axis=None, *, keepdims=False):
+    a = _as_array(a)
+    axis = None if axis is None else normalize_axis(axis, np.ndim(a), "count_nonzero")
+    return _count_nonzero(a, axis=axis, keepdims=bool(keepdims))
 
 
 # -- order statistics: sort, median --
 
 
-def _gather_along(x, axis, positions):
-    """``np.take_along_axis(x, positions, axis)`` (positions: plain integers) as a differentiable indexing."""
-    idx = list(np.indices(np.shape(positions), sparse=True))
-    idx[axis] = positions
-    return getitem(x, tuple(idx))
+def _permute_impl(perm, x, *, axis, inverse):
+    if not inverse:
+        return np.take_along_axis(x, perm, axis)
+    out = np.empty_like(x)
+    np.put_along_axis(out, perm, x, axis)
+    return out
+
+
+def _permute_batch(args, batched, *, axis, inverse):
+    n = batch_size(args, batched)
+    perm, x = (bring_batch(a, b, n) for a, b in zip(args, batched))
+    return _permute(perm, x, axis=axis + 1, inverse=inverse)
+
+
+_permute = defprim(
+    _permute_impl, name="permute",
+    jvp=(None, lambda dx, ans, perm, x, *, axis, inverse: _permute(perm, dx, axis=axis, inverse=inverse)),
+    vjp=(None, lambda ct, ans, perm, x, *, axis, inverse: _permute(perm, ct, axis=axis, inverse=not inverse)),
+    batch=_permute_batch,
+    note="x reordered along an axis by perm, a permutation of each lane (perm has x's shape; inverse=True: the "
+         "inverse permutation); perm has no derivative",
+)
 
 
 @implements(np.sort)
@@ -403,7 +582,7 @@ def sort(a, axis=-1, kind=None, order=None, *, stable=None):
         raise TypeError("dualrev.numpy.sort: order= (structured arrays) is not supported")
     a, axis = (ravel(_as_array(a)), 0) if axis is None else (_as_array(a), axis)
     axis = normalize_axis(axis, np.ndim(a), "sort")[0]
-    return _gather_along(a, axis, np.argsort(primal_value(a), axis=axis, kind="stable"))
+    return _permute(_argsort(a, axis=axis, kind="stable"), a, axis=axis, inverse=False)
 
 
 def _median_layout(a, axis):
@@ -433,30 +612,7 @@ def median(a, axis=None, out=None, overwrite_input=False, keepdims=False):
     a = _as_array(a)
     x, kept_shape = _median_layout(a, axis)
     n = np.shape(x)[-1]
-    perm = np.argsort(primal_value(x), axis=-1, kind="stable")
-    lo = _gather_along(x, x.ndim - 1, perm[..., (n - 1) // 2:(n - 1) // 2 + 1])
-    m = lo if n % 2 else (lo + _gather_along(x, x.ndim - 1, perm[..., n // 2:n // 2 + 1])) * 0.5
+    s = sort(x, axis=-1)
+    lo = s[..., (n - 1) // 2:(n - 1) // 2 + 1]
+    m = lo if n % 2 else (lo + s[..., n // 2:n // 2 + 1]) * 0.5
     return reshape(m, kept_shape if keepdims else np.shape(m)[:-1])
-
-
-# -- queries: no derivative, plain NumPy values even from traced operands --
-
-
-def _query(np_func):
-    @implements(np_func, nondiff=True)
-    def query(*args, **kwargs):
-        return np_func(*[primal_value(a) for a in args], **{k: primal_value(v) for k, v in kwargs.items()})
-
-    query.__name__ = np_func.__name__
-    query.__doc__ = f"``np.{np_func.__name__}``: no derivative; a plain NumPy value, even from traced operands."
-    return query
-
-
-argmax = _query(np.argmax)
-argmin = _query(np.argmin)
-argsort = _query(np.argsort)
-nonzero = _query(np.nonzero)
-searchsorted = _query(np.searchsorted)
-count_nonzero = _query(np.count_nonzero)
-any = _query(np.any)
-all = _query(np.all)
