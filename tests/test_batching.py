@@ -247,3 +247,66 @@ def test_vmap_batched_index_errors_are_clear():
         dr.vmap(lambda x, i: dnp.at(x)[i].set(0.0))(_V, _I[:, 0])
     with pytest.raises(TypeError, match="traced indices must be integers"):
         dr.vmap(lambda x: dnp.take(x, x))(_V)
+
+
+# ---- ufuncs and reductions composites, and the special points of their primitives' rules ----
+
+_Z = np.array([[0.0, 0.5, -1.5, 2.0], [-0.0, 0.0, 1.0, 0.0], [2.0, -1.0, 0.25, 3.0]])  # zeros in some examples
+_T = np.array([[1.0, 2.0, 2.0, 0.5], [-1.0, -1.0, -1.0, -1.0], [3.0, 0.0, 3.0, -2.0]])  # ties
+_NF = np.array([[1.0, np.nan, np.inf, -2.0], [0.5, 1.5, -0.5, 2.0], [-np.inf, 0.0, np.nan, 1.0]])  # non-finite
+_S = np.sort(_r(3, 5), axis=1)
+
+
+@pytest.mark.parametrize("name, f, args", [
+    # branches taken only where some example has a special value (a check over every example, not a shared value)
+    ("sinc at 0", dnp.sinc, (_Z,)),
+    ("power 0 ** 0", lambda x, y: dnp.power(x, y), (np.abs(_Z), _Z)),
+    ("hypot at (0, 0)", dnp.hypot, (_Z, _Z[::-1] * _Z)),
+    ("logaddexp at inf", lambda x: dnp.logaddexp(dnp.where(x > 2.5, np.inf, x), x), (_Z,)),
+    ("remainder, fmod", lambda x, y: (dnp.remainder(x, y), dnp.fmod(x, y)), (_T * 1.75, _T + 4.5)),
+    ("nan_to_num", lambda x: dnp.nan_to_num(x, nan=1.5, posinf=9.0), (_NF,)),
+    ("fmax, fmin with NaN", lambda x, y: (dnp.fmax(x, y), dnp.fmin(x, y)), (_NF, _T)),
+    ("clip traced bounds", lambda x, lo: dnp.clip(x, lo, lo + 1.0), (_Z, _T)),
+    ("round, divmod", lambda x: (dnp.round(x * 1.37, 1) + x, dnp.divmod(x, 0.75)[1]), (_Z,)),
+    # reductions
+    ("max, min, ptp with ties", lambda x: (dnp.max(x), dnp.min(x, axis=0), dnp.ptp(x, axis=-1)), (_T[:, None] * _T,)),
+    ("average, traced weights", lambda x, w: dnp.average(x, axis=0, weights=w, returned=True), (_M, _r(3, 5) ** 2 + 0.25)),
+    ("average, no weights", lambda x: dnp.average(x, axis=1, returned=True), (_M,)),
+    ("var, std", lambda x: (dnp.var(x, axis=0, ddof=1), dnp.std(x, keepdims=True)), (_M,)),
+    ("nansum, nanmean", lambda x: (dnp.nansum(x, axis=0), dnp.nanmean(x)), (np.where(_NF == np.inf, 0.0, _NF),)),
+    ("sort", lambda x: (dnp.sort(x, axis=0), dnp.sort(x, axis=None)), (_T[:, None] * _T,)),
+    ("median", lambda x: (dnp.median(x, axis=(0, 1), keepdims=True), dnp.median(x[:, :2], axis=0)), (_M,)),
+])
+def test_vmap_elementwise_and_reduction_composites(name, f, args):
+    _against_loop(f, args)
+
+
+@pytest.mark.parametrize("name, f, args, in_axes", [
+    ("argmax, argmin", lambda x: (dnp.argmax(x, axis=-1, keepdims=True), dnp.argmin(x)), (_T[:, None] * _T,), 0),
+    ("argsort", lambda x: (dnp.argsort(x, axis=0, kind="stable"), dnp.argsort(x, axis=None)), (_M,), 0),
+    ("count_nonzero, any, all", lambda x: (dnp.count_nonzero(x), dnp.count_nonzero(x, axis=0, keepdims=True),
+                                           dnp.any(x < -0.5), dnp.all(x >= 0, axis=0)), (_Z,), 0),
+    ("searchsorted, batched values", lambda a, v: dnp.searchsorted(a, v, side="right"), (_S[0], _T), (None, 0)),
+    ("searchsorted, batched sorted arrays", lambda a, v: (dnp.searchsorted(a, v), dnp.searchsorted(a, v, "right")),
+     (np.concatenate([_S[:, :2], _S[:, 1:2], _S[:, 2:]], axis=1), np.stack([_S[:, ::2], _S[:, 1:4]], axis=1)), 0),
+    ("searchsorted, batched sorter", lambda a, v: dnp.searchsorted(a, v, sorter=dnp.argsort(a)), (_M[:, 0], _T), 0),
+])
+def test_vmap_queries_per_example(name, f, args, in_axes):
+    _against_loop(f, args, in_axes, grad=False)
+
+
+def test_vmap_of_vmap_sort_and_searchsorted():
+    x = _r(2, 3, 6)
+
+    def f(a):
+        return dnp.sort(a), dnp.searchsorted(dnp.sort(a), a[::2])
+
+    got = dr.vmap(dr.vmap(f))(x)
+    want = [np.stack([np.stack([f(x[i, j])[k] for j in range(3)]) for i in range(2)]) for k in range(2)]
+    assert_same("vmap of vmap", got, tuple(want), np.float64)
+
+
+@pytest.mark.parametrize("f", [dnp.nonzero, lambda x: dnp.where(x > 0), lambda x: x.nonzero()])
+def test_vmap_of_data_dependent_shapes_raises(f):
+    with pytest.raises(TypeError, match="(nonzero|where): under vmap the number of selected elements differs"):
+        dr.vmap(f)(_Z)
