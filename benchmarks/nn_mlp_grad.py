@@ -16,10 +16,19 @@ All results are checked equal (relative 1e-10 in float64) before anything is tim
 (one repeat of each in turn, so a busy machine slows them alike), each repeat runs an auto-chosen number of calls
 (about ``--target`` seconds), and the median repeat is reported, with ratios to the hand-written NumPy time.
 
+The allocator matters at this size: an activation (256 x 128 float64) is 256 KiB, and glibc's malloc by default
+returns freed memory of that size to the system (heap trimming, mmap), so that the next allocation page-faults
+and the kernel zeroes the pages again. How many faults a case takes depends on its allocation pattern and on what
+ran before it, not on the work it does (it can make a case that holds less memory look faster than the same work
+by hand). By default (``--allocator steady``) the script asks glibc to keep freed memory (``mallopt``), so every
+case reuses its pages and the times compare the work; ``--allocator default`` leaves malloc alone. The minor page
+faults per call of each case are printed either way.
+
     python benchmarks/nn_mlp_grad.py                 # batch 256, hidden 128, float64; ~30 s
     python benchmarks/nn_mlp_grad.py --quick         # a few seconds, noisier
     python benchmarks/nn_mlp_grad.py --hidden 64 --batch 64 --dtype float32
     python benchmarks/nn_mlp_grad.py --profile       # cProfile of the dualrev case (where its time goes)
+    python benchmarks/nn_mlp_grad.py --allocator default   # glibc's malloc as configured (page faults included)
 """
 
 import os
@@ -28,7 +37,10 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ[_var] = "1"
 
 import argparse
+import ctypes
+import ctypes.util
 import platform
+import resource
 import statistics
 import sys
 import time
@@ -104,6 +116,27 @@ def make_loss_numpy_like(m, logsumexp):
 CLOCK = time.process_time  # CPU time of this process: a busy, shared machine slows it far less than wall time
 
 
+def steady_allocator() -> bool:
+    """Ask glibc's malloc to keep freed memory for reuse (no heap trimming, no mmap below 64 MiB); False if the C
+    library is not glibc."""
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c"))
+        M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # from glibc's malloc.h
+        return bool(libc.mallopt(M_TRIM_THRESHOLD, 1 << 30)) and bool(libc.mallopt(M_MMAP_THRESHOLD, 1 << 26))
+    except (OSError, AttributeError, TypeError):
+        return False
+
+
+def faults_per_call(fn, calls=50):
+    """Minor page faults per call of ``fn`` (after a few warm-up calls)."""
+    for _ in range(3):
+        fn()
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    for _ in range(calls):
+        fn()
+    return (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) / calls
+
+
 def bench_interleaved(cases, repeats, target):
     """Median seconds per call of each case; one repeat of every case in turn."""
     numbers = {}
@@ -145,7 +178,13 @@ def main(argv=None):
     parser.add_argument("--wall", action="store_true", help="time wall-clock instead of process CPU time")
     parser.add_argument("--breakdown", action="store_true",
                         help="also time dualrev's fixed and per-operation overhead (where the extra time goes)")
+    parser.add_argument("--allocator", choices=["steady", "default"], default="steady",
+                        help="steady: glibc keeps freed memory (no page faults in the loop; the default); "
+                             "default: malloc as configured")
     opts = parser.parse_args(argv)
+    allocator = opts.allocator
+    if allocator == "steady" and not steady_allocator():
+        allocator = "default (mallopt unavailable)"
     global CLOCK
     if opts.wall:
         CLOCK = time.perf_counter
@@ -210,12 +249,15 @@ def main(argv=None):
 
     print(f"\nPython {platform.python_version()}, NumPy {np.__version__}, dualrev {dr.__version__}; "
           f"batch {opts.batch}, {N_IN}-{opts.hidden}-{N_OUT} network, {opts.dtype}; one thread; "
-          f"median of {opts.repeats} interleaved repeats of {'wall' if opts.wall else 'process CPU'} time")
+          f"median of {opts.repeats} interleaved repeats of {'wall' if opts.wall else 'process CPU'} time; "
+          f"{allocator} allocator")
     results, numbers = bench_interleaved(cases, opts.repeats, opts.target)
+    faults = {name: faults_per_call(fn) for name, fn in cases}
     base = results["numpy by hand"]
-    print(f"{'':16s}{'us/call':>10s}{'x numpy':>10s}{'calls/rep':>11s}")
+    print(f"{'':16s}{'us/call':>10s}{'x numpy':>10s}{'calls/rep':>11s}{'faults/call':>13s}")
     for name, _ in cases:
-        print(f"{name:16s}{results[name] * 1e6:10.1f}{results[name] / base:10.2f}{numbers[name]:11d}")
+        print(f"{name:16s}{results[name] * 1e6:10.1f}{results[name] / base:10.2f}{numbers[name]:11d}"
+              f"{faults[name]:13.1f}")
     ratio = results["dualrev"] / base
     print(f"\ndualrev / hand-written numpy: {ratio:.2f}x (target: at most 1.3x)")
     if "autograd" in results:

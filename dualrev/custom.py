@@ -189,23 +189,30 @@ def _custom_vjp_fwd(primals, *, f, fwd, bwd):
     return tuple(f.flatten_out(out)), res
 
 
-def _cts_in(bwd, f, res, cts, xs):
+def _cts_in(bwd, f, res, cts, xs, zeros=True):
+    """bwd's cotangents of the flat operands; ``zeros=False`` leaves None (zero) where bwd returned None."""
     ct_in = bwd.fun(res, tree_unflatten(f.out_tree, cts), **f.kwargs)
-    args = tree_unflatten(f.in_tree, xs)
-    if not isinstance(ct_in, tuple) or len(ct_in) != len(args):
+    arg_trees = f.in_tree.children  # in_tree is the tuple of positional arguments
+    if not isinstance(ct_in, tuple) or len(ct_in) != len(arg_trees):
         raise TypeError(f"custom_vjp {f.fun.__name__}: bwd must return a tuple with one entry per positional "
-                        f"argument ({len(args)})")
-    # None stands for a zero cotangent of a whole argument
-    ct_in = tuple(tree_map(_zeros_like, a) if c is None else c for c, a in zip(ct_in, args))
-    ct_leaves, ct_tree = tree_flatten(ct_in)
-    if ct_tree != f.in_tree:
-        raise TypeError(f"custom_vjp {f.fun.__name__}: bwd returned structure {ct_tree}, the arguments have "
-                        f"{f.in_tree}")
+                        f"argument ({len(arg_trees)})")
+    ct_leaves = []
+    for c, tree in zip(ct_in, arg_trees):
+        if c is None:  # a zero cotangent of a whole argument
+            ct_leaves.extend([None] * tree.num_leaves)
+            continue
+        leaves, ct_tree = tree_flatten(c)
+        if ct_tree != tree:
+            raise TypeError(f"custom_vjp {f.fun.__name__}: bwd returned structure {ct_tree} for an argument of "
+                            f"structure {tree}")
+        ct_leaves.extend(leaves)
+    if zeros:
+        ct_leaves = [_zeros_like(x) if c is None else c for c, x in zip(ct_leaves, xs)]
     return ct_leaves
 
 
 def _custom_vjp_vjp(ct, ans, xs, params, argnums):
-    ct_leaves = _cts_in(params["bwd"], params["f"], params["residuals"], list(ct), xs)
+    ct_leaves = _cts_in(params["bwd"], params["f"], params["residuals"], list(ct), xs, zeros=False)
     return [ct_leaves[i] for i in argnums]
 
 

@@ -180,14 +180,17 @@ class TapeTrace(Trace):
         else:
             ans = prim.impl(*primals, **params) if plain else prim(*primals, **params)
         argnums = tuple(argnums)
-        kept_args, kept_ans = primals, ans
+        kept_ans = ans
         if self.lean:
             keep_ans, keep_args = _keep(prim, argnums, len(primals))
             if keep_args is not None:
-                kept_args = [p if k else _aval(p) for p, k in zip(primals, keep_args)]
+                # Only values computed on this tape are dropped: inputs and constants live on outside it anyway.
+                for (parent, _), i in zip(parents, argnums):
+                    if not keep_args[i] and parent.prim is not None:
+                        primals[i] = _aval(primals[i])
             if not keep_ans:
                 kept_ans = tuple([_aval(a) for a in ans]) if prim.multiple_results else _aval(ans)
-        node = Node(prim, params, kept_args, kept_ans, parents, argnums)
+        node = Node(prim, params, primals, kept_ans, parents, argnums)
         self.tape.append(node)
         if prim.multiple_results:
             return tuple([TapeTracer(self, a, node, k) for k, a in enumerate(ans)])
@@ -234,9 +237,11 @@ def backward_pass(tape, seeds, release=False):
     for node, k, ct in seeds:
         _accumulate(cts, node, k, ct)
     grads = {}
-    nodes = _popping(tape) if release else reversed(tape)
-    for node in nodes:
-        ct = cts.pop(node, None)  # popped: intermediates are released as the pass goes
+    pop, get = cts.pop, cts.get
+    for node in reversed(tape):
+        if release:
+            del tape[-1]  # this node: the reversed iterator only ever reads below the end
+        ct = pop(node, None)  # popped: intermediates are released as the pass goes
         if ct is None:
             continue
         prim = node.prim
@@ -248,14 +253,17 @@ def backward_pass(tape, seeds, release=False):
         args = node.args
         in_cts = prim.vjp(ct, node.ans, args, node.params, node.argnums)
         for (parent, k), i, g in zip(node.parents, node.argnums, in_cts):
-            if g is not None:
-                _accumulate(cts, parent, k, fit_cotangent(g, args[i], prim))
+            if g is None:
+                continue
+            x = args[i]
+            if type(g) is not np.ndarray or g.shape != x.shape or g.dtype != x.dtype:
+                g = fit_cotangent(g, x, prim)
+            if parent.prim is not None and parent.prim.multiple_results:
+                _accumulate(cts, parent, k, g)
+            else:
+                prev = get(parent)
+                cts[parent] = g if prev is None else prev + g
     return grads
-
-
-def _popping(tape):
-    while tape:
-        yield tape.pop()
 
 
 def _accumulate(cts, node, k, ct):

@@ -22,8 +22,8 @@ class PyTreeDef:
         if num_leaves is None:
             num_leaves = 1 if kind == "leaf" else sum(c.num_leaves for c in children)
         self.num_leaves = num_leaves
-        # a tuple or list of leaves only (the arguments of most calls): rebuilt without recursion
-        self.flat = kind in ("tuple", "list") and all(c.kind == "leaf" for c in children)
+        # a tuple, list or dict of leaves only (arguments, parameters): rebuilt without recursion
+        self.flat = kind in ("tuple", "list", "dict") and all(c.kind == "leaf" for c in children)
 
     def __eq__(self, other):
         return self is other or (
@@ -64,13 +64,22 @@ def _flat(kind: str, n: int) -> PyTreeDef:
     return treedef
 
 
+def _child(c: Any, leaves: list) -> PyTreeDef:
+    # A leaf is appended here, without a recursive call: most children are leaves.
+    t = type(c)
+    if t is tuple or t is list or t is dict or c is None or isinstance(c, tuple):
+        return _flatten(c, leaves)
+    leaves.append(c)
+    return _LEAF
+
+
 def _flatten(tree: Any, leaves: list) -> PyTreeDef:
     if tree is None:
         return _NONE
     t = type(tree)
     start = len(leaves)
     if t is tuple or t is list:
-        children = tuple([_flatten(c, leaves) for c in tree])
+        children = tuple([_child(c, leaves) for c in tree])
         n = len(children)
         if n <= 8 and children == _LEAVES[:n]:  # leaves only: one shared treedef, compared by identity
             return _flat(t.__name__, n)
@@ -78,7 +87,7 @@ def _flatten(tree: Any, leaves: list) -> PyTreeDef:
     if t is dict:
         # Sorted keys, as JAX does, so {'b':..,'a':..} and {'a':..,'b':..} share one structure.
         keys = tuple(sorted(tree))
-        return PyTreeDef("dict", keys, tuple([_flatten(tree[k], leaves) for k in keys]), len(leaves) - start)
+        return PyTreeDef("dict", keys, tuple([_child(tree[k], leaves) for k in keys]), len(leaves) - start)
     if isinstance(tree, tuple) and hasattr(tree, "_fields"):
         return PyTreeDef("namedtuple", t, tuple([_flatten(c, leaves) for c in tree]), len(leaves) - start)
     leaves.append(tree)
@@ -121,6 +130,8 @@ def tree_unflatten(treedef: PyTreeDef, leaves) -> Any:
     if kind == "leaf":
         return leaves[0]
     if treedef.flat:
+        if kind == "dict":
+            return dict(zip(treedef.meta, leaves))
         return tuple(leaves) if kind == "tuple" else list(leaves)
     return _unflatten(treedef, iter(leaves))
 

@@ -89,7 +89,7 @@ def _sigmoid_jvp(primals, tangents):
 
 def _shift(x, axis):
     """The maximum of ``x`` along ``axis`` (kept), as a constant; 0 where it is not finite."""
-    m = np.max(_value(x), axis=axis, keepdims=True)
+    m = _value(x).max(axis=axis, keepdims=True)
     if not np.isfinite(m).all():
         m = np.where(np.isfinite(m), m, 0).astype(m.dtype)
     return m
