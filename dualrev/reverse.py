@@ -2,10 +2,11 @@
 output, parent nodes); the backward pass walks the recorded nodes in reverse topological order, applies VJP rules
 and accumulates cotangents of values used several times. A zero cotangent is ``None``.
 
-A *lean* tape (grad, value_and_grad, vjp, checkpoint) keeps only the values the VJP rules read (``VJP_READS``);
-every other operand or output is replaced by an ``Aval`` (its shape and dtype), which is all that un-broadcasting
-needs. So ``relu(x @ W + b)`` keeps ``x``, ``W`` and relu's mask, not the product or the sum. A full tape (linearize)
-keeps everything, since its forward pass runs the JVP rules. Imports core and dualrev.numpy.
+A *lean* tape (grad, value_and_grad, vjp, checkpoint, custom rules' transposes) keeps only the values the VJP
+rules read (``VJP_READS``): any other output, and any other operand computed on the tape, is replaced by an
+``Aval`` (its shape and dtype, all that un-broadcasting needs). So ``relu(x @ W + b)`` keeps ``x``, ``W`` and relu's
+mask, not the product or the sum. A one-shot backward pass also frees each node once its VJP has run. A full tape
+(linearize) keeps everything: its forward pass runs the JVP rules. Imports core and dualrev.numpy.
 """
 
 from __future__ import annotations
@@ -33,14 +34,22 @@ class Node:
         self.argnums = argnums  # the positions of those operands
 
 
+_DROPPED = ("dualrev: a VJP rule read the value of an operand or output that the lean tape did not keep: the "
+            "primitive's entry in dualrev.reverse.VJP_READS says the rule reads less than it does")
+
+
+def _refuse_dropped(*args, **kwargs):
+    raise TypeError(_DROPPED)
+
+
 class Aval:
     """What a lean tape keeps of a value no VJP rule reads: its shape and dtype (``np.shape``/``np.ndim`` work).
 
-    Using it as a value raises: that means a ``VJP_READS`` entry claims a rule reads less than it does.
+    Using it as a value raises a TypeError naming ``VJP_READS``: an entry there claims a rule reads less than it
+    does.
     """
 
     __slots__ = ("shape", "dtype")
-    __array_ufunc__ = None  # NumPy operators and ufuncs refuse it (TypeError) instead of making object arrays
 
     def __init__(self, shape, dtype):
         self.shape = shape
@@ -54,9 +63,9 @@ class Aval:
     def size(self):
         return int(np.prod(self.shape))
 
-    def __array__(self, dtype=None, copy=None):
-        raise TypeError("dualrev: a VJP rule read the value of an operand or output that the tape did not keep; "
-                        "the primitive's entry in dualrev.reverse.VJP_READS is wrong")
+    __array__ = __array_ufunc__ = __getitem__ = __iter__ = __bool__ = __float__ = \
+        __add__ = __radd__ = __sub__ = __rsub__ = __mul__ = __rmul__ = __truediv__ = __rtruediv__ = __pow__ = \
+        __rpow__ = __matmul__ = __rmatmul__ = __neg__ = __lt__ = __le__ = __gt__ = __ge__ = _refuse_dropped
 
     def __repr__(self):
         return f"Aval(shape={self.shape}, dtype={self.dtype})"
@@ -87,12 +96,21 @@ def _reads_nothing(argnums, n):
     return False, ()
 
 
-def _reads_operands(argnums, n):
-    return False, range(n)
+class _Reads(dict):
+    """A dict that forgets the keep masks computed from it whenever an entry changes."""
+
+    def __setitem__(self, prim, reads):
+        super().__setitem__(prim, reads)
+        _KEEP_CACHE.clear()
+
+    def __delitem__(self, prim):
+        super().__delitem__(prim)
+        _KEEP_CACHE.clear()
 
 
+_KEEP_CACHE: dict = {}  # (primitive, traced positions, operand count) -> (keep ans, keep operand i?)
 _NOTHING = ((),)
-VJP_READS: dict = {}
+VJP_READS: dict = _Reads()
 for _name, _reads in {
     "add": ((), ()), "subtract": ((), ()), "negative": _NOTHING,
     "multiply": ((1,), (0,)), "divide": ((1,), ("ans", 1)), "matmul": ((1,), (0,)), "einsum": _reads_others,
@@ -106,10 +124,9 @@ for _name, _reads in {
 }.items():
     VJP_READS[PRIMITIVES[_name]] = _reads
 
-_KEEP_CACHE: dict = {}  # (primitive, traced positions, operand count) -> (keep ans, keep operand i?)
-
 
 def _keep(prim, argnums, n):
+    """(keep the output?, keep operand i? for each i or None for all) of a call with traced ``argnums``."""
     key = (prim, argnums, n)
     spec = _KEEP_CACHE.get(key)
     if spec is None:

@@ -170,3 +170,85 @@ def test_checkpoint_recomputes_during_the_backward_pass():
     f = dr.checkpoint(inner)
     dr.grad(lambda x: dnp.sum(f(x)))(x)
     assert len(calls) == 2  # forward, then again in the backward pass
+
+
+# -- what reverse mode keeps: the lean tape of grad/vjp/checkpoint --
+
+
+def _peak_mib(fn):
+    import gc
+    import tracemalloc
+
+    gc.collect()
+    tracemalloc.start()
+    try:
+        base = tracemalloc.get_traced_memory()[0]
+        fn()
+        return (tracemalloc.get_traced_memory()[1] - base) / 2**20
+    finally:
+        tracemalloc.stop()
+
+
+def test_grad_keeps_only_the_values_vjp_rules_read():
+    # 40 adds of 1 MiB arrays: add's VJP reads no value, so the tape keeps none of the 40 intermediates; the
+    # products need their other operand, a constant here (kept outside the tape anyway).
+    x0 = np.ones(2**17)
+    c = np.full(2**17, 0.5)
+
+    def chain(x):
+        for _ in range(40):
+            x = (x + 1.0) * c
+        return dnp.sum(x)
+
+    assert _peak_mib(lambda: dr.grad(chain)(x0)) < 6  # a few arrays alive at a time, not 80
+    # linearize needs the whole tape (its forward pass runs the JVP rules): it is not lean
+    np.testing.assert_allclose(dr.linearize(chain, x0)[1](np.ones(2**17)), dr.grad(chain)(x0).sum(), rtol=1e-12)
+
+
+def test_checkpointed_layers_keep_only_their_inputs():
+    rng = np.random.default_rng(0)
+    Ws = [rng.standard_normal((64, 64)) / 8 for _ in range(16)]
+    x0 = rng.standard_normal((64, 2048))  # 1 MiB activations
+
+    def net(Ws, x, layer):
+        for W in Ws:
+            x = layer(W, x)
+        return dnp.sum(x * x)
+
+    def layer(W, x):  # keeps x (for W's gradient and sin's), tanh's output and sin(x): 3 activations
+        return dnp.tanh(W @ x) * dnp.sin(x)
+
+    plain = _peak_mib(lambda: dr.grad(net)(Ws, x0, layer))
+    remat = _peak_mib(lambda: dr.grad(net)(Ws, x0, dr.checkpoint(layer)))
+    assert plain > 40 and remat < 0.5 * plain, (plain, remat)  # 16 layers: about 48 vs about 16 activations
+
+
+def test_vjp_pullback_can_run_twice_on_a_lean_tape():
+    _, pull = dr.vjp(lambda x: dnp.tanh(x) * x + x, x)
+    first = pull(np.ones(3))
+    np.testing.assert_array_equal(first[0], pull(np.ones(3))[0])
+
+
+def test_a_wrong_vjp_reads_entry_fails_loudly():
+    from dualrev.core import Primitive
+    from dualrev.reverse import VJP_READS
+
+    square = Primitive("test_square", lambda x: x * x, vjp=lambda ct, ans, xs, params, argnums: [2.0 * xs[0] * ct])
+    f = dr.grad(lambda x: dnp.sum(square(dnp.sin(x))))
+    np.testing.assert_allclose(f(x), 2 * np.sin(x) * np.cos(x))
+    VJP_READS[square] = ((),)  # wrong: the rule reads x, which the tape then replaces by its shape
+    try:
+        with pytest.raises(TypeError, match="VJP_READS"):
+            f(x)
+    finally:
+        del VJP_READS[square]
+
+
+def test_custom_vjp_bwd_structure_is_checked():
+    @dr.custom_vjp
+    def f(x, pair):
+        return x * pair[0] * pair[1]
+
+    f.defvjp(lambda x, pair: (f(x, pair), (x, pair)), lambda res, ct: (ct, ct))  # pair's cotangent is no pair
+    with pytest.raises(TypeError, match="structure"):
+        dr.grad(lambda x: dnp.sum(f(x, (x, x))))(x)
