@@ -201,12 +201,16 @@ class TapeTrace(Trace):
         if self.lean:
             keep_ans, keep_args = _keep(prim, argnums, len(primals))
             if keep_args is not None:
-                # Only values computed on this tape are dropped: inputs and constants live on outside it anyway.
-                for (parent, _), i in zip(parents, argnums):
+                # Only values computed on this tape are dropped (inputs and constants live on outside it anyway),
+                # and what the parent keeps stands in: the value itself if the parent keeps it, else its Aval.
+                for (parent, k), i in zip(parents, argnums):
                     if not keep_args[i] and parent.prim is not None:
-                        primals[i] = _aval(primals[i])
+                        primals[i] = parent.ans[k] if parent.prim.multiple_results else parent.ans
             if not keep_ans:
-                kept_ans = tuple([_aval(a) for a in ans]) if prim.multiple_results else _aval(ans)
+                if type(ans) is np.ndarray:
+                    kept_ans = Aval(ans.shape, ans.dtype)
+                else:
+                    kept_ans = tuple([_aval(a) for a in ans]) if prim.multiple_results else _aval(ans)
         node = Node(prim, params, primals, kept_ans, parents, argnums)
         self.tape.append(node)
         if prim.multiple_results:

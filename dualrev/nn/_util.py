@@ -11,7 +11,8 @@ def value(x) -> np.ndarray:
     """The plain value of ``x`` (traced or not) as an array: for masks and shifts that carry no derivative."""
     if type(x) is np.ndarray:
         return x
-    return np.asarray(dr.stop_gradient(x))
+    v = dr.stop_gradient(x)
+    return v if type(v) is np.ndarray else np.asarray(v)
 
 
 def shape(x) -> tuple:
