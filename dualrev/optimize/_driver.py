@@ -38,8 +38,14 @@ class Run:
         self.report.row(0, f, inf_norm(g), None, self.obj.counts)
         return f, g
 
-    def converged(self, g) -> bool:
-        return inf_norm(g) <= self.gtol
+    def stop_reason(self, k, g):
+        """``(status, message)`` if the run ends before iteration ``k + 1`` (``|g|_inf <= gtol``, or ``k`` is
+        the iteration limit), else None."""
+        if inf_norm(g) <= self.gtol:
+            return SUCCESS, None
+        if k >= self.maxiter:
+            return MAXITER, MESSAGES[MAXITER]
+        return None
 
     def step_done(self, k, x, f, g, step):
         """Report iteration ``k`` and call the callback; returns True if the callback asked to stop."""
@@ -84,10 +90,6 @@ def stopped_by_callback():
     return CALLBACK, MESSAGES[CALLBACK]
 
 
-def maxiter_reached():
-    return MAXITER, MESSAGES[MAXITER]
-
-
 def line_search_loop(run, obj, direction, c1, c2, update=None, first_alpha=None):
     """The loop shared by the line-search methods: p = direction(x, g), a strong-Wolfe step along it, then
     ``update(s, y, ls, f_old)`` (``update(None, None, None, f)`` when the direction lost descent and the method
@@ -100,11 +102,9 @@ def line_search_loop(run, obj, direction, c1, c2, update=None, first_alpha=None)
     f, g = run.start()
     k, message = 0, None
     while True:
-        if run.converged(g):
-            status = SUCCESS
-            break
-        if k >= run.maxiter:
-            status, message = maxiter_reached()
+        stop = run.stop_reason(k, g)
+        if stop:
+            status, message = stop
             break
         p = direction(x, g)
         if p is None:

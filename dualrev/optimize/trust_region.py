@@ -1,5 +1,6 @@
 """Trust-region Newton methods, in the framework of Nocedal & Wright's Algorithm 4.1 (accept when rho > eta;
-shrink on rho < 1/4; expand on rho > 3/4 with the step on the boundary):
+shrink on rho < 1/4; expand on rho > 3/4 with the step on the boundary), run once by ``trust_region_loop``; each
+method supplies only its subproblem solver:
 
 - ``trust-ncg``: Steihaug's conjugate gradients on the quadratic model (Algorithm 7.2), Hessian-vector products
   only;
@@ -18,8 +19,8 @@ import math
 
 import numpy as np
 
-from dualrev.optimize._driver import maxiter_reached, stopped_by_callback
-from dualrev.optimize._result import DIVERGED, LINE_SEARCH, SUCCESS
+from dualrev.optimize._driver import stopped_by_callback
+from dualrev.optimize._result import DIVERGED, LINE_SEARCH
 
 __all__ = ["exact_subproblem", "minimize_trust_exact", "minimize_trust_ncg", "steihaug"]
 
@@ -75,31 +76,30 @@ def steihaug(g, hvp, delta, tol, maxiter):
     return z, Hz, False
 
 
-def minimize_trust_ncg(run, obj, initial_trust_radius=1.0, max_trust_radius=1000.0, eta=0.15, cg_maxiter=None):
-    if not 0 < initial_trust_radius <= max_trust_radius:
-        raise ValueError("minimize(method='trust-ncg'): need 0 < initial_trust_radius <= max_trust_radius, got "
-                         f"{initial_trust_radius} and {max_trust_radius}")
-    if not 0 <= eta < 0.25:
-        raise ValueError(f"minimize(method='trust-ncg'): eta must be in [0, 0.25), got {eta}")
-    cg_maxiter = 20 * obj.n if cg_maxiter is None else int(cg_maxiter)
+def trust_region_loop(run, obj, solve, accept, initial_trust_radius, max_trust_radius, eta):
+    """The loop shared by the trust-region methods (Algorithm 4.1). Each iteration asks ``solve(x, g, delta)``
+    for a step of the method's quadratic model, ``(p, predicted, on_boundary)`` with ``predicted`` the model's
+    decrease (None when the Hessian is not finite: divergence), tries x + p with one evaluation of f, updates the
+    radius from rho = actual / predicted, and on acceptance (rho > eta) asks ``accept(x)`` for the gradient at
+    the new point (the method drops its model at the old one there).
+
+    Returns ``(x, f, g, iterations, status, message)``.
+    """
     x = obj.x0.copy()
     f, g = run.start()
     delta = float(initial_trust_radius)
-    hvp = None
     k, message = 0, None
     tiny = np.finfo(obj.dtype).eps
     while True:
-        if run.converged(g):
-            status = SUCCESS
+        stop = run.stop_reason(k, g)
+        if stop:
+            status, message = stop
             break
-        if k >= run.maxiter:
-            status, message = maxiter_reached()
+        model = solve(x, g, delta)
+        if model is None:
+            status, message = DIVERGED, f"Divergence: the Hessian is not finite at iteration {k}."
             break
-        if hvp is None:
-            _, hvp = obj.grad_and_hvp(x)
-        gnorm = float(np.linalg.norm(g))
-        p, Hp, on_boundary = steihaug(g, hvp, delta, min(0.5, math.sqrt(gnorm)) * gnorm, cg_maxiter)
-        predicted = -(float(np.dot(g, p)) + 0.5 * float(np.dot(p, Hp)))
+        p, predicted, on_boundary = model
         if not (predicted > 0):
             status = LINE_SEARCH
             message = (f"A bad approximation caused failure to predict improvement at iteration {k} "
@@ -107,8 +107,7 @@ def minimize_trust_ncg(run, obj, initial_trust_radius=1.0, max_trust_radius=1000
             break
         x_new = (x + p).astype(x.dtype)
         f_new = obj.value(x_new)
-        actual = float(f) - float(f_new)
-        rho = actual / predicted if np.isfinite(f_new) else -math.inf
+        rho = (float(f) - float(f_new)) / predicted if np.isfinite(f_new) else -math.inf
         pnorm = float(np.linalg.norm(p))
         if rho < 0.25:
             delta = 0.25 * min(delta, pnorm)
@@ -116,9 +115,8 @@ def minimize_trust_ncg(run, obj, initial_trust_radius=1.0, max_trust_radius=1000
             delta = min(2.0 * delta, max_trust_radius)
         k += 1
         if rho > eta:
-            x = x_new
-            f, g = f_new, None
-            g, hvp = obj.grad_and_hvp(x)
+            x, f = x_new, f_new
+            g = accept(x)
             message = run.diverged(x, f)
             if message:
                 status = DIVERGED
@@ -135,6 +133,37 @@ def minimize_trust_ncg(run, obj, initial_trust_radius=1.0, max_trust_radius=1000
             message = ("Desired error not necessarily achieved due to precision loss: the trust region radius "
                        f"fell to {delta:.3e} at iteration {k} (|grad| = {float(np.max(np.abs(g))):.3e}).")
             break
+    return x, f, g, k, status, message
+
+
+def _check_trust_options(method, initial_trust_radius, max_trust_radius, eta):
+    if not 0 < initial_trust_radius <= max_trust_radius:
+        raise ValueError(f"minimize(method='{method}'): need 0 < initial_trust_radius <= max_trust_radius, got "
+                         f"{initial_trust_radius} and {max_trust_radius}")
+    if not 0 <= eta < 0.25:
+        raise ValueError(f"minimize(method='{method}'): eta must be in [0, 0.25), got {eta}")
+
+
+def minimize_trust_ncg(run, obj, initial_trust_radius=1.0, max_trust_radius=1000.0, eta=0.15, cg_maxiter=None):
+    _check_trust_options("trust-ncg", initial_trust_radius, max_trust_radius, eta)
+    cg_maxiter = 20 * obj.n if cg_maxiter is None else int(cg_maxiter)
+    hvp = None  # products at the current x; made on first use, so a run that converges at x0 costs no linearize
+
+    def solve(x, g, delta):
+        nonlocal hvp
+        if hvp is None:
+            _, hvp = obj.grad_and_hvp(x)
+        gnorm = float(np.linalg.norm(g))
+        p, Hp, on_boundary = steihaug(g, hvp, delta, min(0.5, math.sqrt(gnorm)) * gnorm, cg_maxiter)
+        return p, -(float(np.dot(g, p)) + 0.5 * float(np.dot(p, Hp))), on_boundary
+
+    def accept(x):
+        nonlocal hvp
+        g, hvp = obj.grad_and_hvp(x)
+        return g
+
+    x, f, g, k, status, message = trust_region_loop(run, obj, solve, accept, initial_trust_radius,
+                                                    max_trust_radius, eta)
     return run.result(x, f, g, k, status, message)
 
 
@@ -189,67 +218,28 @@ def exact_subproblem(lam, Q, g, delta):
 
 
 def minimize_trust_exact(run, obj, initial_trust_radius=1.0, max_trust_radius=1000.0, eta=0.15):
-    if not 0 < initial_trust_radius <= max_trust_radius:
-        raise ValueError("minimize(method='trust-exact'): need 0 < initial_trust_radius <= max_trust_radius, got "
-                         f"{initial_trust_radius} and {max_trust_radius}")
-    if not 0 <= eta < 0.25:
-        raise ValueError(f"minimize(method='trust-exact'): eta must be in [0, 0.25), got {eta}")
-    x = obj.x0.copy()
-    f, g = run.start()
-    delta = float(initial_trust_radius)
-    H = eig = None
-    k, message = 0, None
-    tiny = np.finfo(obj.dtype).eps
-    while True:
-        if run.converged(g):
-            status = SUCCESS
-            break
-        if k >= run.maxiter:
-            status, message = maxiter_reached()
-            break
+    _check_trust_options("trust-exact", initial_trust_radius, max_trust_radius, eta)
+    H = eig = None  # the Hessian at the current x and its eigendecomposition; None from each acceptance until needed
+
+    def solve(x, g, delta):
+        nonlocal H, eig
         if H is None:
             H = obj.hessian(x)
             if not np.all(np.isfinite(H)):
-                status, message = DIVERGED, f"Divergence: the Hessian is not finite at iteration {k}."
-                break
+                return None
             eig = np.linalg.eigh(0.5 * (H + H.T))
         p, on_boundary = exact_subproblem(eig[0], eig[1], g, delta)
         p = p.astype(x.dtype)
-        predicted = -(float(np.dot(g, p)) + 0.5 * float(np.dot(p, H @ p)))
-        if not (predicted > 0):
-            status = LINE_SEARCH
-            message = (f"A bad approximation caused failure to predict improvement at iteration {k} "
-                       f"(predicted reduction {predicted:.3e}, |grad| = {float(np.max(np.abs(g))):.3e}).")
-            break
-        x_new = (x + p).astype(x.dtype)
-        f_new = obj.value(x_new)
-        rho = (float(f) - float(f_new)) / predicted if np.isfinite(f_new) else -math.inf
-        pnorm = float(np.linalg.norm(p))
-        if rho < 0.25:
-            delta = 0.25 * min(delta, pnorm)
-        elif rho > 0.75 and on_boundary:
-            delta = min(2.0 * delta, max_trust_radius)
-        k += 1
-        if rho > eta:
-            x, f = x_new, f_new
-            _, g = obj.value_and_grad(x)
-            H = None
-            message = run.diverged(x, f)
-            if message:
-                status = DIVERGED
-                break
-        if f_new == -math.inf:
-            x, f = x_new, f_new
-            status, message = DIVERGED, f"Divergence: the objective reached -inf at iteration {k}."
-            break
-        if run.step_done(k, x, f, g, pnorm if rho > eta else 0.0):
-            status, message = stopped_by_callback()
-            break
-        if delta <= tiny * max(1.0, float(np.linalg.norm(x))):
-            status = LINE_SEARCH
-            message = ("Desired error not necessarily achieved due to precision loss: the trust region radius "
-                       f"fell to {delta:.3e} at iteration {k} (|grad| = {float(np.max(np.abs(g))):.3e}).")
-            break
+        return p, -(float(np.dot(g, p)) + 0.5 * float(np.dot(p, H @ p))), on_boundary
+
+    def accept(x):
+        nonlocal H
+        _, g = obj.value_and_grad(x)
+        H = None
+        return g
+
+    x, f, g, k, status, message = trust_region_loop(run, obj, solve, accept, initial_trust_radius,
+                                                    max_trust_radius, eta)
     if H is None and np.all(np.isfinite(x)):
         H = obj.hessian(x)
     return run.result(x, f, g, k, status, message, hess=H)
