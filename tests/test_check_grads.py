@@ -18,7 +18,9 @@ def test_float32_uses_float32_tolerances():
     dr.check_grads(lambda x: dnp.sum(dnp.tanh(x) * 2.0), (x.astype(np.float32),), order=2)
 
 
-def wrong_rule(scale):
+def sin_with_rule(derivative):
+    """sin with the custom JVP dx * derivative(x): the rule under test (dnp.cos is the right one)."""
+
     @dr.custom_jvp
     def f(x):
         return dnp.sin(x)
@@ -26,15 +28,20 @@ def wrong_rule(scale):
     @f.defjvp
     def f_jvp(primals, tangents):
         (x,), (dx,) = primals, tangents
-        return dnp.sin(x), dx * dnp.cos(x) * scale
+        return dnp.sin(x), dx * derivative(x)
 
     return f
+
+
+def test_passes_on_the_right_custom_rule():
+    # the control for the two wrong rules below: with the right derivative the same helper passes
+    dr.check_grads(sin_with_rule(dnp.cos), (x,), order=2)
 
 
 @pytest.mark.parametrize("mode", ["fwd", "rev"])
 def test_fails_on_a_wrong_first_derivative(mode):
     with pytest.raises(AssertionError, match="mismatch"):
-        dr.check_grads(wrong_rule(1.01), (x,), modes=(mode,))
+        dr.check_grads(sin_with_rule(lambda x: dnp.cos(x) * 1.01), (x,), modes=(mode,))
 
 
 def test_fails_on_a_wrong_primitive_rule(monkeypatch):
@@ -46,18 +53,9 @@ def test_fails_on_a_wrong_primitive_rule(monkeypatch):
 
 
 def test_fails_on_a_wrong_second_derivative_only():
-    # right first derivative, wrong second: sin' computed as cos(x) + 1e-3 * (x - x0)^2 ... use a wrong inner rule
-    @dr.custom_jvp
-    def f(x):
-        return dnp.sin(x)
-
-    @f.defjvp
-    def f_jvp(primals, tangents):
-        (x,), (dx,) = primals, tangents
-        # value of the derivative is right at every x, but it is computed with a stop_gradient, so its own
-        # derivative (the second derivative of f) is wrong: zero instead of -sin
-        return dnp.sin(x), dx * dr.stop_gradient(dnp.cos(x))
-
+    # the derivative's value is right at every x, but it is computed under stop_gradient, so its own derivative
+    # (the second derivative of f) is wrong: zero instead of -sin
+    f = sin_with_rule(lambda x: dr.stop_gradient(dnp.cos(x)))
     dr.check_grads(f, (x,), order=1)
     with pytest.raises(AssertionError, match="order"):
         dr.check_grads(f, (x,), order=2)
