@@ -263,27 +263,32 @@ def backward_pass(tape, seeds, release=False):
         if release:
             del tape[-1]  # this node: the reversed iterator only ever reads below the end
         ct = pop(node, None)  # popped: intermediates are released as the pass goes
-        if ct is None:
-            continue
         prim = node.prim
         if prim is None:
-            grads[node] = ct
+            if ct is not None:
+                grads[node] = ct
             continue
-        if prim.multiple_results:
-            ct = tuple(np.zeros(a.shape, a.dtype) if c is None else c for c, a in zip(ct, node.ans))
-        args = node.args
-        in_cts = prim.vjp(ct, node.ans, args, node.params, node.argnums)
-        for (parent, k), i, g in zip(node.parents, node.argnums, in_cts):
-            if g is None:
-                continue
-            x = args[i]
-            if type(g) is not np.ndarray or g.shape != x.shape or g.dtype != x.dtype:
-                g = fit_cotangent(g, x, prim)
-            if parent.prim is not None and parent.prim.multiple_results:
-                _accumulate(cts, parent, k, g)
-            else:
-                prev = get(parent)
-                cts[parent] = g if prev is None else prev + g
+        if ct is not None:
+            if prim.multiple_results:
+                ct = tuple(np.zeros(a.shape, a.dtype) if c is None else c for c, a in zip(ct, node.ans))
+            args = node.args
+            in_cts = prim.vjp(ct, node.ans, args, node.params, node.argnums)
+            for (parent, k), i, g in zip(node.parents, node.argnums, in_cts):
+                if g is None:
+                    continue
+                x = args[i]
+                if type(g) is not np.ndarray or g.shape != x.shape or g.dtype != x.dtype:
+                    g = fit_cotangent(g, x, prim)
+                if parent.prim is not None and parent.prim.multiple_results:
+                    _accumulate(cts, parent, k, g)
+                else:
+                    prev = get(parent)
+                    cts[parent] = g if prev is None else prev + g
+            args = in_cts = ct = x = g = None  # no reference outlives this node's turn
+        if release:
+            # The graph stays reachable from the outputs through ``parents``: empty the node so that its values
+            # are freed now, not when the whole pass is over.
+            node.args = node.ans = node.params = node.parents = None
     return grads
 
 
