@@ -296,6 +296,7 @@ def _checkpoint_vjp(ct, ans, xs, params, argnums):
     # Recompute the inside now, recording it, and pull the cotangent back through it.
     f = params["f"]
     rec = _Recording("checkpoint", lambda *ys: _call_flat(*ys, f=f), xs, False, lean=True)
+    rec.outs = None  # the recomputed outputs themselves are not needed: free them before the backward pass
     cts = rec.pullback(list(ct), release=True)
     return [cts[i] for i in argnums]
 
