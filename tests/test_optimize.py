@@ -502,3 +502,14 @@ def test_charged_particle_hessian_forward_over_reverse():
     w = np.float64(-0.25)
     _, d2 = cp.first_and_second_derivative(cp.impact_x_squared, w)
     assert np.isclose(dr.hessian(cp.impact_x_squared)(w), d2, rtol=1e-12)
+
+
+@pytest.mark.parametrize("fun, x0, options", [
+    (lambda x: -dnp.sum(dnp.exp(x)), [0.5, 2.0], {"maxiter": 20}),  # unbounded below: a flat multiplier slope
+    (lambda x: dnp.sum(100.0 * (x[1:] - x[:-1] ** 2) ** 2 + (1 - x[:-1]) ** 2), [-1.2, 1.0],
+     {"initial_trust_radius": 1e-300}),  # |p(l)| overflows near the bracket's end
+])
+def test_trust_exact_subproblem_degenerate_cases_end_with_a_status(fun, x0, options):
+    res = optimize.minimize(fun, np.array(x0), method="trust-exact", options=options)
+    assert res.status in (1, 2, 3) and not res.success
+    assert np.all(np.isfinite(res.x)) and np.linalg.norm(res.x - np.array(x0)) < 1e3

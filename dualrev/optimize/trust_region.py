@@ -185,7 +185,8 @@ def exact_subproblem(lam, Q, g, delta):
             return p, False
 
     def norm_p(l):
-        return math.sqrt(float(np.sum(c / (lam + l) ** 2)))
+        with np.errstate(over="ignore"):  # a tiny l can overflow |p| to inf: bisection handles it
+            return math.sqrt(float(np.sum(c / (lam + l) ** 2)))
 
     lo = max(0.0, -lmin)
     # the hard case: no component of g along the smallest eigenvalue's eigenspace
@@ -210,10 +211,14 @@ def exact_subproblem(lam, Q, g, delta):
             lo = l
         else:
             hi = l
-        dn = -float(np.sum(c / (lam + l) ** 3)) / n  # d|p|/dl
-        l = l - (1.0 / delta - 1.0 / n) / (dn / (n * n))  # Newton on phi
+        with np.errstate(over="ignore"):  # phi'(l) = (d|p|/dl) / |p|^2, which may overflow or vanish
+            slope = -float(np.sum(c / (lam + l) ** 3)) / n / (n * n) if 0.0 < n < math.inf else 0.0
+        # Newton on phi; where its slope vanishes or underflows, the bisection at the top of the loop takes over
+        l = l - (1.0 / delta - 1.0 / n) / slope if slope != 0.0 and math.isfinite(slope) else -1.0
         if hi - lo <= eps * max(hi, 1.0):
             break
+    if not lo <= l <= hi:  # the last Newton step left the bracket: its top end keeps the step inside the region
+        l = hi
     return -(Q @ (gt / (lam + l))), True
 
 
