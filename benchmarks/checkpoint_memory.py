@@ -1,7 +1,7 @@
 """Peak memory of the gradient of a 64-layer MLP, with and without ``dr.checkpoint`` around each layer.
 
 Reverse mode keeps, on its tape, what the backward pass will read: ``dr.grad``'s tape is lean, it keeps a value only
-if some VJP rule reads it (``dualrev.reverse.VJP_READS``), and frees each node once its VJP has run.
+if some VJP rule reads it (each primitive's ``vjp_reads``), and frees each node once its VJP has run.
 ``dr.checkpoint(layer)`` keeps only each layer's inputs and recomputes the inside of one layer at a time during the
 backward pass. This script measures the peak of the memory allocated during ``dr.grad`` (``tracemalloc``: NumPy
 reports its array buffers to it), the returned gradient included, for

@@ -37,12 +37,13 @@ class Primitive:
     """
 
     __slots__ = (
-        "name", "impl", "jvp", "vjp", "batch", "nondiff", "multiple_results", "jvp_full", "vjp_fwd", "doc",
+        "name", "impl", "jvp", "vjp", "batch", "vjp_reads", "nondiff", "multiple_results", "jvp_full", "vjp_fwd",
+        "doc",
         "__weakref__",
     )
 
-    def __init__(self, name, impl, *, jvp=None, vjp=None, batch=None, nondiff=False, multiple_results=False,
-                 jvp_full=None, vjp_fwd=None, doc=""):
+    def __init__(self, name, impl, *, jvp=None, vjp=None, batch=None, vjp_reads=None, nondiff=False,
+                 multiple_results=False, jvp_full=None, vjp_fwd=None, doc=""):
         self.name = name
         self.impl = impl
         self.jvp = jvp
@@ -50,6 +51,8 @@ class Primitive:
         # vmap's rule: ``batch(args, batched, **params)`` with batched operands carrying the batch on axis 0
         # returns the output(s) batched on axis 0; or "elementwise" (operands aligned by rank, then impl).
         self.batch = batch
+        # What the VJP rule reads, so that a lean tape keeps only that (see defprim); None: it keeps everything.
+        self.vjp_reads = vjp_reads
         self.nondiff = nondiff
         self.multiple_results = multiple_results
         self.jvp_full = jvp_full  # (primals, tangents, **params) -> (ans, tangent): replaces impl + jvp
@@ -132,7 +135,7 @@ def _from_partials(partials):
 
 
 def defprim(impl: Callable, *, name: str | None = None, partials=None, jvp=None, vjp=None, batch=None,
-            nondiff: bool = False, multiple_results: bool = False, numpy: Callable | tuple = (),
+            vjp_reads=None, nondiff: bool = False, multiple_results: bool = False, numpy: Callable | tuple = (),
             jvp_full=None, vjp_fwd=None, note: str = "") -> Primitive:
     """Define a primitive from its NumPy implementation and its derivative rules, in one place.
 
@@ -149,6 +152,12 @@ def defprim(impl: Callable, *, name: str | None = None, partials=None, jvp=None,
     ``batch``: vmap's rule, ``batch(args, batched, **params)``: the operands flagged in ``batched`` carry the
     batch on axis 0; it returns the output (or outputs) with the batch on axis 0, written with dualrev operations.
     ``"elementwise"`` (the default for ufuncs and ``partials``) aligns operand ranks and calls the primitive.
+
+    ``vjp_reads``: the values the VJP rule reads, so that the tape keeps only those (memory): one entry per operand,
+    a tuple of ``"ans"`` and/or operand positions, e.g. ``((1,), (0,))`` for multiply (each operand's cotangent
+    reads the other operand). Shapes and dtypes are always kept. A callable ``(traced positions, operand count) ->
+    (reads ans, positions read)`` suits variadic primitives. ``None`` (the default) keeps everything. A rule that
+    reads a value its entry omits fails loudly, never silently.
 
     ``numpy``: the NumPy callable(s) this primitive stands for (default: ``impl`` itself if it is a ufunc), so
     ``np.sin(tracer)`` and ``tracer.__add__`` dispatch here. ``note``: a convention worth stating (the derivative
@@ -176,7 +185,7 @@ def defprim(impl: Callable, *, name: str | None = None, partials=None, jvp=None,
             vjp_rule = _vjp_with_argnum(vjp)
     if batch is None and (partials is not None or isinstance(impl, np.ufunc)):
         batch = "elementwise"
-    prim = Primitive(name, impl, jvp=jvp_rule, vjp=vjp_rule, batch=batch, nondiff=nondiff,
+    prim = Primitive(name, impl, jvp=jvp_rule, vjp=vjp_rule, batch=batch, vjp_reads=vjp_reads, nondiff=nondiff,
                      multiple_results=multiple_results, jvp_full=jvp_full, vjp_fwd=vjp_fwd,
                      doc=note)
     PRIMITIVES[name] = prim

@@ -18,7 +18,6 @@ import numpy as np
 
 from dualrev.batching import vmap
 from dualrev.core import Primitive, Tracer
-from dualrev.reverse import VJP_READS
 from dualrev.transforms import _Recording, jvp_flat
 from dualrev.tree_util import tree_flatten, tree_map, tree_unflatten
 
@@ -40,6 +39,17 @@ def stop_gradient(x: Any) -> Any:
     if isinstance(x, Tracer):
         return _stop_gradient(x)
     return tree_map(lambda v: _stop_gradient(v) if isinstance(v, Tracer) else v, x)
+
+
+# What a lean tape keeps of these calls (Primitive.vjp_reads): custom_vjp's bwd reads only its residuals (params)
+# and the operands' shapes; custom_jvp's transpose and checkpoint's recomputation read the operands; none reads the
+# outputs.
+def _reads_nothing(argnums, n):
+    return False, ()
+
+
+def _reads_operands(argnums, n):
+    return False, range(n)
 
 
 def _zeros_like(x):
@@ -140,7 +150,7 @@ def _custom_jvp_batch(args, batched, *, f, rule):
 
 
 custom_jvp_call = Primitive("custom_jvp_call", _call_flat, jvp_full=_custom_jvp_full, vjp=_custom_jvp_vjp,
-                            batch=_custom_jvp_batch, multiple_results=True)
+                            vjp_reads=_reads_operands, batch=_custom_jvp_batch, multiple_results=True)
 
 
 class custom_jvp:
@@ -243,8 +253,8 @@ def _custom_vjp_batch(args, batched, *, f, fwd, bwd):
 
 
 custom_vjp_call = Primitive("custom_vjp_call", _custom_vjp_impl, jvp_full=_custom_vjp_jvp_full,
-                            vjp_fwd=_custom_vjp_fwd, vjp=_custom_vjp_vjp, batch=_custom_vjp_batch,
-                            multiple_results=True)
+                            vjp_fwd=_custom_vjp_fwd, vjp=_custom_vjp_vjp, vjp_reads=_reads_nothing,
+                            batch=_custom_vjp_batch, multiple_results=True)
 
 
 class custom_vjp:
@@ -309,7 +319,7 @@ def _checkpoint_batch(args, batched, *, f):
 
 
 checkpoint_call = Primitive("checkpoint", _call_flat, jvp_full=_checkpoint_jvp_full, vjp=_checkpoint_vjp,
-                            batch=_checkpoint_batch, multiple_results=True)
+                            vjp_reads=_reads_operands, batch=_checkpoint_batch, multiple_results=True)
 
 
 def checkpoint(fun: Callable) -> Callable:
@@ -331,7 +341,3 @@ def checkpoint(fun: Callable) -> Callable:
     return checkpointed
 
 
-# What a lean tape keeps for these calls: custom_vjp's bwd reads only its residuals (params) and the operands'
-# shapes; custom_jvp's transpose and checkpoint's recomputation read the operands; none reads the outputs.
-VJP_READS[custom_vjp_call] = lambda argnums, n: (False, ())
-VJP_READS[custom_jvp_call] = VJP_READS[checkpoint_call] = lambda argnums, n: (False, range(n))

@@ -3,8 +3,8 @@ output, parent nodes); the backward pass walks the recorded nodes in reverse top
 and accumulates cotangents of values used several times. A zero cotangent is ``None``.
 
 A *lean* tape (grad, value_and_grad, vjp, checkpoint, custom rules' transposes) keeps only the values the VJP
-rules read (``VJP_READS``): any other output, and any other operand computed on the tape, is replaced by an
-``Aval`` (its shape and dtype, all that un-broadcasting needs). So ``relu(x @ W + b)`` keeps ``x``, ``W`` and relu's
+rules read (each primitive's ``vjp_reads``, given to defprim next to its rules): any other output, and any other
+operand computed on the tape, is replaced by an ``Aval`` (its shape and dtype, all that un-broadcasting needs). So ``relu(x @ W + b)`` keeps ``x``, ``W`` and relu's
 mask, not the product or the sum. A one-shot backward pass also frees each node once its VJP has run. A full tape
 (linearize) keeps everything: its forward pass runs the JVP rules. Imports core and dualrev.numpy.
 """
@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from dualrev.core import PRIMITIVES, Trace, Tracer
+from dualrev.core import Trace, Tracer
 from dualrev.numpy import astype
 from dualrev.numpy import sum as dsum
 
-__all__ = ["TapeTrace", "TapeTracer", "Node", "Aval", "VJP_READS", "backward_pass", "forward_pass", "fit_cotangent"]
+__all__ = ["TapeTrace", "TapeTracer", "Node", "Aval", "backward_pass", "forward_pass", "fit_cotangent"]
 
 
 class Node:
@@ -35,7 +35,7 @@ class Node:
 
 
 _DROPPED = ("dualrev: a VJP rule read the value of an operand or output that the lean tape did not keep: the "
-            "primitive's entry in dualrev.reverse.VJP_READS says the rule reads less than it does")
+            "primitive's vjp_reads (see dualrev.defprim) says the rule reads less than it does")
 
 
 def _refuse_dropped(*args, **kwargs):
@@ -45,8 +45,8 @@ def _refuse_dropped(*args, **kwargs):
 class Aval:
     """What a lean tape keeps of a value no VJP rule reads: its shape and dtype (``np.shape``/``np.ndim`` work).
 
-    Using it as a value raises a TypeError naming ``VJP_READS``: an entry there claims a rule reads less than it
-    does.
+    Using it as a value raises a TypeError naming ``vjp_reads``: the primitive's entry claims its rule reads less
+    than it does.
     """
 
     __slots__ = ("shape", "dtype")
@@ -78,75 +78,33 @@ def _aval(x):
     return x
 
 
-# -- what each VJP rule reads --
-# Per operand i, the values that operand i's VJP rule reads: "ans" and/or operand positions. Shapes and dtypes are
-# always available (an Aval), so a rule that only reshapes or broadcasts reads nothing. A callable entry maps the
-# traced positions and the operand count to (reads ans, positions read). A primitive without an entry keeps all.
-# (These are facts about rules that live in dualrev.numpy; defprim could take them as a ``vjp_reads=`` argument next
-# to each rule. A wrong entry fails loudly: the rule meets an Aval.)
-
-def _reads_others(argnums, n):
-    read = set()
-    for i in argnums:
-        read.update(j for j in range(n) if j != i)
-    return False, read
-
-
-def _reads_nothing(argnums, n):
-    return False, ()
-
-
-class _Reads(dict):
-    """A dict that forgets the keep masks computed from it whenever an entry changes."""
-
-    def __setitem__(self, prim, reads):
-        super().__setitem__(prim, reads)
-        _KEEP_CACHE.clear()
-
-    def __delitem__(self, prim):
-        super().__delitem__(prim)
-        _KEEP_CACHE.clear()
-
-
-_KEEP_CACHE: dict = {}  # (primitive, traced positions, operand count) -> (keep ans, keep operand i?)
-_NOTHING = ((),)
-VJP_READS: dict = _Reads()
-for _name, _reads in {
-    "add": ((), ()), "subtract": ((), ()), "negative": _NOTHING,
-    "multiply": ((1,), (0,)), "divide": ((1,), ("ans", 1)), "matmul": ((1,), (0,)), "einsum": _reads_others,
-    "where": ((), (0,), (0,)),
-    "exp": (("ans",),), "exp2": (("ans",),), "expm1": (("ans",),), "tanh": (("ans",),), "tan": (("ans",),),
-    "sqrt": (("ans",),), "cbrt": (("ans",),),
-    "log": ((0,),), "log1p": ((0,),), "sin": ((0,),), "cos": ((0,),), "sinh": ((0,),), "cosh": ((0,),),
-    "arctan": ((0,),), "arcsinh": ((0,),),
-    "sum": _NOTHING, "cumsum": _NOTHING, "reshape": _NOTHING, "transpose": _NOTHING, "broadcast_to": _NOTHING,
-    "astype": _NOTHING, "getitem": _NOTHING, "scatter_add": _NOTHING, "concatenate": _reads_nothing,
-}.items():
-    VJP_READS[PRIMITIVES[_name]] = _reads
+_KEEP_CACHE: dict = {}  # (the primitive's vjp_reads, traced positions, operand count) -> what to keep
 
 
 def _keep(prim, argnums, n):
-    """(keep the output?, keep operand i? for each i or None for all) of a call with traced ``argnums``."""
-    key = (prim, argnums, n)
+    """(keep the output?, keep operand i? for each i, or None for all) of a call with traced ``argnums``, from the
+    primitive's ``vjp_reads`` (see defprim)."""
+    reads = prim.vjp_reads
+    if reads is None:
+        return _KEEP_ALL
+    key = (reads, argnums, n)
     spec = _KEEP_CACHE.get(key)
     if spec is None:
-        reads = VJP_READS.get(prim)
-        if reads is None:
-            spec = (True, None)
+        if callable(reads):
+            ans, read = reads(argnums, n)
         else:
-            if callable(reads):
-                ans, read = reads(argnums, n)
-            else:
-                ans, read = False, set()
-                for i in argnums:
-                    for r in reads[i]:
-                        if r == "ans":
-                            ans = True
-                        else:
-                            read.add(r)
-            spec = (ans, tuple(i in read for i in range(n)))
-        _KEEP_CACHE[key] = spec
+            ans, read = False, set()
+            for i in argnums:
+                for r in reads[i]:
+                    if r == "ans":
+                        ans = True
+                    else:
+                        read.add(r)
+        spec = _KEEP_CACHE[key] = (ans, tuple(i in read for i in range(n)))
     return spec
+
+
+_KEEP_ALL = (True, None)
 
 
 class TapeTracer(Tracer):

@@ -74,7 +74,7 @@ def _matmul_batch(args, batched):
 
 
 matmul = defprim(np.matmul, jvp=(lambda dx, ans, x, y: matmul(dx, y), lambda dy, ans, x, y: matmul(x, dy)),
-                 vjp=(_matmul_vjp_x, _matmul_vjp_y), batch=_matmul_batch)
+                 vjp=(_matmul_vjp_x, _matmul_vjp_y), vjp_reads=((1,), (0,)), batch=_matmul_batch)
 
 # -- einsum --
 #
@@ -170,7 +170,13 @@ def _einsum_batch(args, batched, *, subscripts, optimize):
     return einsum_p(*args, subscripts=_first_appearance(f"{ins}->{free}{out}"), optimize=optimize)
 
 
+def _einsum_reads(argnums, n):
+    # each operand's cotangent contracts the cotangent with all the other operands
+    return False, {j for i in argnums for j in range(n) if j != i}
+
+
 einsum_p = defprim(_einsum_impl, name="einsum", jvp=_einsum_jvp, vjp=_einsum_vjp, batch=_einsum_batch,
+                   vjp_reads=_einsum_reads,
                    note="subscripts are canonical (explicit, no '...', broadcast size-1 axes summed under a letter of "
                         "their own); contracts with a BLAS path (np.einsum optimize='greedy') once it pays off, or "
                         "with the optimize strategy given ('greedy', 'optimal'); an explicit path is not kept")

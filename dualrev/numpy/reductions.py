@@ -125,7 +125,7 @@ def _sum_vjp(ct, ans, x, *, axis, keepdims):
     return broadcast_to(_keep(ct, np.shape(x), axis, keepdims), np.shape(x))
 
 
-_sum = defprim(lambda x, *, axis, keepdims: np.sum(x, axis=axis, keepdims=keepdims), name="sum",
+_sum = defprim(lambda x, *, axis, keepdims: np.sum(x, axis=axis, keepdims=keepdims), name="sum", vjp_reads=((),),
                jvp=(lambda dx, ans, x, *, axis, keepdims: _sum(dx, axis=axis, keepdims=keepdims),),
                vjp=(_sum_vjp,), batch=_batch_axes(lambda x, **params: _sum(x, **params)))
 
@@ -183,7 +183,7 @@ def _linear_recurrence(a, b, axis):
 
 
 _cumsum = defprim(
-    lambda x, *, axis: np.cumsum(x, axis=axis), name="cumsum",
+    lambda x, *, axis: np.cumsum(x, axis=axis), name="cumsum", vjp_reads=((),),
     jvp=(lambda dx, ans, x, *, axis: _cumsum(dx, axis=axis),),
     vjp=(lambda ct, ans, x, *, axis: _flip(_cumsum(_flip(ct, axis), axis=axis), axis),),
     batch=_batch_axis(lambda x, **params: _cumsum(x, **params)),

@@ -59,7 +59,7 @@ for _f in (np.zeros_like, np.ones_like, np.empty_like, np.full_like):
 
 # -- reshaping --
 
-reshape_p = defprim(lambda x, *, shape: np.reshape(x, shape), name="reshape",
+reshape_p = defprim(lambda x, *, shape: np.reshape(x, shape), name="reshape", vjp_reads=((),),
                     jvp=(lambda dx, ans, x, *, shape: reshape_p(dx, shape=shape),),
                     vjp=(lambda ct, ans, x, *, shape: reshape_p(ct, shape=np.shape(x)),),
                     batch=lambda args, batched, *, shape: reshape_p(args[0], shape=(args[0].shape[0],) + shape))
@@ -83,7 +83,7 @@ def reshape(a, shape=None, order="C", *, newshape=None, copy=None):
 
 
 transpose_p = defprim(
-    lambda x, *, axes: np.transpose(x, axes), name="transpose",
+    lambda x, *, axes: np.transpose(x, axes), name="transpose", vjp_reads=((),),
     jvp=(lambda dx, ans, x, *, axes: transpose_p(dx, axes=axes),),
     vjp=(lambda ct, ans, x, *, axes: transpose_p(ct, axes=tuple(int(i) for i in np.argsort(axes))),),
     batch=lambda args, batched, *, axes: transpose_p(args[0], axes=(0,) + tuple(a + 1 for a in axes)),
@@ -110,7 +110,7 @@ def _broadcast_to_batch(args, batched, *, shape):
 
 
 broadcast_to_p = defprim(
-    lambda x, *, shape: np.broadcast_to(x, shape), name="broadcast_to",
+    lambda x, *, shape: np.broadcast_to(x, shape), name="broadcast_to", vjp_reads=((),),
     jvp=(lambda dx, ans, x, *, shape: broadcast_to_p(dx, shape=shape),),
     vjp=(lambda ct, ans, x, *, shape: ct,),  # the engine sums the cotangent back to x's shape
     batch=_broadcast_to_batch,
@@ -127,7 +127,7 @@ def broadcast_to(array, shape, subok=False):
 
 
 astype_p = defprim(
-    lambda x, *, dtype: np.asarray(x).astype(dtype), name="astype",
+    lambda x, *, dtype: np.asarray(x).astype(dtype), name="astype", vjp_reads=((),),
     jvp=(lambda dx, ans, x, *, dtype: astype_p(dx, dtype=dtype),),
     vjp=(lambda ct, ans, x, *, dtype: ct,),  # the engine casts the cotangent back to x's dtype
     batch=lambda args, batched, *, dtype: astype_p(args[0], dtype=dtype),
@@ -358,13 +358,13 @@ def _scatter_add_batch(args, batched, *, idx, shape):
 
 
 getitem_p = defprim(
-    lambda x, *, idx: x[idx], name="getitem",
+    lambda x, *, idx: x[idx], name="getitem", vjp_reads=((),),
     jvp=(lambda dx, ans, x, *, idx: getitem_p(dx, idx=idx),),
     vjp=(lambda ct, ans, x, *, idx: scatter_add(ct, idx=idx, shape=np.shape(x)),),
     batch=_getitem_batch,
 )
 scatter_add = defprim(
-    _scatter_add_impl, name="scatter_add",
+    _scatter_add_impl, name="scatter_add", vjp_reads=((),),
     jvp=(lambda dct, ans, ct, *, idx, shape: scatter_add(dct, idx=idx, shape=shape),),
     vjp=(lambda g, ans, ct, *, idx, shape: getitem_p(g, idx=idx),),
     batch=_scatter_add_batch,
@@ -416,6 +416,7 @@ def _concatenate_batch(args, batched, *, axis):
 
 
 concatenate_p = defprim(lambda *xs, axis: np.concatenate(xs, axis=axis), name="concatenate",
+                        vjp_reads=lambda argnums, n: (False, ()),
                         jvp=_concatenate_jvp, vjp=_concatenate_vjp, batch=_concatenate_batch)
 
 

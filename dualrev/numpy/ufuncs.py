@@ -82,12 +82,12 @@ def _replace_posinf(v):
 
 # -- binary arithmetic --
 
-add = defprim(np.add, jvp=(lambda dx, ans, x, y: dx, lambda dy, ans, x, y: dy),
+add = defprim(np.add, vjp_reads=((), ()), jvp=(lambda dx, ans, x, y: dx, lambda dy, ans, x, y: dy),
               vjp=(lambda ct, ans, x, y: ct, lambda ct, ans, x, y: ct))
-subtract = defprim(np.subtract, jvp=(lambda dx, ans, x, y: dx, lambda dy, ans, x, y: -dy),
+subtract = defprim(np.subtract, vjp_reads=((), ()), jvp=(lambda dx, ans, x, y: dx, lambda dy, ans, x, y: -dy),
                    vjp=(lambda ct, ans, x, y: ct, lambda ct, ans, x, y: -ct))
-multiply = defprim(np.multiply, partials=(lambda ans, x, y: y, lambda ans, x, y: x))
-true_divide = defprim(np.true_divide, name="divide",
+multiply = defprim(np.multiply, vjp_reads=((1,), (0,)), partials=(lambda ans, x, y: y, lambda ans, x, y: x))
+true_divide = defprim(np.true_divide, name="divide", vjp_reads=((1,), ("ans", 1)),
                       jvp=(lambda dx, ans, x, y: dx / y, lambda dy, ans, x, y: -dy * ans / y),
                       vjp=(lambda ct, ans, x, y: ct / y, lambda ct, ans, x, y: -ct * ans / y))
 divide = true_divide
@@ -290,7 +290,7 @@ fmod = defprim(
 
 # -- unary --
 
-negative = defprim(np.negative, jvp=(lambda dx, ans, x: -dx,), vjp=(lambda ct, ans, x: -ct,))
+negative = defprim(np.negative, vjp_reads=((),), jvp=(lambda dx, ans, x: -dx,), vjp=(lambda ct, ans, x: -ct,))
 
 
 def positive(x):
@@ -298,16 +298,17 @@ def positive(x):
     return x if isinstance(x, Tracer) else np.positive(x)
 
 
-exp = defprim(np.exp, partials=lambda ans, x: ans)
-exp2 = defprim(np.exp2, partials=lambda ans, x: ans * LN2)
-expm1 = defprim(np.expm1, partials=lambda ans, x: ans + 1.0)
+exp = defprim(np.exp, vjp_reads=(("ans",),), partials=lambda ans, x: ans)
+exp2 = defprim(np.exp2, vjp_reads=(("ans",),), partials=lambda ans, x: ans * LN2)
+expm1 = defprim(np.expm1, vjp_reads=(("ans",),), partials=lambda ans, x: ans + 1.0)
 log = defprim(np.log, jvp=(_quiet(lambda dx, ans, x: dx / x),), vjp=(_quiet(lambda ct, ans, x: ct / x),),
-              note="log'(0) = +inf, as in JAX")
+              vjp_reads=((0,),), note="log'(0) = +inf, as in JAX")
 log2 = _singular(np.log2, lambda ans, x: 1.0 / (x * LN2))
 log10 = _singular(np.log10, lambda ans, x: 1.0 / (x * LN10))
-log1p = _singular(np.log1p, lambda ans, x: 1.0 / (x + 1.0))
-sqrt = _singular(np.sqrt, lambda ans, x: 0.5 / ans, note="sqrt'(0) = +inf, as in JAX")
-cbrt = _singular(np.cbrt, lambda ans, x: (1.0 / 3.0) / (ans * ans), note="cbrt'(0) = +inf, as in JAX")
+log1p = _singular(np.log1p, lambda ans, x: 1.0 / (x + 1.0), vjp_reads=((0,),))
+sqrt = _singular(np.sqrt, lambda ans, x: 0.5 / ans, vjp_reads=(("ans",),), note="sqrt'(0) = +inf, as in JAX")
+cbrt = _singular(np.cbrt, lambda ans, x: (1.0 / 3.0) / (ans * ans), vjp_reads=(("ans",),),
+                 note="cbrt'(0) = +inf, as in JAX")
 
 
 def square(x):
@@ -320,16 +321,16 @@ def reciprocal(x):
     return true_divide(1.0, x) if isinstance(x, Tracer) else np.reciprocal(x)
 
 
-sin = defprim(np.sin, partials=lambda ans, x: cos(x))
-cos = defprim(np.cos, partials=lambda ans, x: -sin(x))
-tan = defprim(np.tan, partials=lambda ans, x: 1.0 + ans * ans)
+sin = defprim(np.sin, vjp_reads=((0,),), partials=lambda ans, x: cos(x))
+cos = defprim(np.cos, vjp_reads=((0,),), partials=lambda ans, x: -sin(x))
+tan = defprim(np.tan, vjp_reads=(("ans",),), partials=lambda ans, x: 1.0 + ans * ans)
 arcsin = _singular(np.arcsin, lambda ans, x: 1.0 / sqrt(1.0 - x * x), note="+inf at ±1, as in JAX")
 arccos = _singular(np.arccos, lambda ans, x: -1.0 / sqrt(1.0 - x * x), note="-inf at ±1, as in JAX")
-arctan = defprim(np.arctan, partials=lambda ans, x: 1.0 / (1.0 + x * x))
-sinh = defprim(np.sinh, partials=lambda ans, x: cosh(x))
-cosh = defprim(np.cosh, partials=lambda ans, x: sinh(x))
-tanh = defprim(np.tanh, partials=lambda ans, x: 1.0 - ans * ans)
-arcsinh = defprim(np.arcsinh, partials=lambda ans, x: 1.0 / sqrt(x * x + 1.0))
+arctan = defprim(np.arctan, vjp_reads=((0,),), partials=lambda ans, x: 1.0 / (1.0 + x * x))
+sinh = defprim(np.sinh, vjp_reads=((0,),), partials=lambda ans, x: cosh(x))
+cosh = defprim(np.cosh, vjp_reads=((0,),), partials=lambda ans, x: sinh(x))
+tanh = defprim(np.tanh, vjp_reads=(("ans",),), partials=lambda ans, x: 1.0 - ans * ans)
+arcsinh = defprim(np.arcsinh, vjp_reads=((0,),), partials=lambda ans, x: 1.0 / sqrt(x * x + 1.0))
 # (x - 1)(x + 1) rather than JAX's x*x - 1: no cancellation near x = 1
 arccosh = _singular(np.arccosh, lambda ans, x: 1.0 / sqrt((x - 1.0) * (x + 1.0)), note="+inf at 1, as in JAX")
 arctanh = _singular(np.arctanh, lambda ans, x: 1.0 / ((1.0 + x) * (1.0 - x)), note="+inf at ±1, as in JAX")
@@ -483,7 +484,7 @@ def _where_impl(cond, x, y):
 
 
 _where = defprim(
-    _where_impl, name="where",
+    _where_impl, name="where", vjp_reads=((), (0,), (0,)),
     jvp=(None, lambda dx, ans, c, x, y: _where(c, dx, 0.0), lambda dy, ans, c, x, y: _where(c, 0.0, dy)),
     vjp=(None, lambda ct, ans, c, x, y: _where(c, ct, 0.0), lambda ct, ans, c, x, y: _where(c, 0.0, ct)),
     batch="elementwise",
