@@ -328,7 +328,7 @@ def jacrev(fun: Callable, argnums=0, has_aux: bool = False, *, chunk_size: int |
 
     def jac_fun(*args, **kwargs):
         leaves, rebuild, flat_fun = _flatten_args(name, fun, args, kwargs, argnums)
-        rec = _Recording(name, flat_fun, leaves, has_aux)
+        rec = _Recording(name, flat_fun, leaves, has_aux, lean=True)  # pullbacks only: keep what VJPs read
         out_shapes = []
         for o in rec.outs:
             shape, dtype = _shape_dtype(o)
