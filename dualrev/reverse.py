@@ -78,16 +78,14 @@ def _aval(x):
     return x
 
 
-_KEEP_CACHE: dict = {}  # (the primitive's vjp_reads, traced positions, operand count) -> what to keep
+_KEEP_CACHE: dict = {}  # (primitive, traced positions, operand count) -> (keep ans?, keep operand i?, its vjp_reads)
 
 
 def _keep(prim, argnums, n):
-    """(keep the output?, keep operand i? for each i, or None for all) of a call with traced ``argnums``, from the
-    primitive's ``vjp_reads`` (see defprim)."""
+    """(keep the output?, keep operand i? for each i, vjp_reads) of a call with traced ``argnums``, from the
+    primitive's ``vjp_reads`` (see defprim), which must not be None."""
     reads = prim.vjp_reads
-    if reads is None:
-        return _KEEP_ALL
-    key = (reads, argnums, n)
+    key = (prim, argnums, n)
     spec = _KEEP_CACHE.get(key)
     if spec is None:
         if callable(reads):
@@ -100,11 +98,11 @@ def _keep(prim, argnums, n):
                         ans = True
                     else:
                         read.add(r)
-        spec = _KEEP_CACHE[key] = (ans, tuple(i in read for i in range(n)))
+        spec = _KEEP_CACHE[key] = (ans, tuple(i in read for i in range(n)), reads)
+    elif spec[2] is not reads:  # the primitive's vjp_reads was replaced since
+        del _KEEP_CACHE[key]
+        return _keep(prim, argnums, n)
     return spec
-
-
-_KEEP_ALL = (True, None)
 
 
 class TapeTracer(Tracer):
@@ -140,7 +138,8 @@ class TapeTrace(Trace):
         parents = []
         argnums = []
         plain = True  # no value of a lower level among the operands: the NumPy implementation runs directly
-        for i, a in enumerate(args):
+        i = 0
+        for a in args:
             if type(a) is TapeTracer and a._trace is self:
                 p = primals[i] = a.primal
                 parents.append((a.node, a.index))
@@ -149,6 +148,7 @@ class TapeTrace(Trace):
                     plain = False
             elif plain and isinstance(a, Tracer):
                 plain = False  # a value of a lower level: a constant here, with no cotangent at this level
+            i += 1
         if prim.vjp_fwd is not None:
             ans, residuals = prim.vjp_fwd(primals, **params)
             params = dict(params, residuals=residuals)
@@ -156,15 +156,14 @@ class TapeTrace(Trace):
             ans = prim.impl(*primals, **params) if plain else prim(*primals, **params)
         argnums = tuple(argnums)
         kept_ans = ans
-        if self.lean:
-            keep_ans, keep_args = _keep(prim, argnums, len(primals))
-            if keep_args is not None:
-                # Only values computed on this tape are dropped (inputs and constants live on outside it anyway),
-                # and what the parent keeps stands in: the value itself if the parent keeps it, else its Aval.
-                for (parent, k), i in zip(parents, argnums):
-                    if not keep_args[i] and parent.prim is not None:
-                        primals[i] = parent.ans[k] if parent.prim.multiple_results else parent.ans
-            if not keep_ans:
+        if self.lean and prim.vjp_reads is not None:
+            keep_ans, keep_args, _ = _keep(prim, argnums, i)
+            # Only values computed on this tape are dropped (inputs and constants live on outside it anyway),
+            # and what the parent keeps stands in: the value itself if the parent keeps it, else its Aval.
+            for (parent, k), j in zip(parents, argnums):
+                if not keep_args[j] and parent.prim is not None:
+                    primals[j] = parent.ans[k] if parent.prim.multiple_results else parent.ans
+            if not keep_ans and type(ans) is not np.float64:  # a scalar is no cheaper as an Aval
                 if type(ans) is np.ndarray:
                     kept_ans = Aval(ans.shape, ans.dtype)
                 else:
@@ -235,7 +234,8 @@ def backward_pass(tape, seeds, release=False):
                 if g is None:
                     continue
                 x = args[i]
-                if type(g) is not np.ndarray or g.shape != x.shape or g.dtype != x.dtype:
+                tg = type(g)
+                if (tg is not np.ndarray and tg is not np.float64) or g.shape != x.shape or g.dtype != x.dtype:
                     g = fit_cotangent(g, x, prim)
                 if parent.prim is not None and parent.prim.multiple_results:
                     _accumulate(cts, parent, k, g)
