@@ -157,7 +157,10 @@ class TapeTrace(Trace):
         argnums = tuple(argnums)
         kept_ans = ans
         if self.lean and prim.vjp_reads is not None:
-            keep_ans, keep_args, _ = _keep(prim, argnums, i)
+            spec = _KEEP_CACHE.get((prim, argnums, i))  # _keep, inlined for the common case
+            if spec is None or spec[2] is not prim.vjp_reads:
+                spec = _keep(prim, argnums, i)
+            keep_ans, keep_args, _ = spec
             # Only values computed on this tape are dropped (inputs and constants live on outside it anyway),
             # and what the parent keeps stands in: the value itself if the parent keeps it, else its Aval.
             for (parent, k), j in zip(parents, argnums):
