@@ -9,6 +9,9 @@ order in both modes. The numerically delicate ones are stable for any input size
 - ``softmax``, ``log_softmax`` and ``logsumexp`` subtract the maximum before ``exp``. The maximum is taken with
   ``dr.stop_gradient``: the functions are invariant to that shift, so treating it as a constant changes no
   derivative of any order, and values and gradients stay finite at inputs of +-1000.
+
+Under ``dr.vmap`` the masks and shifts (relu's ``x > 0``, the maximum) are computed per example with dualrev
+operations on ``dr.stop_gradient(x)``; without vmap they are plain NumPy on the plain value (the fast path).
 """
 
 from __future__ import annotations
@@ -17,7 +20,9 @@ import numpy as np
 
 import dualrev as dr
 import dualrev.numpy as dnp
-from dualrev.nn._util import value as _value
+from dualrev.nn._util import constant as _constant
+from dualrev.nn._util import reduced_shape as _reduced_shape
+from dualrev.nn._util import shape as _shape
 
 __all__ = ["log1p", "log_softmax", "logsumexp", "relu", "sigmoid", "softmax", "softplus", "tanh"]
 
@@ -45,15 +50,18 @@ def relu(x):
 
     On traced values it is ``x * mask`` with a constant boolean mask (one multiply forward, one backward, and one
     byte per element kept for the backward pass; negative inputs give ``-0.0`` there), falling back to ``where``
-    when ``x`` holds ``-inf`` or nan (where ``-inf * 0`` would be nan).
+    when ``x`` holds ``-inf`` or nan (where ``-inf * 0`` would be nan). Under ``dr.vmap`` the mask is a batched
+    value, one per example.
+
+    >>> relu(np.array([-1.0, 2.0]))
+    array([0., 2.])
     """
     if type(x) is np.ndarray:  # not traced: nothing to differentiate
         return np.maximum(x, 0)
-    v = _value(x)
-    positive = v > 0
-    if v.size and not v.min() > -np.inf:  # one fast reduction: true for -inf and for nan
-        return dnp.where(positive | np.isnan(v), x, 0.0)  # relu(nan) is nan, as in JAX
-    return x * positive
+    c, v = _constant(x)
+    if v.size and not v.min() > -np.inf:  # one fast reduction over every example: true for -inf and for nan
+        return dnp.where(c <= 0, 0.0, x)  # relu(nan) is nan, as in JAX
+    return x * (c > 0)
 
 
 def tanh(x):
@@ -89,19 +97,29 @@ def _sigmoid_jvp(primals, tangents):
 
 def _shift(x, axis):
     """The maximum of ``x`` along ``axis`` (kept), as a constant; 0 where it is not finite."""
-    m = _value(x).max(axis=axis, keepdims=True)
-    if not np.isfinite(m).all():
-        m = np.where(np.isfinite(m), m, 0).astype(m.dtype)
+    c, v = _constant(x)
+    if c is v:  # a plain array: NumPy directly
+        m = v.max(axis=axis, keepdims=True)
+        if not np.isfinite(m).all():
+            m = np.where(np.isfinite(m), m, 0).astype(m.dtype)
+        return m
+    m = dnp.max(c, axis=axis, keepdims=True)  # under vmap: one maximum per example
+    if not np.isfinite(_constant(m)[1]).all():  # some example's maximum is not finite
+        m = dnp.where(dnp.isfinite(m), m, dnp.zeros_like(m))
     return m
 
 
 def logsumexp(x, axis=None, keepdims=False):
     """``log(sum(exp(x), axis))``, computed as ``m + log(sum(exp(x - m)))`` with ``m = max(x)``; its gradient is
-    ``softmax(x)``."""
+    ``softmax(x)``.
+
+    >>> logsumexp(np.zeros(4))   # log 4
+    array(1.38629436)
+    """
     m = _shift(x, axis)
     out = dnp.log(dnp.sum(dnp.exp(x - m), axis=axis, keepdims=True)) + m
     if not keepdims:
-        out = dnp.reshape(out, np.sum(m, axis=axis).shape)
+        out = dnp.reshape(out, _reduced_shape(_shape(x), axis))
     return out
 
 

@@ -19,9 +19,9 @@ import numpy as np
 
 import dualrev.numpy as dnp
 from dualrev.nn import random as _random
+from dualrev.nn._util import constant as _constant
 from dualrev.nn._util import dtype as _dtype
 from dualrev.nn._util import shape as _shape
-from dualrev.nn._util import value as _value
 
 __all__ = ["avg_pool2d", "conv1d", "conv2d", "conv_output_shape", "dropout", "layer_norm", "linear", "max_pool2d"]
 
@@ -187,33 +187,46 @@ def _tiled(x, xs, k_sizes, strides, pads):
 
 
 def _select(t, v, mask):
-    """``t`` where ``mask``, else 0: a multiply by the 0/1 mask (``where`` if ``t`` holds infinities)."""
+    """``t`` where ``mask``, else 0: a multiply by the 0/1 mask (``where`` if ``t`` holds infinities in any
+    example)."""
     if np.isinf(v).any():
         return dnp.where(mask, t, 0.0)
     return t * mask.astype(v.dtype)
+
+
+def _first_max(c, axis: int):
+    """A boolean mask of the first maximum of ``c`` along ``axis``: NumPy on a plain array, dualrev operations on
+    a batched value (under vmap, one mask per example)."""
+    xp = np if type(c) is np.ndarray else dnp
+    ndim, axis = len(c.shape), axis % len(c.shape)
+    positions = np.arange(c.shape[axis]).reshape((-1,) + (1,) * (ndim - 1 - axis))
+    return xp.expand_dims(xp.argmax(c, axis=axis), axis) == positions
 
 
 def max_pool2d(x, window=2, stride=None, padding="valid"):
     """Max over ``window`` (int or pair) moved by ``stride`` (default: the window) over an NCHW input.
 
     The derivative flows to the first maximal element of each window (as in ``jax.lax.reduce_window`` max
-    pooling and PyTorch): ``y = sum(patches * onehot(argmax))`` with a constant one-hot mask.
+    pooling and PyTorch): ``y = sum(patches * onehot(argmax))`` with a constant one-hot mask (under ``dr.vmap``,
+    one per example).
+
+    >>> max_pool2d(np.arange(16.0).reshape(1, 1, 4, 4)).shape
+    (1, 1, 2, 2)
     """
     xs, k_sizes, strides, pads = _pool_setup(x, window, stride, padding, "max_pool2d")
     tiles = _tiled(x, xs, k_sizes, strides, pads)
     if tiles is not None:  # (N, C, Ho, kh, Wo, kw)
-        v = _value(tiles)
-        N, C, Ho, kh, Wo, kw = v.shape
-        flat = v.transpose(0, 1, 2, 4, 3, 5).reshape(N, C, Ho, Wo, kh * kw)
-        first = np.argmax(flat, axis=-1)[..., None] == np.arange(kh * kw)
-        mask = first.reshape(N, C, Ho, Wo, kh, kw).transpose(0, 1, 2, 4, 3, 5)
+        c, v = _constant(tiles)
+        N, C, Ho, kh, Wo, kw = _shape(tiles)
+        xp = np if c is v else dnp
+        flat = xp.reshape(xp.transpose(c, (0, 1, 2, 4, 3, 5)), (N, C, Ho, Wo, kh * kw))
+        mask = xp.transpose(xp.reshape(_first_max(flat, -1), (N, C, Ho, Wo, kh, kw)), (0, 1, 2, 4, 3, 5))
         return dnp.sum(_select(tiles, v, mask), axis=(3, 5))
     dtype = _dtype(x)
     # Pad with the lowest finite value, not -inf: padded positions are multiplied by 0 in the mask.
     patches, _ = _windows(x, k_sizes, strides, (1, 1), pads, np.finfo(dtype).min, "max_pool2d")
-    v = _value(patches)
-    mask = np.argmax(v, axis=2)[:, :, None] == np.arange(v.shape[2])[:, None, None]
-    return dnp.sum(_select(patches, v, mask), axis=2)
+    c, v = _constant(patches)
+    return dnp.sum(_select(patches, v, _first_max(c, 2)), axis=2)
 
 
 def avg_pool2d(x, window=2, stride=None, padding="valid"):

@@ -13,9 +13,9 @@ import numpy as np
 
 import dualrev as dr
 import dualrev.numpy as dnp
+from dualrev.nn._util import constant as _constant
 from dualrev.nn._util import float_dtype as _dtype
 from dualrev.nn._util import shape as _shape
-from dualrev.nn._util import value as _value
 from dualrev.nn.activations import _shift, softplus
 
 __all__ = ["binary_cross_entropy", "binary_cross_entropy_with_logits", "cross_entropy", "mse", "one_hot"]
@@ -31,13 +31,23 @@ def _reduce(x, reduction: str, name: str):
     raise ValueError(f"dualrev.nn.{name}: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
 
 
-def one_hot(labels, num_classes: int, dtype=np.float64, axis: int = -1) -> np.ndarray:
-    """Integer labels as one-hot vectors along a new ``axis`` (a plain array: labels carry no derivative)."""
-    labels = np.asarray(labels)
-    if labels.dtype.kind not in "iu":
-        raise TypeError(f"dualrev.nn.one_hot: labels must be integers, got dtype {labels.dtype}")
-    out = (labels[..., None] == np.arange(num_classes)).astype(dtype)
-    return out if axis in (-1, out.ndim - 1) else np.moveaxis(out, -1, axis)
+def one_hot(labels, num_classes: int, dtype=np.float64, axis: int = -1):
+    """Integer labels as one-hot vectors along a new ``axis`` (labels carry no derivative).
+
+    A plain array for plain labels; under ``dr.vmap`` (labels that differ per example) a batched value.
+
+    >>> one_hot(np.array([2, 0]), 3)
+    array([[0., 0., 1.],
+           [1., 0., 0.]])
+    """
+    c, v = _constant(labels) if hasattr(labels, "shape") else (np.asarray(labels),) * 2
+    if v.dtype.kind not in "iu":
+        raise TypeError(f"dualrev.nn.one_hot: labels must be integers, got dtype {v.dtype}")
+    if c is v:
+        out = (v[..., None] == np.arange(num_classes)).astype(dtype)
+        return out if axis in (-1, out.ndim - 1) else np.moveaxis(out, -1, axis)
+    out = dnp.astype(dnp.expand_dims(c, -1) == np.arange(num_classes), dtype)
+    return out if axis in (-1, out.ndim - 1) else dnp.moveaxis(out, -1, axis)
 
 
 def mse(pred, target, reduction: str = "mean"):
@@ -126,15 +136,18 @@ def cross_entropy(logits, labels, axis: int = -1, reduction: str = "mean"):
         raise ValueError(f"dualrev.nn.cross_entropy: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
     if not hasattr(logits, "shape"):  # a list or a float: one array (a list would be a pytree of leaves)
         logits = np.asarray(logits, np.float64)
-    labels_value = _value(labels)
+    if not hasattr(labels, "shape"):  # a list or a number: one array
+        labels = np.asarray(labels)
     shape = _shape(logits)
     axis = axis % len(shape)
-    is_labels = labels_value.dtype.kind in "iu"
-    if is_labels:
-        labels = one_hot(labels_value, shape[axis], _dtype(logits), axis=axis)
-    elif labels_value.dtype.kind == "b":  # boolean one-hot targets
-        labels = labels_value.astype(_dtype(logits))
-    if not is_labels and np.shape(labels_value) != shape:
+    kind = np.dtype(labels.dtype).kind
+    is_labels = kind in "iu"
+    if is_labels:  # a plain array, or under vmap a batched value (labels differ per example)
+        labels = one_hot(labels, shape[axis], _dtype(logits), axis=axis)
+    elif kind == "b":  # boolean one-hot targets
+        c, v = _constant(labels)
+        labels = v.astype(_dtype(logits)) if c is v else dnp.astype(c, _dtype(logits))
+    if not is_labels and _shape(labels) != shape:
         raise ValueError(f"dualrev.nn.cross_entropy: float targets must have the logits' shape {shape}, got "
-                         f"{np.shape(labels_value)}")
+                         f"{_shape(labels)}")
     return _softmax_cross_entropy(logits, labels, axis=axis, reduction=reduction, labels=is_labels)

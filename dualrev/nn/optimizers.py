@@ -146,29 +146,51 @@ def apply_updates(params, updates):
     return tree_map(lambda p, u: _cast(p + u, _dtype(p)), params, updates)
 
 
-def global_norm(tree):
-    """The 2-norm of all leaves together, ``sqrt(sum_i sum(g_i^2))``, computed in at least float32."""
-    leaves = tree_leaves(tree)
-    if not leaves:
-        return 0.0
+def _sum_of_squares(leaves):
     total = None
     for g in leaves:
         g = _cast(g, _state_dtype(g))
         s = dnp.sum(g * g)
         total = s if total is None else total + s
-    return dnp.sqrt(total)
+    return total
+
+
+def global_norm(tree):
+    """The 2-norm of all leaves together, ``sqrt(sum_i sum(g_i^2))``, computed in at least float32.
+
+    >>> global_norm({"w": np.array([3.0]), "b": np.array([4.0])})
+    np.float64(5.0)
+    """
+    leaves = tree_leaves(tree)
+    if not leaves:
+        return 0.0
+    return dnp.sqrt(_sum_of_squares(leaves))
 
 
 def clip_by_global_norm(tree, max_norm: float):
     """Scale every leaf by ``min(1, max_norm / global_norm(tree))``; returns ``(clipped tree, norm)``.
 
-    The direction of the whole gradient is kept (unlike clipping each element); leaves keep their dtype.
+    The direction of the whole gradient is kept (unlike clipping each element); leaves keep their dtype. Under
+    ``dr.vmap`` each example is clipped by its own norm.
+
+    >>> clip_by_global_norm({"w": np.array([3.0, 4.0])}, 1.0)[0]["w"]
+    array([0.6, 0.8])
     """
-    norm = global_norm(tree)
-    value = float(_util.value(norm))
-    if not value > max_norm:  # also when the norm is nan: nothing to rescale by
-        return tree, norm
-    scale = max_norm / norm
     leaves, treedef = tree_flatten(tree)
+    if not leaves:
+        return tree, 0.0
+    squares = _sum_of_squares(leaves)
+    norm = dnp.sqrt(squares)
+    c, v = _util.constant(norm)
+    if c is v:
+        if not v > max_norm:  # also when the norm is nan: nothing to rescale by
+            return tree, norm
+        scale = max_norm / norm
+    else:  # under vmap the norm differs per example: scale those above max_norm, leave the others
+        clip = c > max_norm
+        one = np.ones((), _dtype(norm))
+        # The inner where takes the root of 1, not of a zero sum, where an example is not clipped: the derivative
+        # of the unused branch stays finite (0, not 0 * inf).
+        scale = dnp.where(clip, max_norm / dnp.sqrt(dnp.where(clip, squares, one)), one)
     clipped = [_cast(_cast(g, _state_dtype(g)) * scale, _dtype(g)) for g in leaves]
     return tree_unflatten(treedef, clipped), norm

@@ -48,9 +48,25 @@ def cast(tree, dtype):
     return tree_map(cast_leaf, tree)
 
 
-def all_finite(tree) -> bool:
-    """True if no leaf holds an inf or a nan (read on the values: no derivative)."""
-    return all(bool(np.isfinite(_util.value(x)).all()) for x in tree_leaves(tree))
+def all_finite(tree):
+    """True if no leaf holds an inf or a nan (read on the values: no derivative).
+
+    A Python bool; under ``dr.vmap``, where the leaves differ per example, a batched boolean (one per example).
+
+    >>> all_finite({"w": np.ones(2), "b": np.array([np.nan])})
+    False
+    """
+    checks = []
+    for x in tree_leaves(tree):
+        c, v = _util.constant(x)
+        if c is v:
+            if not np.isfinite(v).all():
+                return False
+        else:
+            checks.append(dnp.all(dnp.isfinite(c)))
+    if not checks:
+        return True
+    return checks[0] if len(checks) == 1 else dnp.all(dnp.stack(checks))
 
 
 def _unscale(tree, scale):
