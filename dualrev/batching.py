@@ -98,7 +98,8 @@ def vmap(fun: Callable, in_axes=0, out_axes=0) -> Callable:
 
     ``in_axes``: the batched axis of each positional argument (an int, ``None`` for an argument shared by every
     example, or a tuple/list/dict prefix of the arguments' pytrees). ``out_axes``: where the batch axis goes in
-    each output (``None`` for an output that must be the same for every example). Composes with every transform:
+    each output (``None`` for an output that must be the same for every example). Keyword arguments are batched
+    along axis 0. Composes with every transform:
     ``vmap(grad(loss), in_axes=(None, 0, 0))`` gives per-example gradients.
 
     >>> dr.vmap(lambda x: dnp.sum(x ** 2))(np.arange(6.0).reshape(3, 2))
@@ -106,9 +107,11 @@ def vmap(fun: Callable, in_axes=0, out_axes=0) -> Callable:
     """
     name = f"vmap({getattr(fun, '__name__', type(fun).__name__)})"
 
-    def batched_fun(*args):
-        leaves, tree = tree_flatten(args)
+    def batched_fun(*args, **kwargs):
+        # Keyword arguments are batched along axis 0, as in JAX (in_axes covers the positional ones only).
+        leaves, tree = tree_flatten((args, kwargs))
         axes = _axes_for(name, "in_axes", tuple(in_axes) if isinstance(in_axes, list) else in_axes, args)
+        axes += [0] * (len(leaves) - len(axes))
         size = None
         moved = []
         for i, (x, ax) in enumerate(zip(leaves, axes)):
@@ -129,7 +132,8 @@ def vmap(fun: Callable, in_axes=0, out_axes=0) -> Callable:
             raise ValueError(f"{name}: in_axes batches no argument (all None); at least one must be batched")
         with new_trace(BatchTrace) as trace:
             boxed = [x if ax is None else BatchTracer(trace, x) for x, ax in zip(moved, axes)]
-            out = fun(*tree_unflatten(tree, boxed))
+            args, kwargs = tree_unflatten(tree, boxed)
+            out = fun(*args, **kwargs)
             out_leaves, out_tree = tree_flatten(out)
             o_axes = _axes_for(name, "out_axes", out_axes, out)
             results = [_unbatch(name, trace, o, ax, size) for o, ax in zip(out_leaves, o_axes)]

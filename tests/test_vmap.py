@@ -190,3 +190,9 @@ def test_jacobian_of_matrix_input_and_output_shapes():
     J = dr.jacrev(lambda X: X @ X.T)(X)
     assert J.shape == (2, 2, 2, 3)
     np.testing.assert_allclose(J, dr.jacfwd(lambda X: X @ X.T)(X), 1e-12)
+
+
+def test_keyword_arguments_are_batched_along_axis_0():
+    x, scale = RNG.normal(size=(4, 3)), RNG.normal(size=(4, 3))
+    got = dr.vmap(lambda x, w=None: x * w, in_axes=(0,))(x, w=scale)
+    np.testing.assert_allclose(got, x * scale)
