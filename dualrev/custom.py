@@ -123,8 +123,6 @@ def _custom_jvp_full(primals, tangents, *, f, rule):
 
 
 def _custom_jvp_vjp(ct, ans, xs, params, argnums):
-    f = params["f"]
-
     def tangent_out(*ts):  # linear in ts: the tangents of the differentiated operands
         tangents = [None] * len(xs)
         for i, t in zip(argnums, ts):
