@@ -211,7 +211,7 @@ def backward_pass(tape, seeds, release=False):
     """Run VJPs backwards along ``tape`` from ``seeds`` [(node, output index, cotangent)].
 
     Returns {leaf node: cotangent}. Nodes the seeds do not depend on never receive a cotangent and are skipped.
-    ``release``: empty ``tape`` as the pass goes, so each node's values are freed once its VJP has run (for a
+    ``release``: empty each node of its values once its VJP has run, so that they are freed as the pass goes (for a
     tape pulled back once).
     """
     cts = {}
@@ -220,8 +220,6 @@ def backward_pass(tape, seeds, release=False):
     grads = {}
     pop, get = cts.pop, cts.get
     for node in reversed(tape):
-        if release:
-            del tape[-1]  # this node: the reversed iterator only ever reads below the end
         ct = pop(node, None)  # popped: intermediates are released as the pass goes
         prim = node.prim
         if prim is None:
@@ -247,9 +245,9 @@ def backward_pass(tape, seeds, release=False):
                     cts[parent] = g if prev is None else prev + g
             args = in_cts = ct = x = g = None  # no reference outlives this node's turn
         if release:
-            # The graph stays reachable from the outputs through ``parents``: empty the node so that its values
-            # are freed now, not when the whole pass is over.
-            node.args = node.ans = node.params = node.parents = None
+            # The graph stays reachable from the outputs through ``parents``: empty the node of its values so
+            # that they are freed now, not when the whole pass is over (the small node objects stay till then).
+            node.args = node.ans = node.params = None
     return grads
 
 
