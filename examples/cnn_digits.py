@@ -27,14 +27,12 @@ import argparse
 import math
 import sys
 import tempfile
-import time
 
 import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir))
-from mlp_digits import load_digits_split, progress, save_plot
+from mlp_digits import load_digits_split, report, train
 
-import dualrev as dr
 import dualrev.numpy as dnp
 from dualrev import nn
 
@@ -93,30 +91,9 @@ def main(argv=None):
     params = init_params(init_key)
     steps = epochs * math.ceil(len(y_train) / opts.batch)
     opt = nn.adam(cosine_decay(opts.lr, steps))
-    state = opt.init(params)
-    value_and_grad = dr.value_and_grad(loss_fn)
-
-    history = {"loss": [], "train_acc": [], "test_acc": []}
-    start = time.perf_counter()
-    bar = progress(range(epochs), epochs, "epoch")
-    for _ in bar:
-        key, shuffle_key, dropout_key = nn.split(key, 3)
-        total, count = 0.0, 0
-        for i, (xb, yb) in enumerate(nn.minibatches(shuffle_key, (X_train, y_train), opts.batch)):
-            loss, grads = value_and_grad(params, xb, yb, nn.random.fold_in(dropout_key, i))
-            updates, state = opt.update(grads, state, params)
-            params = nn.apply_updates(params, updates)
-            total, count = total + float(loss) * len(yb), count + len(yb)
-        history["loss"].append(total / count)
-        history["train_acc"].append(accuracy(params, X_train, y_train))
-        history["test_acc"].append(accuracy(params, X_test, y_test))
-        bar.set_postfix_str(f"loss {history['loss'][-1]:.4f}  test acc {100 * history['test_acc'][-1]:.1f}%")
-    elapsed = time.perf_counter() - start
-
-    test_acc = history["test_acc"][-1]
-    print(f"{epochs} epochs in {elapsed:.1f} s: training loss {history['loss'][-1]:.4f}, "
-          f"training accuracy {100 * history['train_acc'][-1]:.1f}%, test accuracy {100 * test_acc:.1f}%")
-    save_plot(history, opts.plot, f"small CNN on digits: {100 * test_acc:.1f}% test accuracy")
+    params, history, elapsed = train(loss_fn, accuracy, params, opt, (X_train, y_train), (X_test, y_test),
+                                     epochs, opts.batch, key, keyed=True)
+    test_acc = report(history, elapsed, epochs, opts.plot, "small CNN on digits")
     if opts.full and test_acc < 0.98:
         print("below the 98% target")
         return 1
