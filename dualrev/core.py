@@ -320,37 +320,24 @@ def _dispatch(np_func: Callable, *args, **kwargs):
 
 
 def _binary(np_func, reflected=False):
-    # Operators look the table up themselves: one Python call less on the hot path.
     table = NUMPY_TABLE
 
     # Primitive.__call__ inlined for two operands, ``self`` a tracer: the hot path of every operator.
     def op(self, other):
+        args = (other, self) if reflected else (self, other)
         f = table.get(np_func)
         if type(f) is not Primitive:
-            return _dispatch(np_func, self, other)
+            return _dispatch(np_func, *args)
         top = self._trace
         if isinstance(other, Tracer) and other._trace.level > top.level:
             top = other._trace
         if not top.alive:
             raise _leaked(f.name)
         if f.nondiff:
-            return top.process_nondiff(f, (self, other), {})
-        return top.process(f, (self, other), _NO_PARAMS)
+            return top.process_nondiff(f, args, {})
+        return top.process(f, args, _NO_PARAMS)
 
-    def rop(self, other):
-        f = table.get(np_func)
-        if type(f) is not Primitive:
-            return _dispatch(np_func, other, self)
-        top = self._trace
-        if isinstance(other, Tracer) and other._trace.level > top.level:
-            top = other._trace
-        if not top.alive:
-            raise _leaked(f.name)
-        if f.nondiff:
-            return top.process_nondiff(f, (other, self), {})
-        return top.process(f, (other, self), _NO_PARAMS)
-
-    return rop if reflected else op
+    return op
 
 
 _NO_PARAMS: dict = {}  # shared and never written: traces copy params before adding to them
