@@ -264,6 +264,26 @@ def new_trace(trace_type: type, *args):
         stack.remove(trace)
 
 
+def is_complex(ans) -> bool:
+    """Whether a primitive's result (one value, or a tuple of them) is complex."""
+    if type(ans) is tuple:
+        return any(is_complex(a) for a in ans)
+    dtype = getattr(ans, "dtype", None)
+    return (dtype is not None and dtype.kind == "c") or isinstance(ans, complex)
+
+
+def complex_error(prim: Primitive, ans) -> TypeError:
+    """The error of a derivative trace asked to carry a complex value: refused, never a silently wrong number."""
+    dtypes = sorted({str(getattr(a, "dtype", "complex")) for a in (ans if type(ans) is tuple else (ans,))
+                     if is_complex(a)})
+    return TypeError(
+        f"dualrev: {prim.name} gave a complex result ({', '.join(dtypes)}) from a traced value; derivatives "
+        "through complex numbers are not supported yet. Write the computation in real arithmetic (e.g. carry "
+        "real and imaginary parts as two real arrays), or apply dualrev.stop_gradient to the traced operand if "
+        "no derivative should flow through it."
+    )
+
+
 def _leaked(where: str) -> LeakedTracerError:
     return LeakedTracerError(
         f"{where}: a tracer was used after the transform that created it returned (a leaked tracer). "

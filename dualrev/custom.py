@@ -12,6 +12,7 @@ Imports core, tree_util, transforms.
 from __future__ import annotations
 
 import functools
+import inspect
 from typing import Any, Callable
 
 import numpy as np
@@ -199,7 +200,7 @@ def _custom_vjp_fwd(primals, *, f, fwd, bwd):
 
 def _cts_in(bwd, f, res, cts, xs, zeros=True):
     """bwd's cotangents of the flat operands; ``zeros=False`` leaves None (zero) where bwd returned None."""
-    ct_in = bwd.fun(res, tree_unflatten(f.out_tree, cts), **f.kwargs)
+    ct_in = bwd.fun(res, tree_unflatten(f.out_tree, cts))
     arg_trees = f.in_tree.children  # in_tree is the tuple of positional arguments
     if not isinstance(ct_in, tuple) or len(ct_in) != len(arg_trees):
         raise TypeError(f"custom_vjp {f.fun.__name__}: bwd must return a tuple with one entry per positional "
@@ -261,7 +262,10 @@ class custom_vjp:
     ``fwd(*args)`` returns ``(out, residuals)``; ``bwd(residuals, ct)`` returns a tuple with one cotangent per
     positional argument. Unlike JAX, the function also works under ``jvp``, ``jacfwd`` and ``hessian``: forward
     mode uses the transpose of ``bwd`` (reverse mode over ``bwd``, which is linear in ``ct``), so ``bwd`` must be
-    written with dualrev operations. Keyword arguments are not differentiated.
+    written with dualrev operations. Keyword arguments are bound to their positions, as in JAX: ``fwd`` is called
+    positionally, array values given by keyword are differentiated (``bwd`` returns a cotangent for each), and
+    other values (numbers, strings, flags) are static, like JAX's ``nondiff_argnums``; ``bwd`` always takes
+    ``(residuals, ct)``.
 
     A ``bwd`` that is not linear in ``ct`` (clipping the cotangent, say) is fine for reverse mode, but has no
     Jacobian for forward mode to transpose: forward mode then sees the derivative of ``bwd`` at ``ct = 0``.
@@ -282,13 +286,52 @@ class custom_vjp:
     def __call__(self, *args, **kwargs):
         if self.fwd is None:
             raise TypeError(f"custom_vjp {self.fun.__name__}: define the rules with {self.fun.__name__}.defvjp")
-        leaves, in_tree = tree_flatten(args)
+        fun, fwd = self.fun, self.fwd
         if kwargs:
-            _check_kwargs(self.fun, kwargs)
-        f = _FlatFunction(self.fun, in_tree, kwargs)
-        outs = custom_vjp_call(*leaves, f=f, fwd=_FlatFunction(self.fwd, in_tree, kwargs),
-                               bwd=_FlatFunction(self.bwd, in_tree, kwargs))
+            args, fun, fwd = _bind_keywords(self.fun, self.fwd, args, kwargs)
+        leaves, in_tree = tree_flatten(args)
+        f = _FlatFunction(fun, in_tree, {})
+        outs = custom_vjp_call(*leaves, f=f, fwd=_FlatFunction(fwd, in_tree, {}),
+                               bwd=_FlatFunction(self.bwd, in_tree, {}))
         return tree_unflatten(f.out_tree, outs)
+
+
+def _is_array_value(v) -> bool:
+    leaves = tree_flatten(v)[0]
+    return bool(leaves) and all(isinstance(u, (np.ndarray, Tracer)) for u in leaves)
+
+
+def _bind_keywords(fun, fwd, args, kwargs):
+    """Keyword arguments of a custom_vjp function, as JAX resolves them: bound to their positions, so that ``fwd``
+    is called positionally and ``bwd(residuals, ct)`` returns one cotangent per differentiated argument. Array
+    values (and pytrees of arrays) given by keyword are differentiated like positional ones; any other value
+    (a Python number, a string, a flag) is static, like JAX's ``nondiff_argnums``, and gets no cotangent.
+
+    Returns ``(differentiated args, fun, fwd)``, the two functions taking the differentiated args only."""
+    try:
+        bound = inspect.signature(fun).bind(*args, **kwargs)
+    except TypeError as e:
+        raise TypeError(f"custom_vjp {getattr(fun, '__name__', 'function')}: {e}") from None
+    bound.apply_defaults()
+    given = set(kwargs)
+    names = list(bound.arguments)
+    positional = list(bound.args)
+    diff = [i for i, v in enumerate(positional) if i < len(args) or (names[i] in given and _is_array_value(v))]
+    static_kw = bound.kwargs  # keyword-only parameters and **kwargs: static
+    _check_kwargs(fun, {k: positional[i] for i, k in enumerate(names[:len(positional)]) if i not in diff})
+    _check_kwargs(fun, static_kw)
+
+    def with_static(g):
+        def call(*diff_args):
+            full = list(positional)
+            for i, v in zip(diff, diff_args):
+                full[i] = v
+            return g(*full, **static_kw)
+
+        call.__name__ = getattr(g, "__name__", "f")
+        return call
+
+    return tuple(positional[i] for i in diff), with_static(fun), with_static(fwd)
 
 
 # -- checkpoint --

@@ -4,7 +4,9 @@ in the same pass as the primal. A zero tangent is ``None``, never an array. Impo
 
 from __future__ import annotations
 
-from dualrev.core import Trace, Tracer
+import numpy as np
+
+from dualrev.core import Trace, Tracer, complex_error, is_complex
 from dualrev.numpy import astype, broadcast_to
 
 __all__ = ["DualTrace", "DualTracer", "fit_tangent"]
@@ -34,8 +36,12 @@ class DualTrace(Trace):
                 tangents.append(None)
         if prim.jvp_full is not None:
             ans, t = prim.jvp_full(primals, tangents, **params)
+            if is_complex(ans):
+                raise complex_error(prim, ans)
         else:
             ans = prim(*primals, **params)
+            if type(ans) is not np.float64 and is_complex(ans):
+                raise complex_error(prim, ans)
             t = prim.jvp(tangents, ans, primals, params)
         if prim.multiple_results:
             t = t if t is not None else (None,) * len(ans)
@@ -49,10 +55,15 @@ class DualTrace(Trace):
 
 def fit_tangent(t, ans):
     """Make a rule's tangent match the primal output's shape and dtype (once, here, not in every rule)."""
+    if not isinstance(t, (np.ndarray, np.generic, Tracer)):  # a Python number or list from a custom rule
+        t = np.asarray(t)
     shape = ans.shape
     if t.shape != shape:
         t = broadcast_to(t, shape)
     dtype = ans.dtype
     if t.dtype != dtype and dtype.kind in "fc":
+        if t.dtype.kind == "c" and dtype.kind != "c":  # casting would silently drop the imaginary part
+            raise TypeError(f"dualrev: a JVP rule gave a complex tangent ({t.dtype}) for a real output ({dtype}); "
+                            "derivatives through complex numbers are not supported yet")
         t = astype(t, dtype)
     return t

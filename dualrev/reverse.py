@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from dualrev.core import Trace, Tracer
+from dualrev.core import Trace, Tracer, complex_error, is_complex
 from dualrev.numpy import astype
 from dualrev.numpy import sum as dsum
 
@@ -154,6 +154,8 @@ class TapeTrace(Trace):
             params = dict(params, residuals=residuals)
         else:
             ans = prim.impl(*primals, **params) if plain else prim(*primals, **params)
+        if type(ans) is not np.float64 and is_complex(ans):
+            raise complex_error(prim, ans)
         argnums = tuple(argnums)
         kept_ans = ans
         if self.lean and prim.vjp_reads is not None:
@@ -183,6 +185,8 @@ def fit_cotangent(ct, x, prim=None):
 
     Only broadcasting is undone: a cotangent of any other shape is a bug in a VJP rule, reported as such.
     """
+    if not isinstance(ct, (np.ndarray, np.generic, Tracer)):  # a Python number or list from a custom rule
+        ct = np.asarray(ct)
     shape = x.shape
     plain = type(ct) is np.ndarray  # no tracer: NumPy directly (nothing to differentiate, less overhead)
     if ct.shape != shape:
@@ -199,6 +203,9 @@ def fit_cotangent(ct, x, prim=None):
                              f"operand of shape {shape}")
     dtype = x.dtype
     if ct.dtype != dtype:
+        if (ct.dtype.kind == "c") != (dtype.kind == "c"):  # a real/complex mismatch: no cast is right
+            raise TypeError(f"dualrev: the VJP rule of {prim} gave a {ct.dtype} cotangent for a {dtype} operand; "
+                            "derivatives through complex numbers are not supported yet")
         ct = ct.astype(dtype) if plain else astype(ct, dtype)
     return ct
 

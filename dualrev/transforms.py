@@ -66,6 +66,28 @@ def _shape_dtype(x):
     return np.shape(x), np.result_type(x)
 
 
+def _as_cotangent(where: str, ct: Any, out: Any):
+    """A cotangent for the output ``out``, as JAX accepts it: a Python or NumPy scalar, a list or an array of
+    the output's shape (cast to the output's dtype), or a tracer; anything else is a clear error."""
+    shape, dtype = _shape_dtype(out)
+    if isinstance(ct, Tracer):
+        ct_shape, ct_dtype = ct.shape, ct.dtype
+    elif isinstance(ct, (numbers.Number, np.ndarray, np.generic, list, tuple)):
+        ct = np.asarray(ct)
+        ct_shape, ct_dtype = ct.shape, ct.dtype
+    else:
+        raise TypeError(f"{where} is a {type(ct).__name__}; a cotangent must be an array or a number shaped "
+                        f"like the output ({shape})")
+    if ct_shape != tuple(shape):
+        raise ValueError(f"{where} has shape {ct_shape}, the output has shape {tuple(shape)}; they must match")
+    if ct_dtype.kind not in "biuf":
+        raise TypeError(f"{where} has dtype {ct_dtype}; the output has dtype {dtype}, so its cotangent must be "
+                        "real (dualrev does not differentiate complex values)")
+    if ct_dtype != dtype and dtype.kind == "f":
+        ct = dnp.astype(ct, dtype) if isinstance(ct, Tracer) else ct.astype(dtype)
+    return ct
+
+
 def _zeros(x):
     shape, dtype = _shape_dtype(x)
     return np.zeros(shape, dtype)
@@ -262,11 +284,8 @@ def vjp(fun: Callable, *primals, has_aux: bool = False):
         ct_leaves, ct_tree = tree_flatten(ct)
         if ct_tree != rec.out_tree:
             raise ValueError(f"{name}: cotangent structure {ct_tree} does not match the output's {rec.out_tree}")
-        for c, o in zip(ct_leaves, rec.outs):
-            if _shape_dtype(c)[0] != _shape_dtype(o)[0]:
-                raise ValueError(f"{name}: cotangent shape {_shape_dtype(c)[0]} does not match the output's "
-                                 f"{_shape_dtype(o)[0]}")
-        return rebuild(rec.pullback(ct_leaves))
+        cts = [_as_cotangent(f"{name}: cotangent {i}", c, o) for i, (c, o) in enumerate(zip(ct_leaves, rec.outs))]
+        return rebuild(rec.pullback(cts))
 
     return (out, vjp_fun, rec.aux) if has_aux else (out, vjp_fun)
 
@@ -367,6 +386,8 @@ def _check_tangents(name, primals, tangents):
         raise ValueError(f"{name}: tangents structure {t_tree} does not match primals structure {p_tree}")
     for i, (p, t) in enumerate(zip(p_leaves, t_leaves)):
         p = _as_input(f"{name}: primal {i}", p)
+        if isinstance(t, (int, float)) and not isinstance(t, bool):
+            t = np.asarray(t, _shape_dtype(p)[1])  # a Python number is weakly typed: it takes the primal's dtype
         t = _as_input(f"{name}: tangent {i}", t)
         (ps, pd), (ts, td) = _shape_dtype(p), _shape_dtype(t)
         if ps != ts or pd != td:

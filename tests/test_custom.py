@@ -248,3 +248,47 @@ def test_custom_vjp_bwd_structure_is_checked():
     f.defvjp(lambda x, pair: (f(x, pair), (x, pair)), lambda res, ct: (ct, ct))  # pair's cotangent is no pair
     with pytest.raises(TypeError, match="structure"):
         dr.grad(lambda x: dnp.sum(f(x, (x, x))))(x)
+
+
+# -- keyword arguments of custom_vjp functions: bound to positions, as in JAX --
+
+
+@dr.custom_vjp
+def _scaled(x, scale=1.0, mode="plain"):
+    return x * scale if mode == "plain" else -x * scale
+
+
+def _scaled_fwd(x, scale=1.0, mode="plain"):
+    return (x * scale if mode == "plain" else -x * scale), (scale, mode)
+
+
+def _scaled_bwd(res, ct):  # JAX's documented signature: (residuals, ct), never keyword arguments
+    scale, mode = res
+    return (ct * scale if mode == "plain" else -ct * scale,)
+
+
+_scaled.defvjp(_scaled_fwd, _scaled_bwd)
+
+
+def test_custom_vjp_static_keywords_reach_fwd_positionally_and_bwd_gets_two_arguments():
+    assert dr.grad(lambda x: _scaled(x, scale=3.0, mode="neg"))(2.0) == -3.0
+    assert dr.grad(lambda x: _scaled(x, mode="neg"))(2.0) == -1.0
+    out, t = dr.jvp(lambda x: _scaled(x, scale=3.0), (2.0,), (1.0,))  # forward mode transposes bwd
+    assert (out, t) == (6.0, 3.0)
+    assert dr.hessian(lambda x: _scaled(x, scale=3.0) ** 2)(2.0) == 18.0
+
+
+def test_custom_vjp_array_keywords_are_differentiated():
+    @dr.custom_vjp
+    def dot(x, w):
+        return dnp.sum(x * w)
+
+    dot.defvjp(lambda x, w: (dnp.sum(x * w), (x, w)), lambda res, ct: (ct * res[1], ct * res[0]))
+    x, w = np.array([1.0, 2.0]), np.array([3.0, -1.0])
+    np.testing.assert_array_equal(dr.grad(lambda w: dot(x, w=w))(w), x)
+    np.testing.assert_array_equal(dr.grad(lambda x: dot(x, w=w))(x), w)
+    gx, gw = dr.grad(lambda x, w: dot(w=w, x=x), argnums=(0, 1))(x, w)
+    np.testing.assert_array_equal(gx, w)
+    np.testing.assert_array_equal(gw, x)
+    with pytest.raises(TypeError, match="custom_vjp dot"):
+        dot(x, v=w)

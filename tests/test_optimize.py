@@ -337,6 +337,24 @@ def test_nan_region_is_backed_off_from():
         assert res.success and np.allclose(res.x, 3.0), (method, res.message)
 
 
+def test_linalg_error_at_a_trial_point_is_backed_off_from():
+    # A Gaussian's negative log-likelihood in the covariance entries: Newton's and BFGS's first full steps leave
+    # the positive-definite cone, where cholesky raises LinAlgError; that is a failed step, never a crash.
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(200, 2)) @ np.array([[2.0, 0.0], [1.5, 0.5]])
+    S = X.T @ X / len(X)
+
+    def nll(p):
+        A = dnp.stack([dnp.stack([p[0], p[1]]), dnp.stack([p[1], p[2]])])
+        L = dnp.linalg.cholesky(A)
+        return 2 * dnp.sum(dnp.log(dnp.diagonal(L))) + dnp.trace(dnp.linalg.solve(A, S))
+
+    for method in ("newton", "bfgs", "trust-exact", "newton-cg", "trust-ncg", "l-bfgs"):  # gd: shares the code
+        res = optimize.minimize(nll, np.array([1.0, 0.9, 1.0]), method=method)
+        assert res.success, (method, res.message)
+        np.testing.assert_allclose(res.x, [S[0, 0], S[0, 1], S[1, 1]], rtol=1e-4, err_msg=method)
+
+
 @dr.custom_jvp
 def _wrong_sign_square(x):
     return x * x

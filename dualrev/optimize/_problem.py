@@ -15,9 +15,10 @@ import dualrev as dr
 import dualrev.numpy as dnp
 from dualrev.tree_util import tree_flatten, tree_unflatten
 
-# Arithmetic errors raised by the objective at a trial point (np.seterr(all="raise"), Python floats) count as a
+# Arithmetic errors raised by the objective at a trial point (np.seterr(all="raise"), Python floats, a LinAlgError
+# from a Cholesky factorisation of a matrix that is not positive definite there) count as a
 # non-finite value there, so a run backs off instead of stopping with an exception.
-_ARITH_ERRORS = (FloatingPointError, OverflowError, ZeroDivisionError)
+_ARITH_ERRORS = (FloatingPointError, OverflowError, ZeroDivisionError, np.linalg.LinAlgError)
 
 
 def ravel_pytree(tree, where: str = "x0"):
