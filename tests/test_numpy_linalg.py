@@ -231,18 +231,26 @@ def test_cond_and_lstsq():
 
 
 _SPD = _u(3, 3, seed=18) @ _u(3, 3, seed=18).T + 3 * np.eye(3)
+
+
+def _lower(a):  # what NumPy's cholesky/eigh/eigvalsh factor: the lower triangle mirrored (JAX symmetrizes instead)
+    return jnp.tril(a) + jnp.swapaxes(jnp.tril(a, -1), -1, -2)
+
+
+def _upper(a):
+    return jnp.triu(a) + jnp.swapaxes(jnp.triu(a, 1), -1, -2)
 _TALL = _u(3, 2, seed=19) + np.eye(3, 2) * 2
 
 # Variants routed to the primitives: upper Cholesky, qr mode 'r', svd compute_uv=False and full_matrices on square
 # matrices, eigh's eigenvalues alone, slogdet's log|det|.
 VARIANTS = {
-    "cholesky upper": (lambda a: np.linalg.cholesky(a, upper=True), lambda a: jnp.linalg.cholesky(a, upper=True),
+    "cholesky upper": (lambda a: np.linalg.cholesky(a, upper=True), lambda a: jnp.linalg.cholesky(_upper(a), upper=True),
                        _SPD),
     "qr mode r": (lambda a: np.abs(np.linalg.qr(a, mode="r")), lambda a: jnp.abs(jnp.linalg.qr(a, mode="r")), _TALL),
     "svd compute_uv=False": (lambda a: np.linalg.svd(a, compute_uv=False),
                              lambda a: jnp.linalg.svd(a, compute_uv=False), _TALL),
     "svd square S only": (lambda a: np.linalg.svd(a)[1], lambda a: jnp.linalg.svd(a)[1], _SPD),
-    "eigh eigenvalues only": (lambda a: np.linalg.eigh(a).eigenvalues, lambda a: jnp.linalg.eigh(a).eigenvalues,
+    "eigh eigenvalues only": (lambda a: np.linalg.eigh(a).eigenvalues, lambda a: jnp.linalg.eigh(_lower(a)).eigenvalues,
                               _SPD),
     "slogdet logabsdet only": (lambda a: np.linalg.slogdet(a).logabsdet, lambda a: jnp.linalg.slogdet(a).logabsdet,
                                _well(2, 3, 3)),
@@ -275,8 +283,8 @@ def test_one_by_one_matrices():
     a = np.array([[[2.5]], [[-1.5]]])
     check(np.linalg.inv, jnp.linalg.inv, a, second_order=False)
     check(lambda a: np.linalg.slogdet(a)[1], lambda a: jnp.linalg.slogdet(a)[1], a, second_order=False)
-    check(lambda a: np.linalg.eigh(a)[0], lambda a: jnp.linalg.eigh(a)[0], a, second_order=False)
-    check(lambda a: np.linalg.cholesky(a * a), lambda a: jnp.linalg.cholesky(a * a), a, second_order=False)
+    check(lambda a: np.linalg.eigh(a)[0], lambda a: jnp.linalg.eigh(_lower(a))[0], a, second_order=False)
+    check(lambda a: np.linalg.cholesky(a * a), lambda a: jnp.linalg.cholesky(_lower(a * a)), a, second_order=False)
     check(lambda a: np.linalg.svd(a, full_matrices=False)[1], lambda a: jnp.linalg.svd(a, full_matrices=False)[1],
           a, second_order=False)
     check(lambda a: np.abs(np.linalg.qr(a)[1]), lambda a: jnp.abs(jnp.linalg.qr(a)[1]), a, second_order=False)
@@ -284,13 +292,15 @@ def test_one_by_one_matrices():
 
 def test_eigenvalues_at_repeated_eigenvalues():
     """Eigenvalues alone have finite first derivatives where eigenvalues repeat (eigvalsh, or eigh's w without a
-    cotangent on v): sum(w) = trace(A) and sum(w**2) = |A|_F^2 have gradients I and 2 A."""
+    cotangent on v): sum(w) = trace(A) and sum(w**2) = |A|_F^2 have gradients I and (lower triangle) 2 A."""
     q = np.linalg.qr(_u(3, 3, seed=21))[0]
     a = q @ np.diag([1.0, 1.0, 2.0]) @ q.T
     a = (a + a.T) / 2
     for f in (np.linalg.eigvalsh, lambda a: np.linalg.eigh(a)[0]):
         np.testing.assert_allclose(dr.grad(lambda a, f=f: dnp.sum(f(a)))(a), np.eye(3), atol=1e-12)
-        np.testing.assert_allclose(dr.grad(lambda a, f=f: dnp.sum(f(a) ** 2))(a), 2 * a, atol=1e-12)
+        # NumPy reads the lower triangle: |A|_F^2 of the mirrored triangle has gradient 4 a_ij below the diagonal
+        np.testing.assert_allclose(dr.grad(lambda a, f=f: dnp.sum(f(a) ** 2))(a),
+                                   4 * np.tril(a, -1) + 2 * np.diag(np.diag(a)), atol=1e-12)
     np.testing.assert_allclose(dr.jvp(np.linalg.eigvalsh, (a,), (np.eye(3),))[1], np.ones(3), atol=1e-12)
 
 
@@ -311,7 +321,7 @@ def test_eigenvectors_up_to_sign():
         return (v * np.exp(w)[..., None, :]) @ np.swapaxes(v, -1, -2)
 
     def expm_jax(a):
-        w, v = jnp.linalg.eigh(a)
+        w, v = jnp.linalg.eigh(_lower(a))
         return (v * jnp.exp(w)[..., None, :]) @ jnp.swapaxes(v, -1, -2)
 
     check(expm_dr, expm_jax, a)
@@ -426,3 +436,25 @@ def test_errors():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         dnp.linalg.norm(np.zeros(3))  # the convention at 0 evaluates nothing that warns
+
+
+@pytest.mark.parametrize("UPLO", ["L", "U"])
+def test_symmetric_factorizations_differentiate_the_triangle_numpy_reads(UPLO):
+    """NumPy's eigh/eigvalsh/cholesky read one triangle of a non-symmetric input; the derivatives are those of what
+    NumPy computes, so finite differences in any direction agree (autograd's eigh tests check exactly this)."""
+    rng = np.random.default_rng(5)
+    a = rng.normal(size=(4, 4)) + 4 * np.eye(4)  # not symmetric; its UPLO triangle mirrored is positive definite
+    upper = UPLO == "U"
+    weights = np.arange(1.0, 5.0)
+    fs = [
+        lambda a: dnp.sum(np.linalg.eigvalsh(a, UPLO=UPLO) ** 3),
+        lambda a: dnp.sum(np.linalg.eigh(a, UPLO=UPLO)[1] ** 2 * weights) + dnp.sum(np.linalg.eigh(a, UPLO=UPLO)[0]),
+        lambda a: dnp.sum(np.linalg.cholesky(a, upper=upper) * weights),
+    ]
+    if not upper:  # the same thing through dnp, whose default is the lower triangle
+        fs.append(lambda a: dnp.sum(dnp.linalg.eigvalsh(a) * weights))
+    for f in fs:
+        dr.check_grads(f, (a,), order=2)
+    g = dr.grad(fs[0])(a)
+    other = np.triu(g, 1) if UPLO == "L" else np.tril(g, -1)
+    assert np.all(other == 0) and np.any(g != 0)

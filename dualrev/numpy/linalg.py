@@ -9,8 +9,12 @@ Seeger et al. 2017 for the SVD and eigendecomposition; Walter & Lehmann 2018 for
 
 Conventions (each also in the primitive's ``note``):
 
-- Symmetric input (cholesky, eigh, eigvalsh, pinv with hermitian=True): NumPy reads one triangle; the derivative
-  treats the input as symmetric, i.e. a perturbation ``dA`` acts through ``(dA + dA.T) / 2``, as in JAX.
+- Symmetric input (cholesky, eigh, eigvalsh): NumPy reads one triangle (lower, or as ``UPLO``/``upper`` say), and
+  so does the derivative: the functions mirror that triangle (``_from_triangle``) before the primitive, so the
+  other triangle gets a zero derivative and finite differences of NumPy's own function agree for any input. (JAX
+  symmetrizes, ``(dA + dA.T) / 2``; the two agree on symmetric directions.) The primitives themselves take a
+  symmetric matrix and treat a perturbation as symmetric. pinv with hermitian=True differentiates the symmetric
+  part, as JAX.
 - Eigenvectors and singular vectors are defined up to sign, and their derivatives are not defined where eigenvalues
   (singular values) repeat: there they are inf/NaN, as in JAX. Functions of them that do not depend on the choice
   (projectors ``v v.T``, ``u diag(s) vh``, ...) have the derivatives one expects. Eigenvalues alone (eigvalsh,
@@ -101,6 +105,18 @@ def _tril(x, k=0):
 
 def _sym(x):
     return (x + _mT(x)) * 0.5
+
+
+def _from_triangle(a, UPLO="L"):
+    """The symmetric matrix NumPy's cholesky/eigh/eigvalsh actually factor: the ``UPLO`` triangle of ``a``
+    mirrored. Differentiating through it gives the derivative of what NumPy computes, for any input: entries of
+    the other triangle are never read, so their derivative is zero (JAX symmetrizes instead, which agrees on
+    symmetric directions only)."""
+    n = np.shape(a)[-1]
+    lower = UPLO.upper() == "L"
+    keep = np.tri(n, dtype=bool) if lower else np.tri(n, dtype=bool).T
+    strict = np.tri(n, k=-1, dtype=bool) if lower else np.tri(n, k=-1, dtype=bool).T
+    return where(keep, a, 0.0) + _mT(where(strict, a, 0.0))
 
 
 def _is_zero(c):
@@ -245,10 +261,10 @@ _cholesky = defprim(
 
 @implements(np.linalg.cholesky)
 def cholesky(a, /, *, upper=False):
-    """``np.linalg.cholesky``: L (lower) with a = L @ L.T, or its transpose with ``upper=True``. The derivative
-    treats ``a`` as symmetric, as JAX does."""
+    """``np.linalg.cholesky``: L (lower) with a = L @ L.T, or its transpose with ``upper=True``. NumPy reads
+    only the lower (``upper=True``: upper) triangle of ``a``, and so does the derivative."""
     _square("cholesky", a)
-    L = _cholesky(a)
+    L = _cholesky(_from_triangle(a, "U" if upper else "L") if isinstance(a, Tracer) else a)
     return _mT(L) if upper else L
 
 
@@ -290,10 +306,12 @@ _eigh = defprim(
 
 @implements(np.linalg.eigh)
 def eigh(a, UPLO="L"):
-    """``np.linalg.eigh``: ``(eigenvalues, eigenvectors)`` of symmetric (..., n, n), eigenvalues ascending. The
-    derivative treats ``a`` as symmetric; eigenvector derivatives need distinct eigenvalues (see the module doc)."""
+    """``np.linalg.eigh``: ``(eigenvalues, eigenvectors)`` of symmetric (..., n, n), eigenvalues ascending. NumPy
+    reads only the ``UPLO`` triangle of ``a``, and so does the derivative; eigenvector derivatives need distinct
+    eigenvalues (see the module doc)."""
     _square("eigh", a)
-    return EighResult(*_eigh(_float(a), UPLO=UPLO))
+    a = _float(a)
+    return EighResult(*_eigh(_from_triangle(a, UPLO) if isinstance(a, Tracer) else a, UPLO=UPLO))
 
 
 def _eigvalsh_jvp(da, ans, a, *, UPLO):
@@ -319,7 +337,8 @@ def eigvalsh(a, UPLO="L"):
     """``np.linalg.eigvalsh``: the eigenvalues of symmetric (..., n, n), ascending; first derivatives are finite at
     repeated eigenvalues too."""
     _square("eigvalsh", a)
-    return _eigvalsh(_float(a), UPLO=UPLO)
+    a = _float(a)
+    return _eigvalsh(_from_triangle(a, UPLO) if isinstance(a, Tracer) else a, UPLO=UPLO)
 
 
 # -- qr (Walter & Lehmann 2018; JAX's qr_jvp_rule): for m >= n, with X = dA R^-1, C = Q^T X, O = tril(C, -1) -
