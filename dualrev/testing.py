@@ -14,12 +14,18 @@ from dualrev.tree_util import tree_flatten, tree_unflatten
 __all__ = ["check_grads"]
 
 
+# (step, tolerance) of the finite differences by the inputs' dtype: float16 has 3 significant digits, so its
+# differences are coarse and its comparisons loose.
+_DEFAULTS = {np.dtype(np.float64): (1e-6, 1e-5), np.dtype(np.float32): (1e-2, 2e-2),
+             np.dtype(np.float16): (2e-2, 1e-1)}
+
+
 def _default_eps(dtype) -> float:
-    return 1e-6 if np.dtype(dtype) == np.float64 else 1e-2
+    return _DEFAULTS.get(np.dtype(dtype), _DEFAULTS[np.dtype(np.float32)])[0]
 
 
 def _default_tol(dtype) -> float:
-    return 1e-5 if np.dtype(dtype) == np.float64 else 2e-2
+    return _DEFAULTS.get(np.dtype(dtype), _DEFAULTS[np.dtype(np.float32)])[1]
 
 
 def _inner(xs, ys) -> float:
