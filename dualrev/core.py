@@ -7,8 +7,12 @@ and operands of lower levels are constants to that trace. Imports only numpy; ne
 
 from __future__ import annotations
 
+import dis
 import operator
+import sys
 import threading
+import types
+import warnings
 from contextlib import contextmanager
 from typing import Callable
 
@@ -320,14 +324,141 @@ def concrete_value(x):
 # -- tracers --
 
 
+class BufferWriteError(ValueError):
+    """A traced value written into a NumPy array (``y[i] = x``). A ValueError because NumPy replaces any
+    TypeError raised there by its own "setting an array element with a sequence"."""
+
+
+_BUFFER_WRITE = (
+    "dualrev: a NumPy array cannot hold a traced value: `y[i] = x` with y a NumPy array (np.zeros(n), say) would "
+    "drop x's derivative. Write the update functionally, y = dnp.at(y)[i].set(x) (it works on NumPy arrays and "
+    "traced values alike), or build the array from traced values in one go with dnp.stack([...])."
+)
+
+
+class BufferWriteWarning(UserWarning):
+    """Says why ``y[i] = x`` failed when NumPy replaced dualrev's error by its own (see BufferWriteError)."""
+
+# Where a traced value was converted by a library the user called, what to use instead (prefix -> advice).
+_ALTERNATIVES = {
+    "numpy": "call the dualrev.numpy (dnp) function of the same name on the traced values; a list of traced values "
+             "must become an array first with dnp.stack([...]), since NumPy converts lists before dispatching",
+    "scipy": "scipy functions convert their inputs to NumPy arrays; use dualrev.numpy (dnp) operations instead",
+    "numpy.lib.vectorize": "np.vectorize calls a Python function on plain numbers; map the function over the "
+                           "leading axis with dualrev.vmap(f) instead",
+}
+
+
+def _public_name(module: str, qualname: str) -> str:
+    """``scipy.linalg._decomp_cholesky`` + ``cholesky`` -> ``scipy.linalg.cholesky``: private submodules dropped."""
+    parts = []
+    for p in module.split("."):
+        if p.startswith("_"):
+            break
+        parts.append(p)
+    return ".".join(parts + [qualname])
+
+
+def _library_caller():
+    """The library function (NumPy, SciPy, or anything installed) that the user's code called and that converted
+    a traced value to a NumPy array, e.g. ``scipy.linalg.cholesky``; None if the user's code converted it itself."""
+    import sysconfig
+
+    libs = tuple({sysconfig.get_paths()[k] for k in ("stdlib", "purelib", "platlib")})
+    frame = sys._getframe(1)
+    while frame is not None and frame.f_globals.get("__name__", "").split(".")[0] == "dualrev":
+        frame = frame.f_back  # dualrev's own frames (the tracer's methods)
+    found = None
+    while frame is not None:
+        module = frame.f_globals.get("__name__", "")
+        if not frame.f_code.co_filename.startswith(libs) or module.split(".")[0] == "dualrev":
+            break  # the user's code (or a dualrev transform running it): the caller of ``found``
+        code = frame.f_code
+        if "<locals>" not in code.co_qualname:
+            found = _public_name(module, code.co_qualname)
+        else:  # a decorator's wrapper: named by the function it wraps, found among its closure's variables
+            for name in code.co_freevars:
+                f = frame.f_locals.get(name)
+                if isinstance(f, types.FunctionType) and "<locals>" not in f.__qualname__:
+                    found = _public_name(f.__module__, f.__qualname__)
+                    break
+        frame = frame.f_back
+    return found
+
+
+def _writing_into_a_buffer() -> bool:
+    """Whether NumPy is converting a traced value for a subscript assignment written in Python (``y[i] = x``):
+    the first frame outside dualrev is executing a STORE_SUBSCR (or STORE_SLICE) instruction."""
+    frame = sys._getframe(1)
+    while frame is not None and frame.f_globals.get("__name__", "").split(".")[0] == "dualrev":
+        frame = frame.f_back
+    if frame is None:
+        return False
+    code, i = frame.f_code.co_code, frame.f_lasti
+    return 0 <= i < len(code) and dis.opname[code[i]] in ("STORE_SUBSCR", "STORE_SLICE")
+
+
+# Where dualrev mirrors a library's functions: scipy.integrate.solve_ivp -> dualrev.integrate.solve_ivp, ...
+_COUNTERPARTS = {"numpy": "dualrev.numpy", "scipy.integrate": "dualrev.integrate", "scipy.optimize": "dualrev.optimize",
+                 "scipy": "dualrev.scipy"}
+
+
+def _dualrev_counterpart(name: str):
+    """The dualrev function that stands for the library function ``name`` (``scipy.linalg.cholesky`` ->
+    ``dualrev.scipy.linalg.cholesky``), if dualrev has one; else None."""
+    import importlib
+
+    for prefix in sorted(_COUNTERPARTS, key=len, reverse=True):
+        if name == prefix or not name.startswith(prefix + "."):
+            continue
+        module, _, attr = (_COUNTERPARTS[prefix] + name[len(prefix):]).rpartition(".")
+        try:
+            if callable(getattr(importlib.import_module(module), attr, None)):
+                return f"{module}.{attr}"
+        except ImportError:
+            pass
+        return None
+    return None
+
+
+def conversion_error(what: str) -> TypeError:
+    """The error for a traced value turned into a plain one (float(), np.asarray, ...): it would drop the
+    derivative. Names the library function that tried, when it was one, and what to use instead."""
+    caller = _library_caller()
+    if caller is None:
+        return TypeError(f"dualrev: {what} of a traced value would silently drop its derivative. Use dualrev.numpy "
+                         "(dnp) operations on it, or dualrev.stop_gradient(x) if you mean to drop the derivative.")
+    replacement = _dualrev_counterpart(caller)
+    if replacement is not None:
+        advice = f"call {replacement} instead, which takes traced values"
+    else:
+        prefixes = [p for p in _ALTERNATIVES if caller == p or caller.startswith(p + ".")]
+        advice = (_ALTERNATIVES[max(prefixes, key=len)] if prefixes
+                  else "use dualrev.numpy (dnp) operations on traced values")
+    return TypeError(f"dualrev: {caller} tried {what} of a traced value, which would silently drop its "
+                     f"derivative: {advice}; or apply dualrev.stop_gradient(x) first if no derivative should flow.")
+
+
 def index_update(x):
     """The key under which dualrev.numpy registers the ``x.at[...]`` helper."""
     raise NotImplementedError
 
 
+def _ufunc_module(f) -> str:
+    """Where a ufunc without ``__module__`` lives: NumPy, or scipy.special (whose functions are ufuncs too)."""
+    special = sys.modules.get("scipy.special")
+    if getattr(np, f.__name__, None) is not f and special is not None and getattr(special, f.__name__, None) is f:
+        return "scipy.special"
+    return "numpy"
+
+
 def _no_rule(np_func: Callable):
-    module = getattr(np_func, "__module__", None) or "numpy"
+    module = getattr(np_func, "__module__", None) or (_ufunc_module(np_func) if isinstance(np_func, np.ufunc)
+                                                      else "numpy")
     module = "numpy" if module.startswith("numpy._core") or module == "numpy.core" else module
+    if module.startswith("scipy"):
+        raise TypeError(f"dualrev: {module}.{np_func.__name__} has no derivative rule, so it cannot take traced "
+                        "values; see dualrev.scipy and the coverage table (docs/coverage.md) for what is supported")
     raise TypeError(f"dualrev: {module}.{np_func.__name__} has no derivative rule, so it cannot take traced "
                     "values; see dualrev.numpy for the supported functions")
 
@@ -418,12 +549,14 @@ class Tracer:
         return bool(self.primal)
 
     def _refuse(self, what):
-        raise TypeError(
-            f"dualrev: {what} of a traced value would silently drop its derivative. Use dualrev.numpy "
-            "operations on it, or dualrev.stop_gradient(x) if you mean to drop the derivative."
-        )
+        raise conversion_error(what)
 
     def __float__(self):
+        if _writing_into_a_buffer():  # `y[i] = x` with y a NumPy array: NumPy asks for float(x)
+            # NumPy replaces any error raised here by "setting an array element with a sequence" (a tracer has
+            # __getitem__), so the explanation goes out as a warning pointing at the user's line as well.
+            warnings.warn(_BUFFER_WRITE, BufferWriteWarning, stacklevel=2)
+            raise BufferWriteError(_BUFFER_WRITE)
         self._refuse("float()")
 
     def __int__(self):
@@ -436,8 +569,9 @@ class Tracer:
         self._refuse("complex()")
 
     def __array__(self, dtype=None, copy=None):
-        self._refuse("converting to a NumPy array (np.asarray/np.array; build arrays of traced values with "
-                     "dnp.array([...]) or dnp.stack, update them with x.at[idx].set(v))")
+        if _writing_into_a_buffer():  # `y[1:] = x` with y a NumPy array
+            raise BufferWriteError(_BUFFER_WRITE)
+        self._refuse("converting to a NumPy array")
 
     def item(self, *args):
         self._refuse(".item()")

@@ -227,8 +227,10 @@ def value_and_grad(fun: Callable, argnums=0, has_aux: bool = False) -> Callable:
     >>> dr.value_and_grad(lambda x: x ** 2)(3.0)
     (9.0, 6.0)
     """
-    name = f"value_and_grad({_fun_name(fun)})"
+    return _value_and_grad(fun, argnums, has_aux, f"value_and_grad({_fun_name(fun)})")
 
+
+def _value_and_grad(fun: Callable, argnums, has_aux: bool, name: str) -> Callable:
     def value_and_grad_fun(*args, **kwargs):
         leaves, rebuild, flat_fun = _flatten_args(name, fun, args, kwargs, argnums)
         rec = _Recording(name, flat_fun, leaves, has_aux, lean=True)
@@ -239,9 +241,14 @@ def value_and_grad(fun: Callable, argnums=0, has_aux: bool = False) -> Callable:
             shape, dtype = out.shape, out.dtype
         else:
             shape, dtype = _shape_dtype(out)
-        if shape != () or dtype.kind != "f":
+        if shape != ():
             raise TypeError(f"{name}: the function must return a real scalar (shape ()), got shape {shape} "
                             f"dtype {dtype}; use jacrev or vjp for non-scalar outputs")
+        if dtype.kind != "f":
+            hint = ("; it does not depend on the differentiated arguments (a constant?)" if not isinstance(out, Tracer)
+                    else "")
+            raise TypeError(f"{name}: the function must return a floating-point scalar, got a scalar of dtype "
+                            f"{dtype}{hint}; return a float, e.g. by computing in floating point")
         g = rebuild(rec.pullback([np.ones((), dtype)], release=True))
         value = tree_unflatten(rec.out_tree, rec.outs)
         return ((value, rec.aux) if has_aux else value), g
@@ -258,7 +265,7 @@ def grad(fun: Callable, argnums=0, has_aux: bool = False) -> Callable:
     >>> dr.grad(lambda x: dnp.sum(x ** 2))(np.array([1.0, 2.0]))
     array([2., 4.])
     """
-    vg = value_and_grad(fun, argnums, has_aux)
+    vg = _value_and_grad(fun, argnums, has_aux, f"grad({_fun_name(fun)})")
 
     def grad_fun(*args, **kwargs):
         (value, g) = vg(*args, **kwargs)

@@ -7,6 +7,7 @@ are stable for logits of any size; ``binary_cross_entropy`` clips probabilities 
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -116,12 +117,23 @@ def _xent_backward(res, ct, *, axis, reduction, labels):
     return ct * (p * xp.sum(y, axis=axis, keepdims=True) - y), -ct * logp
 
 
-@dr.custom_vjp
-def _softmax_cross_entropy(z, y, *, axis, reduction, labels):
-    return _xent_forward(z, y, axis=axis, reduction=reduction, labels=labels)[0]
+@functools.lru_cache(maxsize=None)
+def _softmax_cross_entropy(axis: int, reduction: str, labels: bool):
+    """The custom_vjp cross-entropy for one static configuration (its rules take only arrays, as JAX's do)."""
 
+    @dr.custom_vjp
+    def softmax_cross_entropy(z, y):
+        return _xent_forward(z, y, axis=axis, reduction=reduction, labels=labels)[0]
 
-_softmax_cross_entropy.defvjp(_xent_forward, _xent_backward)
+    def _xent_forward_(z, y):
+        return _xent_forward(z, y, axis=axis, reduction=reduction, labels=labels)
+
+    def _xent_backward_(res, ct):
+        return _xent_backward(res, ct, axis=axis, reduction=reduction, labels=labels)
+
+    _xent_forward_.__name__, _xent_backward_.__name__ = "_xent_forward", "_xent_backward"  # as drawn in the docs
+    softmax_cross_entropy.defvjp(_xent_forward_, _xent_backward_)
+    return softmax_cross_entropy
 
 
 def cross_entropy(logits, labels, axis: int = -1, reduction: str = "mean"):
@@ -150,4 +162,4 @@ def cross_entropy(logits, labels, axis: int = -1, reduction: str = "mean"):
     if not is_labels and _shape(labels) != shape:
         raise ValueError(f"dualrev.nn.cross_entropy: float targets must have the logits' shape {shape}, got "
                          f"{_shape(labels)}")
-    return _softmax_cross_entropy(logits, labels, axis=axis, reduction=reduction, labels=is_labels)
+    return _softmax_cross_entropy(axis, reduction, is_labels)(logits, labels)
