@@ -7,7 +7,25 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-__all__ = ["PyTreeDef", "tree_flatten", "tree_unflatten", "tree_map", "tree_leaves", "tree_structure"]
+__all__ = ["PyTreeDef", "tree_flatten", "tree_unflatten", "tree_map", "tree_leaves", "tree_structure",
+           "register_pytree_node"]
+
+# Types registered as pytree nodes: type -> (flatten: node -> (children, aux), unflatten: (aux, children) -> node)
+_NODES: dict = {}
+
+
+def register_pytree_node(nodetype: type, flatten: Callable, unflatten: Callable) -> None:
+    """Make instances of ``nodetype`` pytree nodes (as JAX's ``register_pytree_node``): ``flatten(node)`` returns
+    ``(children, aux)`` with ``children`` an iterable of pytrees and ``aux`` hashable static data;
+    ``unflatten(aux, children)`` rebuilds the node. Transforms then see through it to its array leaves.
+
+    >>> register_pytree_node(Params, lambda p: ((p.w, p.b), None), lambda aux, ch: Params(*ch))
+    """
+    if not isinstance(nodetype, type):
+        raise TypeError(f"register_pytree_node: expected a class, got {nodetype!r}")
+    if nodetype in (tuple, list, dict, type(None)) or nodetype in _NODES:
+        raise ValueError(f"register_pytree_node: {nodetype.__name__} is already a pytree node type")
+    _NODES[nodetype] = (flatten, unflatten)
 
 
 class PyTreeDef:
@@ -16,8 +34,8 @@ class PyTreeDef:
     __slots__ = ("kind", "meta", "children", "num_leaves", "flat")
 
     def __init__(self, kind: str, meta: Any, children: tuple, num_leaves: int | None = None):
-        self.kind = kind  # "leaf", "none", "tuple", "list", "dict", "namedtuple"
-        self.meta = meta  # dict keys or namedtuple class
+        self.kind = kind  # "leaf", "none", "tuple", "list", "dict", "namedtuple", "node" (registered)
+        self.meta = meta  # dict keys, namedtuple class, or (registered type, its aux data)
         self.children = children
         if num_leaves is None:
             num_leaves = 1 if kind == "leaf" else sum(c.num_leaves for c in children)
@@ -46,6 +64,8 @@ class PyTreeDef:
             return "{" + ", ".join(f"{k!r}: {c}" for k, c in zip(self.meta, inner)) + "}"
         if self.kind == "list":
             return "[" + ", ".join(inner) + "]"
+        if self.kind == "node":
+            return f"{self.meta[0].__name__}(" + ", ".join(inner) + ")"
         return "(" + ", ".join(inner) + ("," if len(inner) == 1 else "") + ")"
 
 
@@ -67,7 +87,7 @@ def _flat(kind: str, n: int) -> PyTreeDef:
 def _child(c: Any, leaves: list) -> PyTreeDef:
     # A leaf is appended here, without a recursive call: most children are leaves.
     t = type(c)
-    if t is tuple or t is list or t is dict or c is None or isinstance(c, tuple):
+    if t is tuple or t is list or t is dict or c is None or isinstance(c, tuple) or t in _NODES:
         return _flatten(c, leaves)
     leaves.append(c)
     return _LEAF
@@ -90,6 +110,10 @@ def _flatten(tree: Any, leaves: list) -> PyTreeDef:
         return PyTreeDef("dict", keys, tuple([_child(tree[k], leaves) for k in keys]), len(leaves) - start)
     if isinstance(tree, tuple) and hasattr(tree, "_fields"):
         return PyTreeDef("namedtuple", t, tuple([_flatten(c, leaves) for c in tree]), len(leaves) - start)
+    node = _NODES.get(t)
+    if node is not None:
+        children, aux = node[0](tree)
+        return PyTreeDef("node", (t, aux), tuple([_flatten(c, leaves) for c in children]), len(leaves) - start)
     leaves.append(tree)
     return _LEAF
 
@@ -117,6 +141,9 @@ def _unflatten(treedef: PyTreeDef, it) -> Any:
         return children
     if kind == "dict":
         return dict(zip(treedef.meta, children))
+    if kind == "node":
+        t, aux = treedef.meta
+        return _NODES[t][1](aux, children)
     return treedef.meta(*children)
 
 

@@ -328,3 +328,48 @@ def test_per_example_gradients_of_a_model(loss, params, data):
     # their mean is the gradient of the mean loss, computed by grad of vmap
     mean = dr.grad(lambda p: dnp.mean(dr.vmap(loss, in_axes=(None, 0, 0))(p, X_, Y_)))(params)
     _assert_close(mean, dr.tree_util.tree_map(lambda g: g.mean(0), want), "grad(mean(vmap(loss)))")
+
+
+# -- batched random keys: per-example dropout and noise --
+
+
+def test_vmap_over_a_key_array_draws_what_each_key_draws_alone():
+    key = nn.PRNGKey(7)
+    keys = nn.split(key, 4)
+    stacked = nn.random.stack(keys)
+    assert len(stacked) == 4 and stacked[2] == keys[2] and list(stacked) == list(keys)
+    for draw in (lambda k: nn.random.normal(k, (2, 3), np.float32), lambda k: nn.random.uniform(k, (3,), minval=-1.0),
+                 lambda k: nn.random.bernoulli(k, 0.3, (5,)), lambda k: nn.random.permutation(k, 6)):
+        out = dr.vmap(draw)(stacked)
+        want = np.stack([draw(k) for k in keys])
+        assert out.dtype == want.dtype
+        np.testing.assert_array_equal(out, want)
+
+
+def test_vmap_over_fold_in_indices_and_split_inside_vmap():
+    key = nn.PRNGKey(3)
+    out = dr.vmap(lambda i: nn.random.normal(nn.random.fold_in(key, i), (2,)))(np.arange(5))
+    np.testing.assert_array_equal(out, np.stack([nn.random.normal(nn.random.fold_in(key, i), (2,)) for i in range(5)]))
+    out = dr.vmap(lambda k: nn.random.uniform(nn.split(k)[1], (2,)))(nn.random.stack(nn.split(key, 3)))
+    want = np.stack([nn.random.uniform(nn.split(k)[1], (2,)) for k in nn.split(key, 3)])
+    np.testing.assert_array_equal(out, want)
+
+
+def test_per_example_dropout_gradients_match_a_loop():
+    rng = np.random.default_rng(0)
+    W, xs = rng.normal(size=(5, 3)), rng.normal(size=(4, 5))
+    keys = nn.split(nn.PRNGKey(0), 4)
+
+    def loss(W, key, x):
+        return dnp.sum(nn.dropout(key, dnp.tanh(x @ W), 0.5) ** 2)
+
+    got = dr.vmap(dr.grad(loss), in_axes=(None, 0, 0))(W, nn.random.stack(keys), xs)
+    want = np.stack([dr.grad(loss)(W, k, x) for k, x in zip(keys, xs)])
+    np.testing.assert_allclose(got, want, rtol=1e-12)
+
+
+def test_a_batched_key_has_no_single_generator():
+    with pytest.raises(TypeError, match="each example has its own key"):
+        dr.vmap(lambda k: nn.random.generator(k).random())(nn.random.stack(nn.split(nn.PRNGKey(0), 2)))
+    with pytest.raises(ValueError, match="non-negative"):
+        dr.vmap(lambda i: nn.random.normal(nn.random.fold_in(nn.PRNGKey(0), i)))(np.array([1, -1]))
