@@ -135,6 +135,9 @@ class Objective:
         except Exception as e:
             raise ValueError(f"{self.caller}: evaluating {self.name} at x0 (leaf shapes {shapes}) failed with "
                              f"{type(e).__name__}: {e}. Check that x0 has the shape and structure fun expects.") from e
+        if isinstance(value, dr.core.Tracer):
+            raise TypeError(f"{self.caller}: {self.name} returned a traced value at a plain x: it uses a value "
+                            "that is being differentiated from its closure; pass that value through args=(...)")
         value = self._scalar(value)
         dtype = np.result_type(value)
         if dtype.kind not in "fiu":
