@@ -74,7 +74,8 @@ class _Solve:
             if not res.success:
                 raise ValueError(f"{self.caller}: cannot differentiate the solution with respect to args: the "
                                  f"solve did not converge (status {res.status}: {res.message}), so x is not a "
-                                 "solution and the implicit function theorem gives no derivative at it")
+                                 "solution and the implicit function theorem gives no derivative at it (a looser "
+                                 "tol, more iterations, another x0 or another method may converge)")
             with np.errstate(all="ignore"):
                 J = np.asarray(dr.jacfwd(lambda v: self.F(v, theta))(x))
             s = np.linalg.svd(J, compute_uv=False) if np.all(np.isfinite(J)) else np.array([np.nan])

@@ -7,7 +7,8 @@ both solutions are differentiable with respect to ``args`` (``_implicit``: the i
   instead of Broyden updates, and the Gauss-Newton step from a least-squares solve (so a singular Jacobian still
   gives a step). A run is reported converged only when the Newton step itself is small (MINPACK's radius test
   alone can report a local minimum of |F| that is not a root).
-- ``root(method="lm")``: ``least_squares(method="lm")`` on the residuals F.
+- ``root(method="lm")``: ``least_squares(method="lm")`` on the residuals F; its statuses, and status 5 (not a
+  success) when it stops at a minimum of |F| that is not a root.
 - ``fixed_point``: Steffensen's iteration with Aitken's delta-squared acceleration ("del2") or plain iteration,
   componentwise, as scipy.optimize.fixed_point.
 """
@@ -133,6 +134,12 @@ def _dogleg(J, F, D, delta, p_gn):
     return p_c + tau * (p_gn - p_c)
 
 
+def solves_model(J, F, p):
+    """Whether the Gauss-Newton step p solves the linear model F + J p = 0 (a singular J whose range misses F gives
+    a short least-squares step that does not: then a short step does not mean a root is near)."""
+    return float(np.linalg.norm(F + J @ p)) <= 0.1 * float(np.linalg.norm(F))
+
+
 def _hybr(system, xtol=1.49012e-08, maxfev=None, factor=100.0, diag=None, callback=None):
     n, eps = system.n, np.finfo(system.dtype).eps
     maxfev = 100 * (n + 1) if maxfev is None else int(maxfev)
@@ -155,14 +162,15 @@ def _hybr(system, xtol=1.49012e-08, maxfev=None, factor=100.0, diag=None, callba
             raise ValueError(f"root(method='hybr'): diag must hold {n} positive numbers")
     xnorm = float(np.linalg.norm(D * x))
     delta = factor * xnorm if xnorm > 0 else factor
-    nit, ncsuc, ncfail, nslow1, nslow2 = 0, 0, 0, 0, 0
-    fresh_jacobian, status, note = True, None, ""
+    fnorm0 = fnorm
+    nit, ncsuc, ncfail, nslow1 = 0, 0, 0, 0
+    status, note = None, ""
     p_gn = -np.linalg.lstsq(J, F, rcond=None)[0]
     while status is None:
         if fnorm == 0:
             status = 1
             break
-        if np.linalg.norm(D * p_gn) <= xtol * xnorm:
+        if np.linalg.norm(D * p_gn) <= xtol * xnorm and solves_model(J, F, p_gn):
             # the Newton step is below the tolerance: take it if it does not make |F| worse, and stop
             x_new = x + p_gn
             F_new = system.values(x_new)
@@ -193,9 +201,6 @@ def _hybr(system, xtol=1.49012e-08, maxfev=None, factor=100.0, diag=None, callba
             if abs(ratio - 1.0) <= 0.1:
                 delta = pnorm / 0.5
         nslow1 = 0 if actred >= 0.001 else nslow1 + 1
-        if fresh_jacobian:
-            nslow2 = 0 if actred >= 0.1 else nslow2 + 1
-        fresh_jacobian = False
         if ratio >= 1e-4:  # accept the step, and take the exact Jacobian there
             x, F, fnorm = x_new, F_new, fnorm1
             nit += 1
@@ -207,30 +212,27 @@ def _hybr(system, xtol=1.49012e-08, maxfev=None, factor=100.0, diag=None, callba
                 D = np.maximum(D, np.linalg.norm(J, axis=0))
             xnorm = float(np.linalg.norm(D * x))
             p_gn = -np.linalg.lstsq(J, F, rcond=None)[0]
-            fresh_jacobian = True
             if callback is not None:
                 try:
                     callback(OptimizeResult(x=system.unravel.numpy(x), fun=F.reshape(system.out_shape), nit=nit))
                 except StopIteration:
                     status, note = 99, "`callback` raised `StopIteration`."
                     break
-        if fnorm == 0:
+        if fnorm <= eps * fnorm0:
             status = 1
         elif delta <= xtol * xnorm:
-            if np.linalg.norm(D * p_gn) <= delta:
-                status = 1
-            else:  # the radius collapsed away from a root: a local minimum of |F| (MINPACK would say converged)
-                status, note = 5, (f" The trust region collapsed at |F| = {fnorm:.3e} with a Newton step of "
-                                   f"length {np.linalg.norm(p_gn):.3e}: x is near a local minimum of |F| that is "
-                                   "not a root.")
+            # converged if the Newton step fits in the collapsed radius; else a local minimum of |F| that is not a
+            # root (MINPACK would report it as converged)
+            status = 1 if np.linalg.norm(D * p_gn) <= delta and solves_model(J, F, p_gn) else 5
         elif system.nfev >= maxfev:
             status = 2
         elif 0.1 * max(0.1 * delta, pnorm) <= eps * xnorm:
             status = 3
-        elif nslow2 == 5:
-            status = 4
         elif nslow1 == 10:
             status = 5
+        if status == 5 and not note and np.linalg.norm(D * p_gn) > np.sqrt(xtol) * xnorm:
+            note = (f" x is near a local minimum of |F| that is not a root: |F| = {fnorm:.3e}, and the Newton step "
+                    f"there has length {np.linalg.norm(p_gn):.3e}.")
     if status == 99:
         message = note
     else:
@@ -241,7 +243,17 @@ def _hybr(system, xtol=1.49012e-08, maxfev=None, factor=100.0, diag=None, callba
 def _lm(system, fun, x0, args, jac, callback, xtol=1.49012e-08, ftol=1.49012e-08, gtol=0.0, maxiter=None):
     fit = least_squares(lambda x, *a: _flat(fun(x, *a)), x0, method="lm", args=args, jac=jac,
                         ftol=ftol, xtol=xtol, gtol=gtol, max_nfev=maxiter, callback=callback)
-    return OptimizeResult(x=fit.x, success=bool(fit.success), status=fit.status, message=fit.message,
+    success, status, message = bool(fit.success), fit.status, fit.message
+    x = ravel_pytree(fit.x)[0]
+    newton = float(np.linalg.norm(np.linalg.lstsq(fit.jac, fit.fun, rcond=None)[0]))
+    step = -np.linalg.lstsq(fit.jac, fit.fun, rcond=None)[0]
+    if success and (newton > np.sqrt(xtol) * (float(np.linalg.norm(x)) + np.sqrt(xtol))
+                    or not solves_model(fit.jac, fit.fun, step)):
+        # a stationary point of |F|^2 where the Newton step is still long: a local minimum, not a root
+        success, status = False, 5
+        message = (f"{message} But x is a local minimum of |F| that is not a root: |F| = "
+                   f"{np.linalg.norm(fit.fun):.3e}, and the Newton step there has length {newton:.3e}.")
+    return OptimizeResult(x=fit.x, success=success, status=status, message=message,
                           fun=np.asarray(fit.fun).reshape(system.out_shape), jac=fit.jac, nfev=fit.nfev,
                           njev=fit.njev, nit=fit.nit, cost=fit.cost)
 
@@ -259,7 +271,8 @@ def root(fun, x0, args=(), method="hybr", jac=None, tol=None, callback=None, opt
 
     Returns an ``OptimizeResult``: x (like ``x0``), success, status, message, fun (F at x, shaped as ``fun``
     returns it), jac (n x n, over the flattened x), nfev, njev, nit. hybr's statuses are scipy's: 1 converged,
-    2 maxfev, 3 xtol too small, 4 and 5 no progress (5 also when x is a local minimum of |F| that is not a root).
+    2 maxfev, 3 xtol too small, 5 no progress (also when x is a local minimum of |F| that is not a root); status 4
+    (no progress over five Jacobian evaluations) does not occur, as every accepted point gets an exact Jacobian.
 
     The root is differentiable with respect to ``args`` (pytrees of arrays) by every transform, at any order, by the
     implicit function theorem: dx*/dargs = -J^-1 dF/dargs at the root. Then ``x`` and ``fun`` are traced and the
