@@ -191,6 +191,17 @@ def test_system_against_finite_differences_all_orders():
     dr.check_grads(f, (THETA["b"], THETA["c"]), order=2, atol=1e-5, rtol=1e-5)
 
 
+def test_linearize_solves_once():
+    solves = []  # the solver's iterations, through its callback
+
+    def F(x, a):
+        return x**3 - a
+
+    _, push = dr.linearize(lambda a: root(F, np.array([1.0]), args=(a,), callback=solves.append).x[0], 8.0)
+    n = len(solves)
+    assert np.isclose(push(1.0), 1 / 12) and np.isclose(push(3.0), 0.25) and len(solves) == n
+
+
 def test_x0_has_zero_derivative_and_can_be_traced():
     def from_start(x0):
         return root(lambda x: x**3 - 8.0, x0).x
@@ -314,6 +325,12 @@ def test_singular_jacobian_at_the_solution_raises_when_differentiating():
         dr.grad(lambda a: root(F, np.array([1.0, 0.0]), args=(a,)).x[0])(3.0)
     with pytest.raises(ValueError, match="singular at the solution"):
         dr.jvp(lambda a: root(F, np.array([1.0, 0.0]), args=(a,)).x, (3.0,), (1.0,))
+    # x^2 = a^2 at a = 0: a double root, found to about sqrt(eps), where J = 2x -> 0
+    res = root(lambda x, a: x**2 - a**2, np.array([1.0]), args=(0.0,))
+    assert res.success and abs(res.x[0]) < 1e-6
+    with pytest.raises(ValueError, match="multiple root"):
+        dr.grad(lambda a: root(lambda x, a: x**2 - a**2, np.array([1.0]), args=(a,)).x[0])(0.0)
+    assert np.isclose(dr.grad(lambda a: root(lambda x, a: x**2 - a**2, np.array([1.0]), args=(a,)).x[0])(1.0), 1.0)
     # minimize: a flat direction at the minimum (the Hessian is singular)
     with pytest.raises(ValueError, match="gradient with respect to x is singular"):
         dr.grad(lambda a: minimize(lambda x, a: (x[0] + x[1] - a) ** 2, np.zeros(2), args=(a,),

@@ -45,6 +45,7 @@ class _Solve:
         self.unravel, self.dtype = unravel, dtype
         self.leaves, self.tree, self.traced = leaves, tree, traced
         self.runs = []  # (result, x flat, theta) per primal solve; checked lazily when differentiating
+        self.last = None  # (operands, solution) of the last solve, for the JVP rule
 
     def __repr__(self):  # shown by make_graph
         return self.caller
@@ -76,16 +77,34 @@ class _Solve:
                                  f"solve did not converge (status {res.status}: {res.message}), so x is not a "
                                  "solution and the implicit function theorem gives no derivative at it (a looser "
                                  "tol, more iterations, another x0 or another method may converge)")
-            with np.errstate(all="ignore"):
-                J = np.asarray(dr.jacfwd(lambda v: self.F(v, theta))(x))
-            s = np.linalg.svd(J, compute_uv=False) if np.all(np.isfinite(J)) else np.array([np.nan])
-            if not (s[-1] > s[0] * J.shape[0] * np.finfo(J.dtype).eps):
-                cond = s[0] / s[-1] if s[-1] > 0 else np.inf
-                raise ValueError(f"{self.caller}: cannot differentiate the solution with respect to args: the "
-                                 f"Jacobian of the {self.what} with respect to x is singular at the solution "
-                                 f"(condition number {cond:.1e}), so the implicit function theorem does not apply "
-                                 "(the solution is not isolated, or is a multiple root)")
+            self._check_jacobian(x, theta)
             run[3] = True
+
+    def _check_jacobian(self, x, theta):
+        """Raise unless J = dF/dx is safely invertible at x*: its smallest singular value must exceed rounding
+        (n eps |J|) and ten times the change of J over the Newton correction that remains at x* (how far x* may be
+        from the exact solution). The derivative's relative error is about that change over the smallest singular
+        value, so a multiple root (where J -> singular as x -> x*) is refused, and so is a solve too loose for its
+        conditioning."""
+        with np.errstate(all="ignore"):
+            J = np.asarray(self.jacobian(x, theta))
+            F = np.asarray(self.F(x, theta))
+        if not (np.all(np.isfinite(J)) and np.all(np.isfinite(F))):
+            raise ValueError(f"{self.caller}: cannot differentiate the solution with respect to args: the Jacobian of "
+                             f"the {self.what} with respect to x is not finite at the solution")
+        s = np.linalg.svd(J, compute_uv=False)
+        correction = np.linalg.lstsq(J, -F, rcond=None)[0]
+        with np.errstate(all="ignore"):
+            change = float(np.linalg.norm(np.asarray(self.jacobian(x + correction, theta)) - J, 2))
+        floor = max(s[0] * J.shape[0] * np.finfo(J.dtype).eps, 10.0 * change)
+        if not (s[-1] > floor):
+            raise ValueError(f"{self.caller}: cannot differentiate the solution with respect to args: the Jacobian of "
+                             f"the {self.what} with respect to x is singular at the solution, to the accuracy of the "
+                             f"solution (smallest singular value {s[-1]:.1e}; largest {s[0]:.1e}; it changes by "
+                             f"{change:.1e} over the remaining Newton correction of length "
+                             f"{np.linalg.norm(correction):.1e}), so the implicit function theorem does not apply: "
+                             "the solution is not isolated or is a multiple root (or, if the Jacobian is merely "
+                             "ill-conditioned, solve to a smaller tol)")
 
     # -- the derivative rules, in dualrev operations (so that they are differentiated again) --
 
@@ -118,11 +137,18 @@ class _Solve:
 
 
 def _impl(x0, *theta, problem):
-    return problem.run(x0, theta)
+    x = problem.run(x0, theta)
+    problem.last = ((x0, *theta), x)
+    return x
 
 
 def _jvp_full(primals, tangents, *, problem):
-    x = implicit_solution(*primals, problem=problem)
+    last = problem.last
+    if last is not None and len(last[0]) == len(primals) and all(a is b for a, b in zip(last[0], primals)):
+        x = last[1]  # linearize pushes tangents along a recording of the solve: no need to solve again
+    else:
+        x = implicit_solution(*primals, problem=problem)
+        problem.last = (tuple(primals), x)
     dtheta = list(tangents[1:])  # x0's tangent is dropped: x* does not depend on the starting point
     if all(d is None for d in dtheta):
         return x, None
