@@ -106,7 +106,7 @@ def main(argv=None):
     loss = validation_loss(weights, data)
     loss_closed = validation_loss(weights_closed_form, data)
 
-    grid = np.linspace(-4.0, 6.0, 21)
+    grid = np.linspace(-4.0, 6.0, 41)
     start = time.perf_counter()
     values, grads = zip(*[dr.value_and_grad(loss)(s) for s in grid])
     elapsed = time.perf_counter() - start
