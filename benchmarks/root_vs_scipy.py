@@ -14,14 +14,14 @@ import time
 for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
-import numpy as np  # noqa: E402
-import scipy.optimize  # noqa: E402
+import numpy as np
+import scipy.optimize
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import mgh_problems  # noqa: E402
+import mgh_problems
 
-import dualrev as dr  # noqa: E402
-from dualrev.optimize import root  # noqa: E402
+import dualrev as dr
+from dualrev.optimize import root
 
 SQUARE = ["rosenbrock", "ext_rosenbrock", "freudenstein_roth", "powell_badly_scaled", "helical_valley",
           "powell_singular", "ext_powell", "trigonometric", "discrete_boundary", "broyden_tridiagonal"]

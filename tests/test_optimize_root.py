@@ -14,7 +14,7 @@ import dualrev.numpy as dnp
 from dualrev.optimize import fixed_point, minimize, root
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "benchmarks"))
-import mgh_problems  # noqa: E402
+import mgh_problems
 
 jax = pytest.importorskip("jax")
 jnp = jax.numpy
@@ -148,10 +148,10 @@ def _jax_newton(theta, steps=30):
     def F(x):
         return theta["A"] @ x + 0.1 * x**3 + jnp.sin(x) * theta["c"] - theta["b"]
 
-    x = jnp.zeros(3)
-    for _ in range(steps):
-        x = x - jnp.linalg.solve(jax.jacfwd(F)(x), F(x))
-    return x
+    def newton_step(_, x):
+        return x - jnp.linalg.solve(jax.jacfwd(F)(x), F(x))
+
+    return jax.lax.fori_loop(0, steps, newton_step, jnp.zeros(3))  # a scan: differentiable in both modes
 
 
 THETA = {"A": np.array([[3.0, 0.5, 0.2], [0.1, 2.5, -0.3], [0.4, 0.0, 4.0]]), "b": np.array([1.0, -0.5, 2.0]),
@@ -338,7 +338,7 @@ def test_singular_jacobian_at_the_solution_raises_when_differentiating():
 
 
 def test_non_convergence_is_a_status_and_its_derivative_raises():
-    F = lambda x, a: x**2 + a  # noqa: E731  (no real root for a > 0)
+    F = lambda x, a: x**2 + a
     res = root(F, np.array([1.0]), args=(1.0,))
     assert not res.success and res.status in (2, 3, 5)
     with pytest.raises(ValueError, match="did not converge"):
@@ -348,7 +348,7 @@ def test_non_convergence_is_a_status_and_its_derivative_raises():
 
 
 def test_bad_arguments():
-    F = lambda x: x - 1.0  # noqa: E731
+    F = lambda x: x - 1.0
     with pytest.raises(ValueError, match="Jacobian-free"):
         root(F, np.zeros(1), method="broyden1")
     with pytest.raises(ValueError, match="unknown method"):
@@ -374,3 +374,77 @@ def test_closure_over_a_traced_value_is_refused_with_the_way_out():
         dr.grad(lambda a: root(lambda x: x**3 - a, np.array([1.0])).x[0])(8.0)
     with pytest.raises(TypeError, match="args="):
         dr.grad(lambda a: minimize(lambda x: dnp.sum((x - a) ** 2), np.zeros(1)).x[0])(1.0)
+
+
+# -- more solvers and kinds under the transforms --
+
+
+def test_fixed_point_pytree_against_jax_unrolled_iteration():
+    # x = 0.5 tanh(W x + b), y = 0.3 cos(x) + c: a contraction on a dict of two vectors
+    W = np.array([[0.4, -0.2], [0.1, 0.3]])
+
+    def func(z, b, c):
+        x = 0.5 * dnp.tanh(W @ z["x"] + b)
+        return {"x": x, "y": 0.3 * dnp.cos(x) + c * z["y"]}
+
+    def jfunc(z, b, c):
+        x = 0.5 * jnp.tanh(W @ z["x"] + b)
+        return {"x": x, "y": 0.3 * jnp.cos(x) + c * z["y"]}
+
+    def solve(b, c):
+        return fixed_point(func, {"x": np.zeros(2), "y": np.zeros(2)}, args=(b, c), xtol=1e-14)
+
+    def jsolve(b, c):
+        return jax.lax.fori_loop(0, 100, lambda _, z: jfunc(z, b, c), {"x": jnp.zeros(2), "y": jnp.zeros(2)})
+
+    b, c = np.array([0.3, -0.7]), 0.5
+    z = solve(b, c)
+    ref = jsolve(b, c)
+    assert np.allclose(z["x"], ref["x"], atol=1e-12) and np.allclose(z["y"], ref["y"], atol=1e-12)
+    J, Jref = dr.jacrev(solve, argnums=(0, 1))(b, c), jax.jacrev(jsolve, argnums=(0, 1))(b, c)
+    for k in ("x", "y"):
+        for i in range(2):
+            assert np.allclose(J[k][i], Jref[k][i], atol=1e-10), (k, i)
+    H = dr.hessian(lambda b: dnp.sum(solve(b, c)["y"] ** 2))(b)
+    assert np.allclose(H, jax.hessian(lambda b: jnp.sum(jsolve(b, c)["y"] ** 2))(b), atol=1e-9)
+
+
+def test_lm_roots_are_differentiated_too():
+    def solution(b):
+        return root(_system, np.zeros(3), args=(dict(THETA, b=b),), method="lm",
+                    options={"xtol": 1e-14, "ftol": 1e-14}).x
+
+    ref = jax.jacfwd(lambda b: _jax_newton(dict(THETA, b=b)))(THETA["b"])
+    assert np.allclose(dr.jacrev(solution)(THETA["b"]), ref, atol=1e-8)
+    assert np.allclose(dr.jacfwd(solution)(THETA["b"]), ref, atol=1e-8)
+
+
+def test_traced_result_fields_and_vmap_summary():
+    def F(x, a):
+        return x**2 + a  # a root for a < 0 only
+
+    res = dr.vmap(lambda a: root(F, np.array([1.0]), args=(a,)).x)(np.array([-4.0, -9.0]))
+    assert np.allclose(res[:, 0], [2.0, 3.0])
+    out = {}
+
+    def solve(a):
+        out["res"] = r = root(F, np.array([1.0]), args=(a,))
+        return r.x
+
+    dr.vmap(solve)(np.array([-4.0, 1.0]))
+    r = out["res"]
+    assert not r.success and r.status != 1 and "jac" not in r and r.nfev > 0
+
+
+def test_float32_argmin_and_make_graph():
+    X32, Y32 = X.astype(np.float32), Y.astype(np.float32)
+
+    def argmin(log_lam):
+        return minimize(_ridge_loss, np.zeros(4, np.float32), args=(log_lam, X32, Y32), method="newton", tol=1e-4).x
+
+    w = argmin(np.float32(0.3))
+    assert w.dtype == np.float32
+    g = dr.jacfwd(argmin)(np.float32(0.3))
+    assert g.dtype == np.float32 and np.allclose(g, dr.jacfwd(_ridge_closed)(0.3), rtol=1e-3, atol=1e-4)
+    graph = dr.make_graph(lambda a: root(lambda x, a: x**3 - a, np.array([1.0]), args=(a,)).x)(8.0)
+    assert "implicit_solution" in str(graph)

@@ -19,4 +19,4 @@ from dualrev.optimize.interop import scipy_callables
 from dualrev.optimize.least_squares import least_squares
 from dualrev.optimize.root import fixed_point, root
 
-__all__ = ["OptimizeResult", "least_squares", "minimize", "scipy_callables", "root", "fixed_point"]
+__all__ = ["OptimizeResult", "fixed_point", "least_squares", "minimize", "root", "scipy_callables"]
