@@ -448,3 +448,25 @@ def test_float32_argmin_and_make_graph():
     assert g.dtype == np.float32 and np.allclose(g, dr.jacfwd(_ridge_closed)(0.3), rtol=1e-3, atol=1e-4)
     graph = dr.make_graph(lambda a: root(lambda x, a: x**3 - a, np.array([1.0]), args=(a,)).x)(8.0)
     assert "implicit_solution" in str(graph)
+
+
+def test_least_squares_fit_differentiated_with_respect_to_the_data():
+    from dualrev.optimize import least_squares
+
+    t = np.linspace(0.0, 3.0, 20)
+
+    def residual(p, t, y):
+        return p["a"] * dnp.exp(-p["k"] * t) + p["c"] - y
+
+    def fit(y):
+        return least_squares(residual, {"a": 1.0, "k": 1.0, "c": 0.0}, args=(t, y), ftol=1e-14, xtol=1e-14,
+                             gtol=1e-14).x["k"]
+
+    y = 2.0 * np.exp(-1.5 * t) + 0.5 + 0.01 * np.sin(7.0 * t)
+    g = dr.grad(fit)(y)
+    eps = 1e-4  # a fit is exact to rounding only: a larger step keeps the differences above its noise
+    fd = np.array([(fit(y + eps * e) - fit(y - eps * e)) / (2 * eps) for e in np.eye(t.size)])
+    assert np.allclose(g, fd, atol=1e-5) and np.allclose(dr.jacfwd(fit)(y), g)
+    res = least_squares(residual, {"a": 1.0, "k": 1.0, "c": 0.0}, args=(t, y))
+    cost_grad = dr.grad(lambda y: least_squares(residual, {"a": 1.0, "k": 1.0, "c": 0.0}, args=(t, y)).cost)(y)
+    assert np.allclose(cost_grad, -res.fun)  # the envelope theorem: d cost / dy = -r

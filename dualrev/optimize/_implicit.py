@@ -26,7 +26,7 @@ from dualrev.optimize._problem import ravel_pytree
 from dualrev.optimize._result import OptimizeResult
 from dualrev.tree_util import tree_flatten, tree_unflatten
 
-__all__ = ["solve_implicitly"]
+__all__ = ["has_traced", "solve_implicitly"]
 
 # Fields of a result that are the solver's NumPy values at x*: with traced arguments they would carry no
 # derivative (a silently zero one), so they are left out of a traced result.
@@ -197,6 +197,11 @@ def _summary(results):
         if all(key in r for r in results):
             out[key] = sum(r[key] for r in results)
     return out
+
+
+def has_traced(*trees) -> bool:
+    """Whether any leaf of the pytrees is a traced value."""
+    return any(isinstance(leaf, Tracer) for tree in trees for leaf in tree_flatten(tree)[0])
 
 
 def solve_implicitly(caller, what, x0, args, residual, solve, value=None):
