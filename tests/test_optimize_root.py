@@ -374,6 +374,12 @@ def test_closure_over_a_traced_value_is_refused_with_the_way_out():
         dr.grad(lambda a: root(lambda x: x**3 - a, np.array([1.0])).x[0])(8.0)
     with pytest.raises(TypeError, match="args="):
         dr.grad(lambda a: minimize(lambda x: dnp.sum((x - a) ** 2), np.zeros(1)).x[0])(1.0)
+    with pytest.raises(TypeError, match="args="):
+        dr.grad(lambda a: fixed_point(lambda x: dnp.cos(a * x), 0.5))(1.0)
+    from dualrev.optimize import least_squares
+
+    with pytest.raises(TypeError, match="args="):
+        dr.grad(lambda a: least_squares(lambda x: x - a, np.zeros(1)).x[0])(1.0)
 
 
 # -- more solvers and kinds under the transforms --

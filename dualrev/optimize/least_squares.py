@@ -16,6 +16,7 @@ import numpy as np
 
 import dualrev as dr
 import dualrev.numpy as dnp
+from dualrev.core import Tracer
 from dualrev.optimize._implicit import has_traced, solve_implicitly
 from dualrev.optimize._problem import _ARITH_ERRORS, ravel_pytree
 from dualrev.optimize._result import OptimizeResult, inf_norm
@@ -99,10 +100,14 @@ def least_squares(residual, x0, method="lm", args=(), jac=None, ftol=1e-8, xtol=
     # the checks at x0: a clear error before iterating
     try:
         with np.errstate(all="ignore"):  # a non-finite residual is reported below
-            r0 = np.asarray(residual(unravel.numpy(flat0), *args))
+            r0 = residual(unravel.numpy(flat0), *args)
     except Exception as e:
         raise ValueError(f"{name}: evaluating {fname} at x0 failed with {type(e).__name__}: {e}. Check that x0 "
                          "has the shape and structure the residual function expects.") from e
+    if isinstance(r0, Tracer):
+        raise TypeError(f"{name}: {fname} returned a traced value at a plain x: it uses a value that is being "
+                        "differentiated from its closure; pass that value through args=(...) instead")
+    r0 = np.asarray(r0)
     if r0.dtype.kind not in "fiu":
         raise TypeError(f"{name}: the residuals must be real, {fname}(x0) returned dtype {r0.dtype}")
     if r0.size == 0:

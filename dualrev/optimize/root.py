@@ -21,6 +21,7 @@ import numpy as np
 
 import dualrev as dr
 import dualrev.numpy as dnp
+from dualrev.core import Tracer
 from dualrev.optimize._implicit import solve_implicitly
 from dualrev.optimize._problem import _ARITH_ERRORS, ravel_pytree
 from dualrev.optimize._result import OptimizeResult
@@ -74,7 +75,7 @@ class _System:
         except Exception as e:
             raise ValueError(f"{caller}: evaluating {self.name} at x0 failed with {type(e).__name__}: {e}. Check "
                              "that x0 has the shape and structure fun expects.") from e
-        if any(isinstance(leaf, dr.core.Tracer) for leaf in leaves):
+        if any(isinstance(leaf, Tracer) for leaf in leaves):
             raise TypeError(f"{caller}: {self.name} returned a traced value at a plain x: it uses a value that is "
                             "being differentiated from its closure; pass that value through args=(...) instead")
         arrays = [np.asarray(leaf) for leaf in leaves]
