@@ -46,6 +46,7 @@ class _Solve:
         self.leaves, self.tree, self.traced = leaves, tree, traced
         self.runs = []  # (result, x flat, theta) per primal solve; checked lazily when differentiating
         self.last = None  # (operands, solution) of the last solve, for the JVP rule
+        self._jacobian_at = None  # (x, theta, J) of the last check
 
     def __repr__(self):  # shown by make_graph
         return self.caller
@@ -82,20 +83,22 @@ class _Solve:
 
     def _check_jacobian(self, x, theta):
         """Raise unless J = dF/dx is safely invertible at x*: its smallest singular value must exceed rounding
-        (n eps |J|) and ten times the change of J over the Newton correction that remains at x* (how far x* may be
-        from the exact solution). The derivative's relative error is about that change over the smallest singular
-        value, so a multiple root (where J -> singular as x -> x*) is refused, and so is a solve too loose for its
-        conditioning."""
+        (n eps |J|) and ten times the change of J, along its near-null direction, over the Newton correction that
+        remains at x* (how far x* may be from the exact solution). The derivative's relative error is about that
+        change over the smallest singular value, so a multiple root (where J -> singular as x -> x*) is refused, and
+        so is a solve too loose for its conditioning."""
         with np.errstate(all="ignore"):
             J = np.asarray(self.jacobian(x, theta))
             F = np.asarray(self.F(x, theta))
         if not (np.all(np.isfinite(J)) and np.all(np.isfinite(F))):
             raise ValueError(f"{self.caller}: cannot differentiate the solution with respect to args: the Jacobian of "
                              f"the {self.what} with respect to x is not finite at the solution")
-        s = np.linalg.svd(J, compute_uv=False)
+        self._jacobian_at = (x, theta, J)  # the rules' J at first order, when they ask at this very point
+        _, s, Vt = np.linalg.svd(J)
         correction = np.linalg.lstsq(J, -F, rcond=None)[0]
-        with np.errstate(all="ignore"):
-            change = float(np.linalg.norm(np.asarray(self.jacobian(x + correction, theta)) - J, 2))
+        with np.errstate(all="ignore"):  # J(x + c) v - J(x) v for the right singular vector v of s_min
+            Jv = np.asarray(dr.jvp(lambda z: self.F(z, theta), (x + correction,), (Vt[-1],))[1])
+            change = float(np.linalg.norm(Jv - J @ Vt[-1]))
         floor = max(s[0] * J.shape[0] * np.finfo(J.dtype).eps, 10.0 * change)
         if not (s[-1] > floor):
             raise ValueError(f"{self.caller}: cannot differentiate the solution with respect to args: the Jacobian of "
@@ -109,6 +112,9 @@ class _Solve:
     # -- the derivative rules, in dualrev operations (so that they are differentiated again) --
 
     def jacobian(self, x, theta):
+        at = self._jacobian_at
+        if at is not None and x is at[0] and len(theta) == len(at[1]) and all(a is b for a, b in zip(theta, at[1])):
+            return at[2]  # plain values at the checked point: J is a constant there, already computed
         return dr.jacfwd(lambda v: self.F(v, theta))(x)
 
     def tangent(self, x, theta, dtheta):
