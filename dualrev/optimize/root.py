@@ -3,7 +3,7 @@ both solutions are differentiable with respect to ``args`` (``_implicit``: the i
 
 - ``root(method="hybr")``: Powell's hybrid (dogleg trust-region) method as in MINPACK's hybrj (Moré, Garbow &
   Hillstrom, "User guide for MINPACK-1", 1980): the same scaling by the Jacobian's column norms, radius updates and
-  stopping tests, but with the exact Jacobian (``dr.jacfwd``, or ``dr.jacrev`` on request) at every accepted point
+  stopping tests (less the one on Broyden updates that make no progress), but with the exact Jacobian (``dr.jacfwd``, or ``dr.jacrev`` on request) at every accepted point
   instead of Broyden updates, and the Gauss-Newton step from a least-squares solve (so a singular Jacobian still
   gives a step). A run is reported converged only when the Newton step itself is small (MINPACK's radius test
   alone can report a local minimum of |F| that is not a root).
@@ -16,6 +16,8 @@ both solutions are differentiable with respect to ``args`` (``_implicit``: the i
 from __future__ import annotations
 
 import numbers
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -34,8 +36,6 @@ _HYBR_MESSAGES = {
     1: "The solution converged.",
     2: "The number of calls to function has reached maxfev = {maxfev}.",
     3: "xtol={xtol:f} is too small, no further improvement in the approximate solution is possible.",
-    4: "The iteration is not making good progress, as measured by the improvement from the last five Jacobian "
-       "evaluations.",
     5: "The iteration is not making good progress, as measured by the improvement from the last ten iterations.",
 }
 _OPTIONS = {"hybr": {"xtol", "maxfev", "factor", "diag"}, "lm": {"xtol", "ftol", "gtol", "maxiter"}}
@@ -84,9 +84,9 @@ class _System:
                 raise TypeError(f"{caller}: {self.name} must return real numbers, {self.name}(x0) returned dtype "
                                 f"{a.dtype}")
         F0 = np.concatenate([a.reshape(-1) for a in arrays]) if arrays else np.zeros(0)
-        self.out_shape = arrays[0].shape if len(arrays) == 1 else F0.shape
         if F0.size != self.n:
             raise ValueError(f"{caller}: {self.name}(x0) returned {F0.size} values for {self.n} unknowns; {square}")
+        self.out_shape = arrays[0].shape if len(arrays) == 1 else F0.shape
         if not np.all(np.isfinite(F0)):
             raise ValueError(f"{caller}: {self.name} is not finite at x0 ({self.name}(x0) = {F0})")
         self.F0 = F0.astype(np.result_type(F0.dtype, self.dtype))
@@ -135,7 +135,7 @@ def _dogleg(J, F, D, delta, p_gn):
     return p_c + tau * (p_gn - p_c)
 
 
-def solves_model(J, F, p):
+def _solves_model(J, F, p):
     """Whether the Gauss-Newton step p solves the linear model F + J p = 0 (a singular J whose range misses F gives
     a short least-squares step that does not: then a short step does not mean a root is near)."""
     return float(np.linalg.norm(F + J @ p)) <= 0.1 * float(np.linalg.norm(F))
@@ -171,7 +171,7 @@ def _hybr(system, xtol=1.49012e-08, maxfev=None, factor=100.0, diag=None, callba
         if fnorm == 0:
             status = 1
             break
-        if np.linalg.norm(D * p_gn) <= xtol * xnorm and solves_model(J, F, p_gn):
+        if np.linalg.norm(D * p_gn) <= xtol * xnorm and _solves_model(J, F, p_gn):
             # the Newton step is below the tolerance: take it if it does not make |F| worse, and stop
             x_new = x + p_gn
             F_new = system.values(x_new)
@@ -224,7 +224,7 @@ def _hybr(system, xtol=1.49012e-08, maxfev=None, factor=100.0, diag=None, callba
         elif delta <= xtol * xnorm:
             # converged if the Newton step fits in the collapsed radius; else a local minimum of |F| that is not a
             # root (MINPACK would report it as converged)
-            status = 1 if np.linalg.norm(D * p_gn) <= delta and solves_model(J, F, p_gn) else 5
+            status = 1 if np.linalg.norm(D * p_gn) <= delta and _solves_model(J, F, p_gn) else 5
         elif system.nfev >= maxfev:
             status = 2
         elif 0.1 * max(0.1 * delta, pnorm) <= eps * xnorm:
@@ -246,10 +246,10 @@ def _lm(system, fun, x0, args, jac, callback, xtol=1.49012e-08, ftol=1.49012e-08
                         ftol=ftol, xtol=xtol, gtol=gtol, max_nfev=maxiter, callback=callback)
     success, status, message = bool(fit.success), fit.status, fit.message
     x = ravel_pytree(fit.x)[0]
-    newton = float(np.linalg.norm(np.linalg.lstsq(fit.jac, fit.fun, rcond=None)[0]))
     step = -np.linalg.lstsq(fit.jac, fit.fun, rcond=None)[0]
+    newton = float(np.linalg.norm(step))
     if success and (newton > np.sqrt(xtol) * (float(np.linalg.norm(x)) + np.sqrt(xtol))
-                    or not solves_model(fit.jac, fit.fun, step)):
+                    or not _solves_model(fit.jac, fit.fun, step)):
         # a stationary point of |F|^2 where the Newton step is still long: a local minimum, not a root
         success, status = False, 5
         message = (f"{message} But x is a local minimum of |F| that is not a root: |F| = "
@@ -259,7 +259,8 @@ def _lm(system, fun, x0, args, jac, callback, xtol=1.49012e-08, ftol=1.49012e-08
                           njev=fit.njev, nit=fit.nit, cost=fit.cost)
 
 
-def root(fun, x0, args=(), method="hybr", jac=None, tol=None, callback=None, options=None):
+def root(fun: Callable, x0: Any, args: tuple = (), method: str = "hybr", jac: str | None = None,
+         tol: float | None = None, callback: Callable | None = None, options: dict | None = None) -> OptimizeResult:
     """Find a root of the square system ``fun(x, *args) = 0`` from ``x0``, with exact Jacobians from dualrev.
 
     ``x0`` is a float array or a pytree of them; ``fun`` returns as many values as ``x0`` has (any shape). Methods:
@@ -333,7 +334,8 @@ def root(fun, x0, args=(), method="hybr", jac=None, tol=None, callback=None, opt
     return solve_implicitly("root", "equations", x0, args, residual, solve_and_note_shape, value=value)
 
 
-def fixed_point(func, x0, args=(), xtol=1e-08, maxiter=500, method="del2"):
+def fixed_point(func: Callable, x0: Any, args: tuple = (), xtol: float = 1e-08, maxiter: int = 500,
+                method: str = "del2") -> Any:
     """A fixed point ``x = func(x, *args)`` from ``x0``, as scipy.optimize.fixed_point: Steffensen's method with
     Aitken's delta-squared acceleration (``method="del2"``) or plain iteration (``"iteration"``), componentwise,
     until every component's relative change is below ``xtol``. Returns x, with ``x0``'s structure (a float array or a
