@@ -1,8 +1,8 @@
 """Solutions differentiable by the implicit function theorem: roots of F(x, theta) = 0, fixed points and argmins.
 
-A solver (``root``, ``fixed_point``, ``minimize``) whose ``args`` (or ``x0``) hold traced values runs as one call
-of the primitive ``implicit_solution``. Its implementation runs the solver on plain NumPy values; its rules never
-look at the iterations. Where x* solves F(x*, theta) = 0 and J = dF/dx is invertible there,
+A solver (``root``, ``fixed_point``, ``minimize``, ``least_squares``) whose ``args`` (or ``x0``) hold traced
+values runs as one call of the primitive ``implicit_solution``. Its implementation runs the solver on plain NumPy
+values; its rules never look at the iterations. Where x* solves F(x*, theta) = 0 and J = dF/dx is invertible there,
 
     JVP:  dx = -J^-1 (dF/dtheta . dtheta)          VJP:  ct_theta = -(dF/dtheta)^T J^-T ct
 
