@@ -8,6 +8,8 @@ import sys
 import numpy as np
 import pytest
 import scipy.optimize
+from hypothesis import given
+from hypothesis import strategies as st
 
 import dualrev as dr
 import dualrev.numpy as dnp
@@ -476,3 +478,20 @@ def test_least_squares_fit_differentiated_with_respect_to_the_data():
     res = least_squares(residual, {"a": 1.0, "k": 1.0, "c": 0.0}, args=(t, y))
     cost_grad = dr.grad(lambda y: least_squares(residual, {"a": 1.0, "k": 1.0, "c": 0.0}, args=(t, y)).cost)(y)
     assert np.allclose(cost_grad, -res.fun)  # the envelope theorem: d cost / dy = -r
+
+
+@given(n=st.integers(1, 4), seed=st.integers(0, 2**31 - 1))
+def test_random_systems_jacobian_is_the_inverse_of_dF_dx(n, seed):
+    # F(x) = A x + 0.3 tanh(x) - b with A diagonally dominant: dx*/db = (A + 0.3 diag(1 - tanh(x*)^2))^-1
+    rng = np.random.default_rng(seed)
+    A = rng.standard_normal((n, n)) + (n + 1.0) * np.eye(n)
+    b = rng.standard_normal(n)
+
+    def solve(A, b):
+        return root(lambda x, A, b: A @ x + 0.3 * dnp.tanh(x) - b, np.zeros(n), args=(A, b), tol=1e-14).x
+
+    x = solve(A, b)
+    K = A + 0.3 * np.diag(1.0 - np.tanh(x) ** 2)
+    assert np.allclose(A @ x + 0.3 * np.tanh(x), b, atol=1e-12)
+    assert np.allclose(dr.jacrev(solve, argnums=1)(A, b), np.linalg.inv(K), atol=1e-10)
+    assert np.allclose(dr.jacfwd(solve, argnums=0)(A, b), -np.einsum("ij,k->ijk", np.linalg.inv(K), x), atol=1e-10)
