@@ -5,8 +5,9 @@ and trust-region Newton-CG (Hessian-vector products), BFGS, L-BFGS, gradient des
 with respect to ``args`` by the implicit function theorem (``_implicit``); ``scipy_callables`` hands dualrev's
 derivatives to scipy.optimize.
 
-Built on dualrev's public API (and, for ``_implicit``'s solve primitive, ``core.Primitive``) (``dr.value_and_grad``, ``dr.hessian``, ``dr.linearize``, ``dr.hvp``,
-``dr.jacfwd``/``dr.jacrev``, ``dualrev.tree_util``) and NumPy.
+Built on dualrev's public API (``dr.value_and_grad``, ``dr.hessian``, ``dr.linearize``, ``dr.hvp``,
+``dr.jacfwd``/``dr.jacrev``, ``dualrev.tree_util``) and NumPy, and for ``_implicit``'s solve primitive on
+``core.Primitive``.
 
 >>> from dualrev import optimize
 >>> optimize.minimize(rosen, np.array([-1.2, 1.0]), method="newton").x

@@ -3,10 +3,11 @@ both solutions are differentiable with respect to ``args`` (``_implicit``: the i
 
 - ``root(method="hybr")``: Powell's hybrid (dogleg trust-region) method as in MINPACK's hybrj (Moré, Garbow &
   Hillstrom, "User guide for MINPACK-1", 1980): the same scaling by the Jacobian's column norms, radius updates and
-  stopping tests (less the one on Broyden updates that make no progress), but with the exact Jacobian (``dr.jacfwd``, or ``dr.jacrev`` on request) at every accepted point
-  instead of Broyden updates, and the Gauss-Newton step from a least-squares solve (so a singular Jacobian still
-  gives a step). A run is reported converged only when the Newton step itself is small (MINPACK's radius test
-  alone can report a local minimum of |F| that is not a root).
+  stopping tests (less the one on Broyden updates that make no progress), but with the exact Jacobian
+  (``dr.jacfwd``, or ``dr.jacrev`` on request) at every accepted point instead of Broyden updates, and the
+  Gauss-Newton step from a least-squares solve (so a singular Jacobian still gives a step). A run is reported
+  converged only when the Newton step itself is small (MINPACK's radius test alone can report a local minimum of
+  |F| that is not a root).
 - ``root(method="lm")``: ``least_squares(method="lm")`` on the residuals F; its statuses, and status 5 (not a
   success) when it stops at a minimum of |F| that is not a root.
 - ``fixed_point``: Steffensen's iteration with Aitken's delta-squared acceleration ("del2") or plain iteration,
@@ -265,8 +266,8 @@ def root(fun: Callable, x0: Any, args: tuple = (), method: str = "hybr", jac: st
 
     ``x0`` is a float array or a pytree of them; ``fun`` returns as many values as ``x0`` has (any shape). Methods:
     "hybr" (Powell's hybrid dogleg trust-region method, as MINPACK's hybrj, on the exact Jacobian at every accepted
-    point) and "lm" (``least_squares(method="lm")`` on F). ``jac``: None or "fwd" (``dr.jacfwd``), "rev"
-    (``dr.jacrev``); a square Jacobian costs n passes either way, and forward passes are cheaper. ``tol`` sets
+    point) and "lm" (``least_squares(method="lm")`` on F). ``jac``: None (or False) or "fwd" (``dr.jacfwd``),
+    "rev" (``dr.jacrev``); a square Jacobian costs n passes either way, and forward passes are cheaper. ``tol`` sets
     xtol. ``options``: hybr: xtol (1.49012e-8), maxfev (100 (n + 1)), factor (100, the initial step bound), diag
     (the variables' scales; default from the Jacobian's column norms); lm: xtol, ftol (1.49012e-8), gtol (0),
     maxiter (residual evaluations). ``callback(intermediate_result)`` (x, fun, nit) after each iteration.
@@ -296,6 +297,8 @@ def root(fun: Callable, x0: Any, args: tuple = (), method: str = "hybr", jac: st
                          "use method='hybr' or 'lm'")
     if key not in _OPTIONS:
         raise ValueError(f"root: unknown method {method!r}; choose one of 'hybr', 'lm'")
+    if jac is False:  # scipy's "no Jacobian given": dualrev's exact one
+        jac = None
     if jac not in (None, "fwd", "rev"):
         raise ValueError(f"root: jac must be None, 'fwd' or 'rev' (dualrev computes the exact Jacobian of fun), got "
                          f"{jac!r}")
