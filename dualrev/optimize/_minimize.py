@@ -4,11 +4,17 @@ from __future__ import annotations
 
 import numbers
 
+import numpy as np
+
+import dualrev as dr
+import dualrev.numpy as dnp
 from dualrev.optimize._driver import Run
+from dualrev.optimize._implicit import solve_implicitly
 from dualrev.optimize._problem import Objective
 from dualrev.optimize.newton import minimize_newton, minimize_newton_cg
 from dualrev.optimize.quasi_newton import minimize_bfgs, minimize_gd, minimize_lbfgs
 from dualrev.optimize.trust_region import minimize_trust_exact, minimize_trust_ncg
+from dualrev.tree_util import tree_flatten
 
 __all__ = ["METHODS", "minimize"]
 
@@ -77,7 +83,13 @@ def minimize(fun, x0, method="bfgs", args=(), tol=None, maxiter=None, callback=N
 
     Returns an ``OptimizeResult`` (x, fun, jac, nit, nfev, njev, nhev, success, status, message; hess for newton
     and trust-exact, hess_inv for bfgs and l-bfgs). Status: 0 converged, 1 maxiter, 2 line search failed or
-    precision loss, 3 divergence, 99 stopped by the callback. Bad input (a non-scalar or non-finite objective at x0, an x0 that
+    precision loss, 3 divergence, 99 stopped by the callback.
+
+    The argmin is differentiable with respect to ``args`` (pytrees of arrays; bilevel problems, hyperparameter
+    gradients) by every transform, at any order, by the implicit function theorem on grad f(x*, args) = 0:
+    dx*/dargs = -H^-1 d(grad f)/dargs, with the exact Hessian H at x*. Then ``x`` and ``fun`` are traced and the
+    NumPy-only fields (jac, hess, hess_inv) are left out; a derivative of a failed run or at a singular Hessian
+    raises ValueError. Bad input (a non-scalar or non-finite objective at x0, an x0 that
     ``fun`` cannot take, an unknown method or option) raises before the first iteration.
 
     >>> res = minimize(lambda x: dnp.sum((x - 1.0) ** 2), np.zeros(3), method="newton")
@@ -102,9 +114,25 @@ def minimize(fun, x0, method="bfgs", args=(), tol=None, maxiter=None, callback=N
     _check_options(key, options)
     if callback is not None and not callable(callback):
         raise TypeError("minimize: callback must be callable or None")
-    obj = Objective("minimize", fun, x0, args)
+    if not isinstance(args, tuple):
+        raise TypeError(f"minimize: args must be a tuple, got {type(args).__name__}")
     gtol = float(options.pop("gtol", 1e-5))
     maxiter = options.pop("maxiter", None)
-    maxiter = default_maxiter(obj.n) if maxiter is None else int(maxiter)
-    run = Run(obj, key, gtol, maxiter, callback, disp)
-    return impl(run, obj, **options)
+
+    def solve(x0, args):
+        obj = Objective("minimize", fun, x0, args)
+        run = Run(obj, key, gtol, default_maxiter(obj.n) if maxiter is None else int(maxiter), callback, disp)
+        return impl(run, obj, **options)
+
+    def gradient(x, args):  # the argmin solves gradient = 0: differentiable w.r.t. args (implicit function theorem)
+        leaves = tree_flatten(dr.grad(lambda v: _scalar(fun(v, *args)))(x))[0]
+        return dnp.concatenate([dnp.reshape(g, (-1,)) for g in leaves])
+
+    def value(x, args):
+        return _scalar(fun(x, *args))
+
+    return solve_implicitly("minimize", "gradient", x0, args, gradient, solve, value=value)
+
+
+def _scalar(out):
+    return dnp.reshape(out, ()) if np.ndim(out) else out

@@ -13,6 +13,7 @@ import numpy as np
 
 import dualrev as dr
 import dualrev.numpy as dnp
+from dualrev.core import Tracer
 from dualrev.tree_util import tree_flatten, tree_unflatten
 
 # Arithmetic errors raised by the objective at a trial point (np.seterr(all="raise"), Python floats, a LinAlgError
@@ -136,6 +137,9 @@ class Objective:
         except Exception as e:
             raise ValueError(f"{self.caller}: evaluating {self.name} at x0 (leaf shapes {shapes}) failed with "
                              f"{type(e).__name__}: {e}. Check that x0 has the shape and structure fun expects.") from e
+        if isinstance(value, Tracer):
+            raise TypeError(f"{self.caller}: {self.name} returned a traced value at a plain x: it uses a value "
+                            "that is being differentiated from its closure; pass that value through args=(...)")
         value = self._scalar(value)
         dtype = np.result_type(value)
         if dtype.kind not in "fiu":

@@ -16,11 +16,18 @@ import numpy as np
 
 import dualrev as dr
 import dualrev.numpy as dnp
+from dualrev.core import Tracer
+from dualrev.optimize._implicit import has_traced, solve_implicitly
 from dualrev.optimize._problem import _ARITH_ERRORS, ravel_pytree
 from dualrev.optimize._result import OptimizeResult, inf_norm
 from dualrev.optimize.line_search import OK, backtracking
+from dualrev.tree_util import tree_flatten
 
 __all__ = ["least_squares"]
+
+
+def _flat(out):
+    return dnp.reshape(out, (-1,))
 
 _MESSAGES = {
     1: "`gtol` termination condition is satisfied.",
@@ -44,6 +51,10 @@ def least_squares(residual, x0, method="lm", args=(), jac=None, ftol=1e-8, xtol=
     J'J, tau = 1e-3), "c1" (gn: the Armijo constant, 1e-4). ``callback(intermediate_result)`` is called after
     every iteration; raising StopIteration stops the run.
 
+    The fitted ``x`` is differentiable with respect to ``args`` (every transform, any order) by the implicit
+    function theorem on the gradient of the cost (with its exact Hessian, not the Gauss-Newton one); then ``x``,
+    ``fun`` and ``cost`` are traced and the NumPy-only fields (jac, grad, optimality) are left out.
+
     >>> res = least_squares(lambda x: dnp.stack([10 * (x[1] - x[0] ** 2), 1 - x[0]]), np.array([-1.2, 1.0]))
     >>> res.x, res.cost, res.status
     """
@@ -64,6 +75,18 @@ def least_squares(residual, x0, method="lm", args=(), jac=None, ftol=1e-8, xtol=
     for tol_name, tol in (("ftol", ftol), ("xtol", xtol), ("gtol", gtol)):
         if not (tol >= 0):
             raise ValueError(f"{name}: {tol_name} must be >= 0, got {tol}")
+    if has_traced(x0, args):  # differentiable w.r.t. args: the argmin of the cost, by implicit differentiation
+        def solve(x0, args):
+            return least_squares(residual, x0, method, args, jac, ftol, xtol, gtol, max_nfev, callback, disp, options)
+
+        def gradient(x, args):
+            g = dr.grad(lambda v: 0.5 * dnp.sum(_flat(residual(v, *args)) ** 2))(x)
+            return dnp.concatenate([dnp.reshape(leaf, (-1,)) for leaf in tree_flatten(g)[0]])
+
+        res = solve_implicitly(name, "gradient of the cost", x0, args, gradient, solve,
+                               value=lambda x, args: _flat(residual(x, *args)))
+        res.cost = 0.5 * dnp.sum(res.fun**2)
+        return res
     flat0, unravel = ravel_pytree(x0, f"{name}: x0")
     if not np.all(np.isfinite(flat0)):
         raise ValueError(f"{name}: x0 contains NaN or infinite values")
@@ -77,10 +100,14 @@ def least_squares(residual, x0, method="lm", args=(), jac=None, ftol=1e-8, xtol=
     # the checks at x0: a clear error before iterating
     try:
         with np.errstate(all="ignore"):  # a non-finite residual is reported below
-            r0 = np.asarray(residual(unravel.numpy(flat0), *args))
+            r0 = residual(unravel.numpy(flat0), *args)
     except Exception as e:
         raise ValueError(f"{name}: evaluating {fname} at x0 failed with {type(e).__name__}: {e}. Check that x0 "
                          "has the shape and structure the residual function expects.") from e
+    if isinstance(r0, Tracer):
+        raise TypeError(f"{name}: {fname} returned a traced value at a plain x: it uses a value that is being "
+                        "differentiated from its closure; pass that value through args=(...) instead")
+    r0 = np.asarray(r0)
     if r0.dtype.kind not in "fiu":
         raise TypeError(f"{name}: the residuals must be real, {fname}(x0) returned dtype {r0.dtype}")
     if r0.size == 0:
