@@ -305,6 +305,25 @@ def index_update(x):
     raise NotImplementedError
 
 
+def index_write(x, idx, value):
+    """The key under which dualrev.numpy registers ``x[idx] = value`` on a traced ``x`` (dualrev.numpy.inplace)."""
+    raise NotImplementedError
+
+
+def inplace_operator(x, np_func, value):
+    """The key under which dualrev.numpy registers ``x += value`` and the other in-place operators."""
+    raise NotImplementedError
+
+
+def ufunc_method(ufunc, method, *inputs, **kwargs):
+    """The key under which dualrev.numpy registers ufunc methods on traced values (``np.add.reduce(x)``)."""
+    raise NotImplementedError
+
+
+def _outs(out):
+    return out if isinstance(out, tuple) else (out,)
+
+
 def _no_rule(np_func: Callable):
     module = getattr(np_func, "__module__", None) or "numpy"
     module = "numpy" if module.startswith("numpy._core") or module == "numpy.core" else module
@@ -343,6 +362,13 @@ def _binary(np_func, reflected=False):
 _NO_PARAMS: dict = {}  # shared and never written: traces copy params before adding to them
 
 
+def _inplace(np_func):
+    def op(self, other):
+        return _dispatch(inplace_operator, self, np_func, other)
+
+    return op
+
+
 def _method(np_func):
     def method(self, *args, **kwargs):
         return _dispatch(np_func, self, *args, **kwargs)
@@ -354,7 +380,9 @@ def _method(np_func):
 class Tracer:
     """A value being traced by a transform. Behaves like a NumPy array; every operation is a primitive call."""
 
-    __slots__ = ("_trace", "primal")
+    # ``_alias``: unset, or what dualrev.numpy.inplace knows of the arrays sharing memory with this one in NumPy
+    # (a view's root and position, or a root's live views), so that writes follow NumPy's semantics.
+    __slots__ = ("_trace", "primal", "_alias", "__weakref__")
     __array_priority__ = 1000
     __hash__ = None  # equality is elementwise, as for arrays
 
@@ -404,7 +432,11 @@ class Tracer:
         )
 
     def __float__(self):
-        self._refuse("float()")
+        # NumPy calls float() when a traced scalar is written into one of its arrays (``y[i] = x``), and shows
+        # this message as the cause of its "setting an array element with a sequence".
+        self._refuse("float() (or writing into a NumPy array: a NumPy buffer cannot hold a traced value; make "
+                     "the buffer a traced one with np.zeros_like(x) or dnp.zeros_like(x, shape=...), or write "
+                     "y = dnp.at(y)[i].set(x))")
 
     def __int__(self):
         self._refuse("int()")
@@ -416,8 +448,9 @@ class Tracer:
         self._refuse("complex()")
 
     def __array__(self, dtype=None, copy=None):
-        self._refuse("converting to a NumPy array (np.asarray/np.array; build arrays of traced values with "
-                     "dnp.array([...]) or dnp.stack, update them with x.at[idx].set(v))")
+        self._refuse("converting to a NumPy array (np.asarray/np.array, or writing into a NumPy array, which "
+                     "cannot hold a traced value; build arrays of traced values with dnp.array([...]), dnp.stack "
+                     "or np.zeros_like(x) and write into those, or write y = dnp.at(y)[idx].set(v))")
 
     def item(self, *args):
         self._refuse(".item()")
@@ -426,11 +459,32 @@ class Tracer:
         self._refuse(".tolist()")
 
     def __setitem__(self, idx, value):
-        raise TypeError("dualrev: traced values are immutable; write x = x.at[idx].set(v) instead of x[idx] = v")
+        # NumPy's semantics: this object (and every traced view of the same memory) is rebound to x.at[idx].set(v)
+        _dispatch(index_write, self, idx, value)
+
+    __iadd__ = _inplace(np.add)
+    __isub__ = _inplace(np.subtract)
+    __imul__ = _inplace(np.multiply)
+    __itruediv__ = _inplace(np.true_divide)
+    __ifloordiv__ = _inplace(np.floor_divide)
+    __imod__ = _inplace(np.remainder)
+    __ipow__ = _inplace(np.power)
+    __imatmul__ = _inplace(np.matmul)
 
     def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
         if method != "__call__":
-            raise TypeError(f"dualrev: numpy.{ufunc.__name__}.{method} is not supported on traced values")
+            return _dispatch(ufunc_method, ufunc, method, *inputs, **kwargs)
+        if "out" in kwargs and all(isinstance(o, Tracer) for o in _outs(kwargs["out"])):
+            # NumPy's out= on traced outputs: compute, then write the results into them (in place, as NumPy)
+            outs = _outs(kwargs.pop("out"))
+            res = _dispatch(ufunc, *inputs, **kwargs)
+            for o, r in zip(outs, res if len(outs) > 1 else (res,)):
+                _dispatch(index_write, o, Ellipsis, r)
+            return outs if len(outs) > 1 else outs[0]
+        if "out" in kwargs:
+            raise TypeError(f"dualrev: numpy.{ufunc.__name__} with a traced operand cannot write into a NumPy "
+                            "array (out=, or an in-place operator such as y += x on a NumPy y): a NumPy buffer "
+                            "cannot hold a traced value; write y = y + x, or make y traced with np.zeros_like(x)")
         refused = sorted(k for k in kwargs if k in ("out", "where"))
         if refused:
             raise TypeError(f"dualrev: numpy.{ufunc.__name__} on traced values takes no {refused} argument: "
@@ -469,7 +523,7 @@ class Tracer:
         return _dispatch(np.negative, self)
 
     def __pos__(self):
-        return self
+        return _dispatch(np.copy, self)  # a new array, as in NumPy
 
     def __abs__(self):
         return _dispatch(np.absolute, self)
@@ -535,8 +589,8 @@ class Tracer:
     def flatten(self):
         return _dispatch(np.ravel, self)
 
-    def copy(self):
-        return self
+    def copy(self, order="C"):
+        return _dispatch(np.copy, self)
 
     @property
     def T(self):

@@ -16,4 +16,5 @@ from dualrev.numpy.indexing import *  # noqa: F401,F403
 from dualrev.numpy.reductions import *  # noqa: F401,F403
 from dualrev.numpy.shape import *  # noqa: F401,F403
 from dualrev.numpy.ufuncs import *  # noqa: F401,F403
+from dualrev.numpy.inplace import *  # noqa: F401,F403  (after the families: views of theirs are tracked)
 from dualrev.numpy import linalg  # noqa: F401,E402  (dnp.linalg, like np.linalg)

@@ -311,6 +311,8 @@ def asarray(a, dtype=None, order=None, **kwargs):
 
 def array(object, dtype=None, *, copy=True, order="K", subok=False, ndmin=0, **kwargs):
     """``np.array``, also for traced values and (nested) lists and tuples that contain some (see ``asarray``)."""
+    if isinstance(object, Tracer) and copy and dtype is None:
+        object = reshape_p(object, shape=object.shape)  # a new traced object: writes to it leave the original alone
     if not _has_tracer(object):
         if dtype is None and isinstance(object, (list, tuple)):
             dtype = _weak_dtype(list(_leaves(object)))
