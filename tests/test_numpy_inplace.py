@@ -149,7 +149,7 @@ def test_issue_example_matches_jax_functional_code():
 def test_float32_stays_float32():
     x = X.astype(np.float32)
     for f in PROGRAMS:
-        g = dr.grad(lambda x: f(x).astype(np.float32))(x)
+        g = dr.grad(lambda x, f=f: f(x).astype(np.float32))(x)
         assert g.dtype == np.float32, f.__name__
         np.testing.assert_allclose(g, dr.grad(f)(X), rtol=2e-3, atol=2e-3)
 
@@ -166,7 +166,7 @@ def test_copies_are_new_arrays():
 
 def test_read_only_views_raise_as_in_numpy():
     for view in (lambda a: np.diagonal(a), lambda a: np.broadcast_to(a[0], (3, 3))):
-        def write(a):
+        def write(a, view=view):
             view(a)[0] = 1.0
             return np.sum(a)
 
