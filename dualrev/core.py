@@ -67,6 +67,8 @@ class Primitive:
                 t = a._trace
                 if top is None or t.level > top.level:
                     top = t
+            elif (type(a) is list or type(a) is tuple) and _holds_tracer(a):
+                return self(*_array_likes(args), **params)  # NumPy's array-likes: [x, y] as dnp.array([x, y])
         if top is None:
             return self.impl(*args, **params)
         if not top.alive:
@@ -77,6 +79,41 @@ class Primitive:
 
     def __repr__(self):
         return f"<primitive {self.name}>"
+
+    # NumPy's ufunc methods, for the primitives that stand for a ufunc: dnp.add.reduce(x) is np.add.reduce(x)
+    def _ufunc_method(self, method, args, kwargs):
+        if not isinstance(self.impl, np.ufunc):
+            raise AttributeError(f"dualrev: primitive {self.name} is not a ufunc and has no .{method}")
+        return _dispatch(ufunc_method, self.impl, method, *args, **kwargs)
+
+    def reduce(self, *args, **kwargs):
+        return self._ufunc_method("reduce", args, kwargs)
+
+    def accumulate(self, *args, **kwargs):
+        return self._ufunc_method("accumulate", args, kwargs)
+
+    def outer(self, *args, **kwargs):
+        return self._ufunc_method("outer", args, kwargs)
+
+    def at(self, *args, **kwargs):
+        return self._ufunc_method("at", args, kwargs)
+
+
+def array_like(a):
+    """The key under which dualrev.numpy registers the conversion of a list or tuple holding traced values."""
+    raise NotImplementedError
+
+
+def _holds_tracer(obj) -> bool:
+    for o in obj:
+        if isinstance(o, Tracer) or (type(o) is list or type(o) is tuple) and _holds_tracer(o):
+            return True
+    return False
+
+
+def _array_likes(args):
+    return [_dispatch(array_like, a) if (type(a) is list or type(a) is tuple) and _holds_tracer(a) else a
+            for a in args]
 
 
 def _add_tangents(a, b):
@@ -345,7 +382,7 @@ def _binary(np_func, reflected=False):
     def op(self, other):
         args = (other, self) if reflected else (self, other)
         f = table.get(np_func)
-        if type(f) is not Primitive:
+        if type(f) is not Primitive or type(other) is list or type(other) is tuple:
             return _dispatch(np_func, *args)
         top = self._trace
         if isinstance(other, Tracer) and other._trace.level > top.level:
@@ -448,9 +485,11 @@ class Tracer:
         self._refuse("complex()")
 
     def __array__(self, dtype=None, copy=None):
-        self._refuse("converting to a NumPy array (np.asarray/np.array, or writing into a NumPy array, which "
-                     "cannot hold a traced value; build arrays of traced values with dnp.array([...]), dnp.stack "
-                     "or np.zeros_like(x) and write into those, or write y = dnp.at(y)[idx].set(v))")
+        self._refuse("converting to a NumPy array (np.asarray/np.array(x); or a list or tuple of traced values "
+                     "given to a NumPy function, which NumPy converts before dualrev sees it: write dnp.f([...]) or "
+                     "np.f(dnp.array([...])); or writing into a NumPy array, which cannot hold a traced value: make "
+                     "the buffer with np.zeros_like(x) or dnp.zeros_like(x, shape=...), or write "
+                     "y = dnp.at(y)[idx].set(v))")
 
     def item(self, *args):
         self._refuse(".item()")

@@ -11,6 +11,7 @@ import operator
 
 import numpy as np
 
+from dualrev import core
 from dualrev.core import Tracer, defprim, implements, concrete_value, primal_value
 from dualrev.numpy._batch import batch_size, bring_batch
 
@@ -291,6 +292,7 @@ def _build(obj, dtype):
     return astype(obj, dtype) if isinstance(obj, Tracer) else np.asarray(obj, dtype)
 
 
+@implements(core.array_like)
 def asarray(a, dtype=None, order=None, **kwargs):
     """``np.asarray``, also for traced values and for (nested) lists and tuples that contain some.
 
