@@ -186,7 +186,7 @@ def linspace(start, stop, num=50, endpoint=True, retstep=False, dtype=None, axis
     if not _traced(start, stop):
         return np.linspace(start, stop, num, endpoint, retstep, dtype, axis)
     start, stop = asarray(start), asarray(stop)
-    dt = np.result_type(concrete_value(start), concrete_value(stop), float)
+    dt = np.result_type(concrete_value(start), concrete_value(stop), float(num))  # NumPy's rule (a weak float)
     start, stop = astype(start, dt) if isinstance(start, Tracer) else np.asarray(start, dt), \
         astype(stop, dt) if isinstance(stop, Tracer) else np.asarray(stop, dt)
     div = (num - 1) if endpoint else num
@@ -217,7 +217,8 @@ def logspace(start, stop, num=50, endpoint=True, base=10.0, dtype=None, axis=0):
     if not _traced(start, stop, base):
         return np.logspace(start, stop, num, endpoint, base, dtype, axis)
     y = linspace(start, stop, num=num, endpoint=endpoint, axis=axis)
-    base = asarray(base)
+    if type(base) not in (int, float):  # a Python number stays weak: float32 stays float32
+        base = asarray(base)
     if np.ndim(base):
         base = expand_dims(base, axis)
     out = power(base, y)
@@ -233,7 +234,7 @@ def geomspace(start, stop, num=50, endpoint=True, dtype=None, axis=0):
     start, stop = asarray(start), asarray(stop)
     if np.any(concrete_value(start) == 0) or np.any(concrete_value(stop) == 0):
         raise ValueError("dualrev.numpy.geomspace: geometric sequence cannot include zero")
-    if np.any(np.sign(concrete_value(start)) != np.sign(concrete_value(stop))):
+    if np.any(concrete_value(sign(start) != sign(stop))):  # every example's, under vmap
         raise ValueError("dualrev.numpy.geomspace: start and stop must have the same sign (real values)")
     s = sign(start)
     y = exp(linspace(log(s * start), log(s * stop), num=num, endpoint=endpoint))
