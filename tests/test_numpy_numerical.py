@@ -218,3 +218,37 @@ def test_errors_name_the_function():
         dr.grad(lambda x: dnp.sum(np.add.reduceat(x, [0, 1])))(np.ones(3))
     with pytest.raises(TypeError, match="NumPy array cannot hold a traced value"):
         dr.grad(lambda x: np.add.at(np.zeros(3), [0], x))(1.0)
+
+
+# -- qr(mode="complete") of tall matrices: LAPACK's Householder reflections, so all of Q is NumPy's --
+
+
+@pytest.mark.parametrize("shape", [(3, 2), (5, 2), (2, 4, 3)])
+def test_qr_complete_is_numpys_and_differentiable(shape):
+    a = np.random.default_rng(sum(shape)).normal(size=shape)
+    weights = np.random.default_rng(1).normal(size=shape[:-1] + (shape[-2],))
+
+    def f(m, a):
+        q, r = m.linalg.qr(a, mode="complete")
+        return m.sum(m.sin(q) * weights) + m.sum(r ** 3)
+
+    q, r = dr.jvp(lambda a: tuple(np.linalg.qr(a, mode="complete")), (a,), (np.ones(shape),))[0]
+    want_q, want_r = np.linalg.qr(a, mode="complete")
+    np.testing.assert_allclose(q, want_q, atol=1e-14)
+    np.testing.assert_allclose(r, want_r, atol=1e-14)
+    g = dr.grad(lambda a: f(np, a))(a)
+    fd = np.zeros(shape)
+    for i in np.ndindex(shape):
+        e = np.zeros(shape)
+        e[i] = 1e-6
+        fd[i] = (f(np, a + e) - f(np, a - e)) / 2e-6
+    np.testing.assert_allclose(g, fd, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(dr.jacfwd(lambda a: f(np, a))(a), g, rtol=1e-12, atol=1e-12)
+    h = dr.hessian(lambda a: f(np, a))(a)
+    np.testing.assert_allclose(h, dr.jacfwd(dr.jacfwd(lambda a: f(np, a)))(a), rtol=1e-9, atol=1e-9)
+    batch = np.stack([a, 2 * a])
+    np.testing.assert_allclose(dr.vmap(dr.grad(lambda a: f(np, a)))(batch),
+                               [dr.grad(lambda a: f(np, a))(b) for b in batch], rtol=1e-12, atol=1e-12)
+    g32 = dr.grad(lambda a: f(np, a))(a.astype(np.float32))
+    assert g32.dtype == np.float32
+    np.testing.assert_allclose(g32, g, rtol=1e-3, atol=1e-3)
