@@ -131,7 +131,30 @@ CASES = {  # id -> (f(m, *xs), shapes of the float operands, or the operands the
     "min initial": (lambda m, x: m.min(x, initial=0.25), [(2, 3)]),
     "mean where": (lambda m, x: m.mean(x, axis=0, where=I([[True, False], [True, True]])), [(2, 2)]),
     "var where": (lambda m, x: m.var(x, axis=1, where=I([True, True, False, True])), [(2, 4)]),
+    # statistics
+    "quantile": (lambda m, x: m.quantile(x, 0.3), [(2, 5)]),
+    "quantile q array axis": (lambda m, x: m.quantile(x, np.array([0.1, 0.5, 1.0]), axis=1, keepdims=True),
+                              [(2, 5)]),
+    "quantile methods": (lambda m, x: [m.quantile(x, 0.4, axis=0, method=k) for k in
+                                       ("lower", "higher", "nearest", "midpoint")], [(5, 2)]),
+    "percentile": (lambda m, x: m.percentile(x, np.array([25.0, 75.0]), axis=-1), [(3, 4)]),
+    "nanquantile": (lambda m, x: m.nanquantile(m.where(NANS, m.nan, x), 0.6, axis=1), [(2, 5)]),
+    "nanpercentile": (lambda m, x: m.nanpercentile(m.where(NANS, m.nan, x), 40.0), [(2, 5)]),
+    "nanmedian": (lambda m, x: m.nanmedian(m.where(NANS, m.nan, x), axis=1), [(2, 5)]),
+    "nanmax nanmin": (lambda m, x: [m.nanmax(m.where(NANS, m.nan, x), axis=1),
+                                    m.nanmin(m.where(NANS, m.nan, x), axis=0)], [(2, 5)]),
+    "nanprod nancumsum nancumprod": (lambda m, x: [m.nanprod(m.where(NANS, m.nan, x), axis=1),
+                                                   m.nancumsum(m.where(NANS, m.nan, x), axis=1),
+                                                   m.nancumprod(m.where(NANS, m.nan, x))], [(2, 5)]),
+    "nanvar nanstd": (lambda m, x: [m.nanvar(m.where(NANS, m.nan, x), axis=1, ddof=1),
+                                    m.nanstd(m.where(NANS, m.nan, x))], [(2, 5)]),
+    "cov": (lambda m, x: m.cov(x), [(3, 5)]),
+    "cov y ddof": (lambda m, x, y: m.cov(x, y, ddof=0), [(2, 4), (4,)]),
+    "cov rowvar bias": (lambda m, x: m.cov(x, rowvar=False, bias=True), [(4, 2)]),
+    "cov weights": (lambda m, x, w: m.cov(x, fweights=np.array([1, 2, 1, 3]), aweights=m.exp(w)), [(2, 4), (4,)]),
+    "corrcoef": (lambda m, x: m.corrcoef(x), [(3, 5)]),
 }
+NANS = np.array([[False, True, False, False, True], [False, False, False, False, False]])
 
 
 def _operands(spec, k):
@@ -149,7 +172,7 @@ def test_composite_matches_jax(case):
     check(CASES[case][0], inputs, _jax(_jax_any, CASES[case][0], inputs))
 
 
-VMAPPED = ["diff prepend append", "gradient coordinates", "trapezoid x", "interp", "interp left right", "polyval",
+VMAPPED = ["quantile q array axis", "nanquantile", "cov weights", "corrcoef", "nanvar nanstd", "diff prepend append", "gradient coordinates", "trapezoid x", "interp", "interp left right", "polyval",
            "convolve same longer v", "correlate full", "cross 2 and 3", "select", "insert indices axis", "linspace",
            "geomspace", "r_", "logaddexp.reduce", "add.accumulate", "max where initial", "var where", "ediff1d"]
 
@@ -162,7 +185,7 @@ def test_vmap_matches_a_loop(case):
 
     def g(*xs):
         out = f(np, *xs)
-        return out if not isinstance(out, (list, tuple)) else dnp.stack([dnp.ravel(o) for o in out])
+        return out if not isinstance(out, (list, tuple)) else dnp.concatenate([dnp.ravel(o) for o in out])
 
     want = np.stack([np.asarray(g(*[b[i] for b in batches])) for i in range(3)])
     np.testing.assert_allclose(dr.vmap(g)(*batches), want, rtol=1e-12, atol=1e-12)

@@ -20,6 +20,7 @@ from dualrev.numpy.shape import *  # noqa: F401,F403
 from dualrev.numpy.ufuncs import *  # noqa: F401,F403
 from dualrev.numpy.building import *  # noqa: F401,F403
 from dualrev.numpy.numerical import *  # noqa: F401,F403
+from dualrev.numpy.statistics import *  # noqa: F401,F403
 from dualrev.numpy.inplace import *  # noqa: F401,F403  (after the families: views of theirs are tracked)
 from dualrev.numpy import ufunc_methods  # noqa: F401,E402  (np.add.reduce(x) & co. on traced values)
 from dualrev.numpy import linalg  # noqa: F401,E402  (dnp.linalg, like np.linalg)
