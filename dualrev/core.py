@@ -12,7 +12,6 @@ import operator
 import sys
 import threading
 import types
-import warnings
 from contextlib import contextmanager
 from typing import Callable
 
@@ -71,6 +70,8 @@ class Primitive:
                 t = a._trace
                 if top is None or t.level > top.level:
                     top = t
+            elif (type(a) is list or type(a) is tuple) and _holds_tracer(a):
+                return self(*_array_likes(args), **params)  # NumPy's array-likes: [x, y] as dnp.array([x, y])
         if top is None:
             return self.impl(*args, **params)
         if not top.alive:
@@ -81,6 +82,41 @@ class Primitive:
 
     def __repr__(self):
         return f"<primitive {self.name}>"
+
+    # NumPy's ufunc methods, for the primitives that stand for a ufunc: dnp.add.reduce(x) is np.add.reduce(x)
+    def _ufunc_method(self, method, args, kwargs):
+        if not isinstance(self.impl, np.ufunc):
+            raise AttributeError(f"dualrev: primitive {self.name} is not a ufunc and has no .{method}")
+        return _dispatch(ufunc_method, self.impl, method, *args, **kwargs)
+
+    def reduce(self, *args, **kwargs):
+        return self._ufunc_method("reduce", args, kwargs)
+
+    def accumulate(self, *args, **kwargs):
+        return self._ufunc_method("accumulate", args, kwargs)
+
+    def outer(self, *args, **kwargs):
+        return self._ufunc_method("outer", args, kwargs)
+
+    def at(self, *args, **kwargs):
+        return self._ufunc_method("at", args, kwargs)
+
+
+def array_like(a):
+    """The key under which dualrev.numpy registers the conversion of a list or tuple holding traced values."""
+    raise NotImplementedError
+
+
+def _holds_tracer(obj) -> bool:
+    for o in obj:
+        if isinstance(o, Tracer) or (type(o) is list or type(o) is tuple) and _holds_tracer(o):
+            return True
+    return False
+
+
+def _array_likes(args):
+    return [_dispatch(array_like, a) if (type(a) is list or type(a) is tuple) and _holds_tracer(a) else a
+            for a in args]
 
 
 def _add_tangents(a, b):
@@ -324,20 +360,18 @@ def concrete_value(x):
 # -- tracers --
 
 
-class BufferWriteError(ValueError):
-    """A traced value written into a NumPy array (``y[i] = x``). A ValueError because NumPy replaces any
-    TypeError raised there by its own "setting an array element with a sequence"."""
+class BufferWriteError(TypeError):
+    """A traced value written into a NumPy array (``y[i] = x``). For a single element NumPy raises its own
+    ValueError ("setting an array element with a sequence") with this error as its cause, printed first."""
 
 
 _BUFFER_WRITE = (
     "dualrev: a NumPy array cannot hold a traced value: `y[i] = x` with y a NumPy array (np.zeros(n), say) would "
-    "drop x's derivative. Write the update functionally, y = dnp.at(y)[i].set(x) (it works on NumPy arrays and "
-    "traced values alike), or build the array from traced values in one go with dnp.stack([...])."
+    "drop x's derivative. Make the buffer a traced one, y = np.zeros_like(x) or dnp.zeros_like(x, shape=n) "
+    "(then y[i] = x works), write the update functionally, y = dnp.at(y)[i].set(x), or build the array from "
+    "traced values in one go with dnp.stack([...])."
 )
 
-
-class BufferWriteWarning(UserWarning):
-    """Says why ``y[i] = x`` failed when NumPy replaced dualrev's error by its own (see BufferWriteError)."""
 
 # Where a traced value was converted by a library the user called, what to use instead (prefix -> advice).
 _ALTERNATIVES = {
@@ -426,8 +460,11 @@ def conversion_error(what: str) -> TypeError:
     derivative. Names the library function that tried, when it was one, and what to use instead."""
     caller = _library_caller()
     if caller is None:
+        lists = (" A list or tuple of traced values given to a NumPy function is converted by NumPy before dualrev "
+                 "sees it: write dnp.f([...]) or np.f(dnp.array([...])) instead." if "array" in what else "")
         return TypeError(f"dualrev: {what} of a traced value would silently drop its derivative. Use dualrev.numpy "
-                         "(dnp) operations on it, or dualrev.stop_gradient(x) if you mean to drop the derivative.")
+                         "(dnp) operations on it, or dualrev.stop_gradient(x) if you mean to drop the derivative."
+                         + lists)
     replacement = _dualrev_counterpart(caller)
     if replacement is not None:
         advice = f"call {replacement} instead, which takes traced values"
@@ -450,6 +487,25 @@ def _ufunc_module(f) -> str:
     if getattr(np, f.__name__, None) is not f and special is not None and getattr(special, f.__name__, None) is f:
         return "scipy.special"
     return "numpy"
+
+
+def index_write(x, idx, value):
+    """The key under which dualrev.numpy registers ``x[idx] = value`` on a traced ``x`` (dualrev.numpy.inplace)."""
+    raise NotImplementedError
+
+
+def inplace_operator(x, np_func, value):
+    """The key under which dualrev.numpy registers ``x += value`` and the other in-place operators."""
+    raise NotImplementedError
+
+
+def ufunc_method(ufunc, method, *inputs, **kwargs):
+    """The key under which dualrev.numpy registers ufunc methods on traced values (``np.add.reduce(x)``)."""
+    raise NotImplementedError
+
+
+def _outs(out):
+    return out if isinstance(out, tuple) else (out,)
 
 
 def _no_rule(np_func: Callable):
@@ -477,7 +533,7 @@ def _binary(np_func, reflected=False):
     def op(self, other):
         args = (other, self) if reflected else (self, other)
         f = table.get(np_func)
-        if type(f) is not Primitive:
+        if type(f) is not Primitive or type(other) is list or type(other) is tuple:
             return _dispatch(np_func, *args)
         top = self._trace
         if isinstance(other, Tracer) and other._trace.level > top.level:
@@ -494,6 +550,13 @@ def _binary(np_func, reflected=False):
 _NO_PARAMS: dict = {}  # shared and never written: traces copy params before adding to them
 
 
+def _inplace(np_func):
+    def op(self, other):
+        return _dispatch(inplace_operator, self, np_func, other)
+
+    return op
+
+
 def _method(np_func):
     def method(self, *args, **kwargs):
         return _dispatch(np_func, self, *args, **kwargs)
@@ -505,7 +568,9 @@ def _method(np_func):
 class Tracer:
     """A value being traced by a transform. Behaves like a NumPy array; every operation is a primitive call."""
 
-    __slots__ = ("_trace", "primal")
+    # ``_alias``: unset, or what dualrev.numpy.inplace knows of the arrays sharing memory with this one in NumPy
+    # (a view's root and position, or a root's live views), so that writes follow NumPy's semantics.
+    __slots__ = ("_trace", "primal", "_alias", "__weakref__")
     __array_priority__ = 1000
     __hash__ = None  # equality is elementwise, as for arrays
 
@@ -553,9 +618,6 @@ class Tracer:
 
     def __float__(self):
         if _writing_into_a_buffer():  # `y[i] = x` with y a NumPy array: NumPy asks for float(x)
-            # NumPy replaces any error raised here by "setting an array element with a sequence" (a tracer has
-            # __getitem__), so the explanation goes out as a warning pointing at the user's line as well.
-            warnings.warn(_BUFFER_WRITE, BufferWriteWarning, stacklevel=2)
             raise BufferWriteError(_BUFFER_WRITE)
         self._refuse("float()")
 
@@ -580,11 +642,32 @@ class Tracer:
         self._refuse(".tolist()")
 
     def __setitem__(self, idx, value):
-        raise TypeError("dualrev: traced values are immutable; write x = x.at[idx].set(v) instead of x[idx] = v")
+        # NumPy's semantics: this object (and every traced view of the same memory) is rebound to x.at[idx].set(v)
+        _dispatch(index_write, self, idx, value)
+
+    __iadd__ = _inplace(np.add)
+    __isub__ = _inplace(np.subtract)
+    __imul__ = _inplace(np.multiply)
+    __itruediv__ = _inplace(np.true_divide)
+    __ifloordiv__ = _inplace(np.floor_divide)
+    __imod__ = _inplace(np.remainder)
+    __ipow__ = _inplace(np.power)
+    __imatmul__ = _inplace(np.matmul)
 
     def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
         if method != "__call__":
-            raise TypeError(f"dualrev: numpy.{ufunc.__name__}.{method} is not supported on traced values")
+            return _dispatch(ufunc_method, ufunc, method, *inputs, **kwargs)
+        if "out" in kwargs and all(isinstance(o, Tracer) for o in _outs(kwargs["out"])):
+            # NumPy's out= on traced outputs: compute, then write the results into them (in place, as NumPy)
+            outs = _outs(kwargs.pop("out"))
+            res = _dispatch(ufunc, *inputs, **kwargs)
+            for o, r in zip(outs, res if len(outs) > 1 else (res,)):
+                _dispatch(index_write, o, Ellipsis, r)
+            return outs if len(outs) > 1 else outs[0]
+        if "out" in kwargs:
+            raise TypeError(f"dualrev: numpy.{ufunc.__name__} with a traced operand cannot write into a NumPy "
+                            "array (out=, or an in-place operator such as y += x on a NumPy y): a NumPy buffer "
+                            "cannot hold a traced value; write y = y + x, or make y traced with np.zeros_like(x)")
         refused = sorted(k for k in kwargs if k in ("out", "where"))
         if refused:
             raise TypeError(f"dualrev: numpy.{ufunc.__name__} on traced values takes no {refused} argument: "
@@ -623,7 +706,7 @@ class Tracer:
         return _dispatch(np.negative, self)
 
     def __pos__(self):
-        return self
+        return _dispatch(np.copy, self)  # a new array, as in NumPy
 
     def __abs__(self):
         return _dispatch(np.absolute, self)
@@ -689,8 +772,8 @@ class Tracer:
     def flatten(self):
         return _dispatch(np.ravel, self)
 
-    def copy(self):
-        return self
+    def copy(self, order="C"):
+        return _dispatch(np.copy, self)
 
     @property
     def T(self):

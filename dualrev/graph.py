@@ -236,9 +236,10 @@ def make_graph(fun: Callable) -> Callable[..., Graph]:
         leaves, tree = tree_flatten(args)
         with new_trace(GraphTrace) as trace:
             tracers = [GraphTracer(trace, x, trace.new_var(x)) for x in leaves]
+            inputs = [t.var for t in tracers]  # before fun runs: it may write into its inputs (x += 1)
             out = fun(*_unflatten(tree, tracers))
             outs = [o.var if type(o) is GraphTracer and o._trace is trace else o for o in tree_flatten(out)[0]]
-        return Graph([t.var for t in tracers], trace.equations, outs)
+        return Graph(inputs, trace.equations, outs)
 
     return graph_fun
 

@@ -143,6 +143,7 @@ class _Recording:
         self.lean = lean
         with new_trace(TapeTrace, lean) as trace:
             tracers = [trace.leaf(x) for x in leaves]
+            self.leaves = [t.node for t in tracers]  # before fun runs: it may write into its inputs (x += 1)
             out = fun(*tracers)
             aux = None
             if has_aux:
@@ -157,7 +158,6 @@ class _Recording:
                     self.outs.append(_check_output(name, o))
                     self.refs.append(None)
             self.aux = tree_map(lambda a: _unbox(name, trace, a), aux) if has_aux else None
-        self.leaves = [t.node for t in tracers]
         self.tape = trace.tape
 
     def pullback(self, cts: Sequence, release: bool = False) -> list:

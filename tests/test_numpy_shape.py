@@ -349,10 +349,10 @@ def test_at_errors():
         dr.grad(lambda x: dnp.sum(x.at[x].set(0.0)))(np.ones(2))
     with pytest.raises(IndexError):
         dnp.at(np.ones(2))[5].set(0.0)
-    with pytest.raises(TypeError, match=r"\.at\[idx\]\.set"):
+    with pytest.raises(IndexError):
         def f(x):
-            x[0] = 1.0
-            return x
+            x[5] = 1.0  # in-place writes are x.at[idx].set(v) (tests/test_numpy_inplace.py), errors included
+            return dnp.sum(x)
         dr.grad(f)(np.ones(2))
 
 

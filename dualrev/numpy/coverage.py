@@ -1,37 +1,68 @@
 """The NumPy coverage table, generated from the registry: ``python -m dualrev.numpy.coverage > docs/coverage.md``.
 
-A test fails when docs/coverage.md is stale. Imports core and dualrev.numpy.
+Every public function of NumPy's main namespace, ``numpy.linalg`` and ``numpy.fft`` gets a row: differentiable,
+accepted without a derivative, a constant maker (no array input), or not supported; then the operators, methods and
+syntax that reach dualrev. A test fails when docs/coverage.md is stale. Imports core and dualrev.numpy.
 """
 
 from __future__ import annotations
 
+import inspect
+import operator
+import warnings
+
 import numpy as np
 
 import dualrev.numpy  # noqa: F401  (fills the table)
+from dualrev import core
 from dualrev.core import NONDIFF_FUNCTIONS, NUMPY_TABLE, Primitive
 
 HEADER = """# NumPy coverage
 
 Generated from dualrev's registry by `python -m dualrev.numpy.coverage > docs/coverage.md`; a test fails when this
-page is stale. Every function listed runs on traced values, whether called as `np.f(x)`, `dnp.f(x)` or the
-matching operator or method. "yes" in the derivative columns means a JVP rule (forward mode), a VJP rule (reverse
-mode), and rules written with dualrev operations so that they differentiate again (second and higher order); each is
-checked against JAX by `tests/test_primitives.py`. "no derivative" functions return plain NumPy arrays (indices,
-masks, shapes), which Python control flow can use.
+page is stale. Every public function of NumPy's main namespace, `numpy.linalg` and `numpy.fft` has a row, so you can
+look before you hit an error:
+
+- **differentiable**: runs on traced values, whether called as `np.f(x)`, `dnp.f(x)` or the matching operator or
+  method, with a JVP rule (forward mode), a VJP rule (reverse mode) and rules written with dualrev operations so
+  that they differentiate again (second and higher order); each is checked against JAX (`tests/test_primitives.py`
+  for primitives, `tests/test_numpy_*.py` for composites), under vmap too;
+- **no derivative**: runs on traced values and returns plain NumPy arrays (indices, masks, shapes, booleans), which
+  Python control flow can use (under vmap, one per example);
+- **constant**: takes no array to differentiate (creation functions such as `np.zeros`); the arrays it makes are
+  constants to every transform;
+- **not supported**: raises a TypeError naming the function when given a traced value.
+
+Lists and tuples of traced values are accepted wherever NumPy takes an array-like when you call `dnp.f([a, b])`;
+plain `np.f([a, b])` cannot work, because NumPy converts the list to an array before dualrev is asked (write
+`np.f(dnp.array([a, b]))`).
 
 """
+
+# Functions that take no array to differentiate: what they return is a constant to every transform.
+_CONSTANTS = {
+    "arange", "empty", "eye", "full", "identity", "ones", "zeros", "tri", "indices", "fromfunction", "fromiter",
+    "frombuffer", "fromfile", "fromstring", "fromregex", "loadtxt", "genfromtxt", "load", "save", "savez",
+    "savez_compressed", "savetxt", "diag_indices", "tril_indices", "triu_indices", "mask_indices", "ix_",
+    "fft.fftfreq", "fft.rfftfreq", "unravel_index", "ravel_multi_index",
+    "get_include", "show_config", "show_runtime", "info", "set_printoptions", "get_printoptions", "printoptions",
+    "seterr", "geterr", "seterrcall", "geterrcall", "setbufsize", "getbufsize", "typename", "mintypecode",
+    "from_dlpack", "asmatrix", "bmat",
+}
+# NumPy functions that convert their input with np.asarray before any dispatch: dualrev.numpy has its own.
+_DUALREV_ONLY = {
+    "array": "`dnp.array([...])` builds differentiable arrays from traced values (np.array converts them first)",
+    "asarray": "`dnp.asarray` (np.asarray converts traced values first)",
+    "asanyarray": "`dnp.asarray` (np.asanyarray converts traced values first)",
+}
 
 
 def _numpy_name(f) -> str:
     module = getattr(f, "__module__", None) or "numpy"
-    if f is np.ndarray.astype:
-        return "ndarray.astype"
     if module.startswith("numpy.linalg"):
         return f"linalg.{f.__name__}"
-    if module == "_operator" or module == "operator":
-        return f"x[idx] ({f.__name__})"
-    if f.__name__ == "index_update":
-        return "x.at[idx]"
+    if module.startswith("numpy.fft"):
+        return f"fft.{f.__name__}"
     return f.__name__
 
 
@@ -40,23 +71,80 @@ def _note(f) -> str:
     return " ".join(doc.strip().split("\n\n")[0].split()).replace("``", "`").replace("|", "\\|")
 
 
+def _status(f):
+    """(status, dualrev's function, note) of a NUMPY_TABLE entry."""
+    diff = not (f.nondiff if isinstance(f, Primitive) else f in NONDIFF_FUNCTIONS)
+    kind = f"primitive `{f.name}`" if isinstance(f, Primitive) else "composite"
+    return ("differentiable" if diff else "no derivative"), kind, _note(f)
+
+
+def _public(module, prefix):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for name in sorted(dir(module)):
+            if name.startswith("_"):
+                continue
+            obj = getattr(module, name, None)
+            if obj is None or isinstance(obj, type) or inspect.ismodule(obj) or not callable(obj):
+                continue
+            yield prefix + name, obj
+
+
+def _row(name, obj):
+    f = NUMPY_TABLE.get(obj)
+    if f is not None:
+        return (name, *_status(f))
+    if name in _DUALREV_ONLY:
+        return name, "differentiable", "composite", _DUALREV_ONLY[name]
+    if name in _CONSTANTS:
+        return name, "constant", "", ""
+    return name, "not supported", "", ""
+
+
+SECTIONS = [("NumPy's main namespace", np, ""), ("numpy.linalg", np.linalg, "linalg."), ("numpy.fft", np.fft, "fft.")]
+
+# Operators, methods and syntax that dualrev handles, under the registry key that stands for them.
+_SYNTAX = [
+    ("`x[idx]`", operator.getitem), ("`x[idx] = v` (in place, NumPy's semantics, views included)", core.index_write),
+    ("`x += v`, `x *= v`, ... (in place)", core.inplace_operator),
+    ("`ufunc.reduce`, `.accumulate`, `.outer`, `.at`", core.ufunc_method), ("`x.at[idx]`", core.index_update),
+    ("`x.astype(dtype)`", np.ndarray.astype), ("lists and tuples of traced values", core.array_like),
+]
+
+
 def rows():
+    """[(section, [(NumPy name, status, dualrev, note)])], every public NumPy function in its section."""
     out = []
-    for np_func, f in NUMPY_TABLE.items():
-        diff = not (f.nondiff if isinstance(f, Primitive) else f in NONDIFF_FUNCTIONS)
-        kind = f"primitive `{f.name}`" if isinstance(f, Primitive) else "composite"
-        marks = "yes | yes | yes" if diff else "no derivative | | "
-        out.append((_numpy_name(np_func), kind, marks, _note(f)))
-    return sorted(out)
+    for title, module, prefix in SECTIONS:
+        out.append((title, [_row(name, obj) for name, obj in _public(module, prefix)]))
+    syntax = [(label, *_status(NUMPY_TABLE[key])) for label, key in _SYNTAX if key in NUMPY_TABLE]
+    syntax += [("`dnp.r_[...]`, `dnp.c_[...]`", "differentiable", "composite",
+                "NumPy's index tricks for traced entries (np.r_ converts its entries with np.array first)")]
+    out.append(("Operators, methods and syntax", syntax))
+    return out
+
+
+def counts():
+    """{status: number of public NumPy functions (main namespace, linalg, fft) with it}."""
+    out: dict = {}
+    for title, rs in rows()[:-1]:
+        for r in rs:
+            out[r[1]] = out.get(r[1], 0) + 1
+    return out
 
 
 def table() -> str:
+    c = counts()
     lines = [HEADER.rstrip("\n"), "",
-             f"{sum(1 for r in rows() if r[2].startswith('yes'))} differentiable NumPy functions, "
-             f"{sum(1 for r in rows() if not r[2].startswith('yes'))} more accepted without a derivative.", "",
-             "| NumPy | dualrev | forward | reverse | second order | notes |", "|---|---|---|---|---|---|"]
-    lines += [f"| `{name}` | {kind} | {marks} | {note} |" for name, kind, marks, note in rows()]
-    return "\n".join(lines) + "\n"
+             f"{c.get('differentiable', 0)} differentiable NumPy functions, {c.get('no derivative', 0)} more "
+             f"accepted without a derivative, {c.get('constant', 0)} constant makers, {c.get('not supported', 0)} "
+             "not supported (of NumPy's public functions in the main namespace, `linalg` and `fft`).", ""]
+    for title, rs in rows():
+        lines += [f"## {title}", "", "| NumPy | status | dualrev | notes |", "|---|---|---|---|"]
+        lines += [f"| `{name}` | {status} | {kind} | {note} |" if not name.startswith("`") else
+                  f"| {name} | {status} | {kind} | {note} |" for name, status, kind, note in rs]
+        lines.append("")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

@@ -43,7 +43,7 @@ from dualrev.numpy.reductions import max as _max
 from dualrev.numpy.reductions import min as _min
 from dualrev.numpy.reductions import sum as _sum
 from dualrev.numpy.shape import astype, concatenate, expand_dims, getitem, reshape, stack, swapaxes, transpose
-from dualrev.numpy.ufuncs import absolute, isnan, logical_and, sqrt, where
+from dualrev.numpy.ufuncs import absolute, copysign, hypot, isnan, logical_and, sqrt, where
 
 __all__ = [
     "EighResult", "LinAlgError", "QRResult", "SVDResult", "SlogdetResult", "cholesky", "cond", "cross", "det",
@@ -398,12 +398,42 @@ _qr = defprim(
 )
 
 
+def _householder_qr(a):
+    """NumPy's ``qr(a, mode='complete')`` for (..., m, n), m > n, as LAPACK computes it (geqrf's Householder
+    reflections H_k = I - tau v v^T with dlarfg's sign convention, accumulated into Q as orgqr does), written with
+    dualrev operations so that every derivative is the derivative of NumPy's Q, its last m - n columns included."""
+    m, n = np.shape(a)[-2:]
+    lead = tuple(np.shape(a)[:-2])
+    r = a
+    q = np.broadcast_to(np.eye(m, dtype=_dtype(a)), lead + (m, m))
+    one = np.ones(lead + (1,), _dtype(a))
+    for k in range(n):
+        x = getitem(r, (Ellipsis, slice(k, None), k))
+        alpha, rest = getitem(x, (Ellipsis, 0)), getitem(x, (Ellipsis, slice(1, None)))
+        norm2 = _sum(rest * rest, axis=-1)
+        done = norm2 == 0  # nothing below the diagonal: no reflection (tau = 0), as dlarfg
+        beta = -copysign(hypot(alpha, sqrt(where(done, 1.0, norm2))), alpha)
+        tau = where(done, 0.0, (beta - alpha) / beta)
+        v = concatenate([one, rest / expand_dims(where(done, 1.0, alpha - beta), -1)], axis=-1)
+        tau = expand_dims(expand_dims(tau, -1), -1)
+        rk = getitem(r, (Ellipsis, slice(k, None), slice(None)))
+        rk = rk - tau * expand_dims(v, -1) * matmul(expand_dims(v, -2), rk)
+        r = concatenate([getitem(r, (Ellipsis, slice(None, k), slice(None))), rk], axis=-2)
+        qk = getitem(q, (Ellipsis, slice(None), slice(k, None)))
+        qk = qk - tau * matmul(qk, expand_dims(v, -1)) * expand_dims(v, -2)
+        q = concatenate([getitem(q, (Ellipsis, slice(None), slice(None, k))), qk], axis=-1)
+    return QRResult(q, where(np.tri(m, n, -1, dtype=bool), 0.0, r))
+
+
 @implements(np.linalg.qr)
 def qr(a, mode="reduced"):
-    """``np.linalg.qr`` of (..., m, n): modes 'reduced', 'r', and 'complete' where it equals 'reduced' (m <= n);
-    derivatives need R's leading diagonal nonzero. 'complete' for m > n and 'raw' take no traced values."""
+    """``np.linalg.qr`` of (..., m, n): modes 'reduced', 'r' and 'complete'; derivatives need R's leading diagonal
+    nonzero. 'complete' with m > n follows LAPACK's Householder reflections, so the extra columns of Q are NumPy's
+    and differentiable too. 'raw' takes no traced values."""
     _at_least_2d("qr", a)
     m, n = np.shape(a)[-2:]
+    if mode == "complete" and m > n and isinstance(a, Tracer):
+        return _householder_qr(_float(a))
     if mode in ("complete", "raw") and not (mode == "complete" and m <= n):
         if isinstance(a, Tracer):
             raise NotImplementedError(f"dualrev.numpy.linalg.qr: mode={mode!r} has no derivative rule here; use "

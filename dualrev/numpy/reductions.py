@@ -21,7 +21,7 @@ import numpy as np
 from dualrev.core import Tracer, concrete_value, defprim, implements, primal_value
 from dualrev.numpy._batch import batch_size, bring_batch, example_ndim, shift_axis
 from dualrev.numpy.shape import astype, broadcast_to, concatenate, getitem, ravel, reshape, stack, transpose
-from dualrev.numpy.ufuncs import _no_batched_shape, equal, isnan, logical_not, sqrt, where
+from dualrev.numpy.ufuncs import _no_batched_shape, equal, isnan, logical_not, maximum, minimum, sqrt, where
 
 __all__ = [
     "all", "amax", "amin", "any", "argmax", "argmin", "argsort", "average", "count_nonzero", "cumprod", "cumsum",
@@ -69,6 +69,18 @@ def _count(shape, axes) -> int:
 def _no_extras(name, out=None, where=None, initial=None, **unused):
     if out is not None or where is not None or initial is not None or unused:
         raise TypeError(f"dualrev.numpy.{name}: out=, where=, initial= and other extras are not supported")
+
+
+def _masked(a, where_, fill):
+    """``a`` with the elements ``where_`` (NumPy's ``where=``, broadcast to a's shape) leaves out set to ``fill``."""
+    return a if where_ is None else where(where_, a, fill)
+
+
+def _count_where(shape, axes, where_, dtype, keepdims):
+    """The number of elements each reduction over ``axes`` takes in, ``where=`` counted (no derivative)."""
+    if where_ is None:
+        return _count(shape, axes)
+    return sum(astype(broadcast_to(where_, shape), dtype), axes, keepdims=keepdims)
 
 
 def _scan_axis(a, axis, name):
@@ -131,14 +143,15 @@ _sum = defprim(lambda x, *, axis, keepdims: np.sum(x, axis=axis, keepdims=keepdi
 
 
 @implements(np.sum)
-def sum(a, axis=None, dtype=None, out=None, keepdims=False, **kwargs):
-    """``np.sum``.
+def sum(a, axis=None, dtype=None, out=None, keepdims=False, initial=None, where=None, **kwargs):
+    """``np.sum``; ``where=`` leaves elements out, ``initial=`` is added.
 
     >>> sum(x, axis=0, keepdims=True)
     """
     _no_extras("sum", out, **kwargs)
-    a = _as_array(a, dtype)
-    return _sum(a, axis=normalize_axis(axis, np.ndim(a), "sum"), keepdims=bool(keepdims))
+    a = _masked(_as_array(a, dtype), where, 0)
+    total = _sum(a, axis=normalize_axis(axis, np.ndim(a), "sum"), keepdims=bool(keepdims))
+    return total if initial is None else total + initial
 
 
 # -- scans: cumsum, cumprod --
@@ -253,12 +266,14 @@ _prod = defprim(
 
 
 @implements(np.prod)
-def prod(a, axis=None, dtype=None, out=None, keepdims=False, **kwargs):
-    """``np.prod``. Derivatives of every order are exact with one or several zeros, as in JAX: the derivative in an
-    element is the product of the others, computed without division."""
+def prod(a, axis=None, dtype=None, out=None, keepdims=False, initial=None, where=None, **kwargs):
+    """``np.prod``; ``where=`` leaves elements out, ``initial=`` multiplies. Derivatives of every order are exact
+    with one or several zeros, as in JAX: the derivative in an element is the product of the others, computed
+    without division."""
     _no_extras("prod", out, **kwargs)
-    a = _as_array(a, dtype)
-    return _prod(a, axis=normalize_axis(axis, np.ndim(a), "prod"), keepdims=bool(keepdims))
+    a = _masked(_as_array(a, dtype), where, 1)
+    p = _prod(a, axis=normalize_axis(axis, np.ndim(a), "prod"), keepdims=bool(keepdims))
+    return p if initial is None else p * initial
 
 
 # -- max, min --
@@ -288,20 +303,36 @@ _max = _chooser(np.max, "max")
 _min = _chooser(np.min, "min")
 
 
-@implements(np.max, np.amax)
-def max(a, axis=None, out=None, keepdims=False, **kwargs):
-    """``np.max`` (and ``np.amax``). Ties split the derivative evenly between the tied elements, as in JAX."""
-    _no_extras("max", out, **kwargs)
+def _extreme(prim, combine, name, a, axis, keepdims, initial, where_):
     a = _as_array(a)
-    return _max(a, axis=normalize_axis(axis, np.ndim(a), "max"), keepdims=bool(keepdims))
+    if where_ is not None:
+        if initial is None:
+            raise ValueError(f"dualrev.numpy.{name}: reduction operation '{name}imum' does not have an identity, so "
+                             "to use a where mask one has to specify 'initial'")
+        a = _masked(a, where_, initial)
+    axes = normalize_axis(axis, np.ndim(a), name)
+    if initial is not None and _count(np.shape(a), axes) == 0:  # nothing to reduce: initial, as in NumPy
+        shape = keepdims_shape(np.shape(a), axes) if keepdims else tuple(
+            n for i, n in enumerate(np.shape(a)) if i not in axes)
+        return np.full(shape, initial, np.result_type(concrete_value(a)))
+    m = prim(a, axis=axes, keepdims=bool(keepdims))
+    return m if initial is None else combine(m, initial)
+
+
+@implements(np.max, np.amax)
+def max(a, axis=None, out=None, keepdims=False, initial=None, where=None, **kwargs):
+    """``np.max`` (and ``np.amax``); ``where=`` (with ``initial=``) leaves elements out, ``initial=`` takes part.
+    Ties split the derivative evenly between the tied elements, as in JAX."""
+    _no_extras("max", out, **kwargs)
+    return _extreme(_max, maximum, "max", a, axis, keepdims, initial, where)
 
 
 @implements(np.min, np.amin)
-def min(a, axis=None, out=None, keepdims=False, **kwargs):
-    """``np.min`` (and ``np.amin``). Ties split the derivative evenly between the tied elements, as in JAX."""
+def min(a, axis=None, out=None, keepdims=False, initial=None, where=None, **kwargs):
+    """``np.min`` (and ``np.amin``); ``where=`` (with ``initial=``) leaves elements out, ``initial=`` takes part.
+    Ties split the derivative evenly between the tied elements, as in JAX."""
     _no_extras("min", out, **kwargs)
-    a = _as_array(a)
-    return _min(a, axis=normalize_axis(axis, np.ndim(a), "min"), keepdims=bool(keepdims))
+    return _extreme(_min, minimum, "min", a, axis, keepdims, initial, where)
 
 
 amax = max
@@ -320,12 +351,13 @@ def ptp(a, axis=None, out=None, keepdims=False):
 
 
 @implements(np.mean)
-def mean(a, axis=None, dtype=None, out=None, keepdims=False, **kwargs):
-    """``np.mean``: the sum divided by the number of elements reduced."""
+def mean(a, axis=None, dtype=None, out=None, keepdims=False, *, where=None, **kwargs):
+    """``np.mean``: the sum divided by the number of elements reduced (those ``where=`` keeps)."""
     _no_extras("mean", out, **kwargs)
     a = _as_array(a)
     axes = normalize_axis(axis, np.ndim(a), "mean")
-    return sum(a, axes, dtype=dtype, keepdims=keepdims) / _count(np.shape(a), axes)
+    total = sum(a, axes, dtype=dtype, keepdims=keepdims, where=where)
+    return total / _count_where(np.shape(a), axes, where, np.result_type(concrete_value(total)), keepdims)
 
 
 _mean = mean
@@ -370,15 +402,18 @@ def average(a, axis=None, weights=None, returned=False, *, keepdims=False):
 def var(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, where=None, mean=None, correction=None):
     """``np.var``: the mean of the squared deviations from the mean, divided by ``n - ddof`` instead of ``n``
     (``correction`` is ``ddof``'s other name); ``mean=`` may give the mean, with keepdims shape."""
-    _no_extras("var", out, where)
+    _no_extras("var", out)
     if correction is not None:
         if ddof != 0:
             raise ValueError("dualrev.numpy.var: ddof and correction can't be provided simultaneously")
         ddof = correction
     a = _inexact(_as_array(a, dtype))
     axes = normalize_axis(axis, np.ndim(a), "var")
-    centered = a - (_mean(a, axes, keepdims=True) if mean is None else mean)
-    return sum(centered * centered, axes, keepdims=keepdims) / builtins.max(_count(np.shape(a), axes) - ddof, 0)
+    centered = a - (_mean(a, axes, keepdims=True, where=where) if mean is None else mean)
+    squares = sum(centered * centered, axes, keepdims=keepdims, where=where)
+    if where is None:
+        return squares / builtins.max(_count(np.shape(a), axes) - ddof, 0)
+    return squares / maximum(_count_where(np.shape(a), axes, where, squares.dtype, keepdims) - ddof, 0)
 
 
 @implements(np.std)

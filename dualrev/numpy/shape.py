@@ -11,6 +11,7 @@ import operator
 
 import numpy as np
 
+from dualrev import core
 from dualrev.core import Tracer, defprim, implements, concrete_value, primal_value
 from dualrev.numpy._batch import batch_size, bring_batch
 
@@ -291,6 +292,7 @@ def _build(obj, dtype):
     return astype(obj, dtype) if isinstance(obj, Tracer) else np.asarray(obj, dtype)
 
 
+@implements(core.array_like)
 def asarray(a, dtype=None, order=None, **kwargs):
     """``np.asarray``, also for traced values and for (nested) lists and tuples that contain some.
 
@@ -311,6 +313,8 @@ def asarray(a, dtype=None, order=None, **kwargs):
 
 def array(object, dtype=None, *, copy=True, order="K", subok=False, ndmin=0, **kwargs):
     """``np.array``, also for traced values and (nested) lists and tuples that contain some (see ``asarray``)."""
+    if isinstance(object, Tracer) and copy and dtype is None:
+        object = reshape_p(object, shape=object.shape)  # a new traced object: writes to it leave the original alone
     if not _has_tracer(object):
         if dtype is None and isinstance(object, (list, tuple)):
             dtype = _weak_dtype(list(_leaves(object)))

@@ -1,0 +1,284 @@
+"""In-place writes on traced arrays, with NumPy's semantics: ``y[idx] = v``, ``y += v`` (and the other in-place
+operators), ``out=`` on ufuncs, ``copy``, and ``np.zeros_like(x)`` & co. as traced buffers to write into.
+Imports core and the shape, indexing and reductions families.
+
+A write rebinds the traced array, the same Python object, to the functional update ``x.at[idx].set(v)``: every name
+bound to that object sees the new value, as in NumPy. NumPy's views (basic slices, reshape, transpose, ...) share
+memory with their base, so a write through one changes the others: each view a traced array makes is recorded with
+where its elements sit in its root array, found by doing the same operation on a stand-in NumPy array of the root's
+shape (a ``uint8`` "shadow" whose memory is never read), so NumPy itself decides view or copy (a reshape of a
+transposed array is a copy), read-only or writable (broadcast_to, diagonal). A write through a view updates the root
+and refreshes every live view of it; a write to the root refreshes its live views. Views are kept as weak references,
+so a view nobody holds costs nothing.
+
+A NumPy array cannot hold a traced value (NumPy converts the value before any dualrev code runs): the error says so
+and names the way out (``np.zeros_like(x)``, ``dnp.zeros_like(x, shape=...)``, ``dnp.at``).
+"""
+
+from __future__ import annotations
+
+import operator
+import weakref
+
+import numpy as np
+
+from dualrev import core
+from dualrev.core import NUMPY_TABLE, Tracer, implements
+from dualrev.numpy.indexing import at
+from dualrev.numpy.reductions import sum as _sum
+from dualrev.numpy.shape import astype, getitem_p, ravel, reshape, reshape_p
+
+__all__ = ["copy", "zeros_like", "ones_like", "empty_like", "full_like"]
+
+
+# -- rebinding a tracer object to a new value --
+
+_SLOTS: dict = {}  # tracer class -> the slots that make its value (not _alias, not __weakref__)
+
+
+def _value_slots(cls):
+    slots = _SLOTS.get(cls)
+    if slots is None:
+        slots = _SLOTS[cls] = tuple(s for c in cls.__mro__ for s in getattr(c, "__slots__", ())
+                                    if s not in ("_alias", "__weakref__"))
+    return slots
+
+
+def _rebind(x, new):
+    """Make the object ``x`` hold the value of the tracer ``new`` (same class; ``new`` may be of a higher level)."""
+    if type(new) is not type(x):
+        raise TypeError(
+            "dualrev: x[idx] = v (or an in-place operator) writes a value traced by a transform nested inside the "
+            f"one that traces x ({type(new).__name__} into {type(x).__name__}, e.g. a value from an inner grad/vmap "
+            "into an array made outside it); NumPy would change the outer array from the inner function, which no "
+            "transform can follow. Build the array inside the inner function, or write x = x.at[idx].set(v) there")
+    for name in _value_slots(type(x)):
+        try:
+            setattr(x, name, getattr(new, name))
+        except AttributeError:
+            if hasattr(x, name):
+                delattr(x, name)
+
+
+# -- views: where a traced array's elements sit in the root array whose memory NumPy would share --
+
+
+class _Root:
+    """The alias record of a traced array that views were made of: weak references to them, and its shadow."""
+
+    __slots__ = ("shape", "_shadow", "views", "limit")
+
+    def __init__(self, shape):
+        self.shape, self._shadow, self.views, self.limit = shape, None, [], 8
+
+    @property
+    def shadow(self):
+        if self._shadow is None:
+            self._shadow = np.empty(self.shape, np.uint8)  # a stand-in: only its layout is used, never its memory
+        return self._shadow
+
+
+class _View:
+    """The alias record of a traced array made by a view-making operation: its root, and how NumPy would lay it
+    out in the root's memory, worked out at the first write (view-making stays cheap when nothing is written)."""
+
+    __slots__ = ("root", "base", "op", "_shadow")
+
+    def __init__(self, root, base, op):
+        self.root, self.base, self.op, self._shadow = root, base, op, None  # base: the parent's shadow, or None
+
+    def shadow(self):
+        """The shadow of this array inside its root's shadow, or None where NumPy makes a copy, not a view."""
+        if self.op is not None:
+            own = self.root._alias.shadow
+            s = self.op(own if self.base is None else self.base)
+            self._shadow = s if type(s) is np.ndarray and (s.base is own or s is own) else None
+            self.op = self.base = None
+        return self._shadow
+
+
+def _alias(x):
+    return getattr(x, "_alias", None)
+
+
+def _as_root(x):
+    a = x._alias = _Root(x.shape)
+    return a
+
+
+def _positions(s, base):
+    """The flat positions in ``base`` (a C-contiguous uint8 array) of the elements of its view ``s``."""
+    start = s.__array_interface__["data"][0] - base.__array_interface__["data"][0]
+    pos = np.full(s.shape, start, np.intp)
+    for k, (n, stride) in enumerate(zip(s.shape, s.strides)):
+        pos += (np.arange(n) * stride).reshape((n,) + (1,) * (s.ndim - k - 1))
+    return pos
+
+
+def _track(out, x, shadow_op):
+    """Record the traced results of a view-making operation on ``x`` as possible views of x's root (NumPy's
+    ``shadow_op`` on the root's shadow decides, at the first write)."""
+    if not isinstance(x, Tracer):
+        return out
+    single = not isinstance(out, (list, tuple))
+    a = getattr(x, "_alias", None)
+    if a is None or type(a) is _Root:
+        root, base = x, None
+        record = a or _as_root(x)
+    else:  # x is a view itself, or a copy that looked like one
+        base = a.shadow()
+        root = a.root if base is not None else x
+        record = root._alias if base is not None else _as_root(x)
+    views = record.views
+    for k, o in enumerate((out,) if single else out):
+        if isinstance(o, Tracer) and o is not x:
+            o._alias = _View(root, base, shadow_op if single else lambda s, k=k: shadow_op(s)[k])
+            if len(views) >= record.limit:  # forget the views nobody holds any more
+                views[:] = [r for r in views if r() is not None]
+                record.limit = 2 * len(views) + 8
+            views.append(weakref.ref(o))
+    return out
+
+
+def _tracking(f, np_func):
+    def tracked(a, *args, **kwargs):
+        return _track(f(a, *args, **kwargs), a, lambda s: np_func(s, *args, **kwargs))
+
+    tracked.__name__, tracked.__doc__ = f.__name__, f.__doc__
+    return tracked
+
+
+def _getitem(x, idx):
+    out = _getitem_untracked(x, idx)
+    if type(idx) is tuple:
+        if any(isinstance(i, Tracer) for i in idx):
+            return out  # traced indices are advanced indices: a copy
+    elif type(idx) is int:
+        if len(x.shape) == 1:
+            return out  # an element of a vector: a copy (the hot path of scalar code)
+    elif isinstance(idx, Tracer):
+        return out
+    if not isinstance(out, Tracer):
+        return out
+    return _track(out, x, lambda s: s[idx])
+
+
+_getitem_untracked = NUMPY_TABLE[operator.getitem]
+NUMPY_TABLE[operator.getitem] = _getitem
+_VIEWS = (np.reshape, np.ravel, np.transpose, np.permute_dims, np.swapaxes, np.moveaxis, np.squeeze,
+          np.expand_dims, np.diagonal, np.broadcast_to, np.flip, np.fliplr, np.flipud, np.rot90, np.atleast_1d,
+          np.atleast_2d, np.atleast_3d, np.split, np.array_split, np.hsplit, np.vsplit, np.dsplit, np.unstack,
+          np.real, np.matrix_transpose)
+for _f in _VIEWS:
+    if _f in NUMPY_TABLE:  # np.f(x), x.method() and dnp.f(x) all make tracked views
+        NUMPY_TABLE[_f] = globals()[_f.__name__] = _tracking(NUMPY_TABLE[_f], _f)
+        __all__.append(_f.__name__)
+
+
+# -- writes --
+
+
+def _refresh(root):
+    """Rebind every live view of ``root`` to its elements of root's (new) value."""
+    record = _alias(root)
+    if type(record) is not _Root or not record.views:
+        return
+    alive, flat = [], None
+    for ref in record.views:
+        v = ref()
+        if v is None or type(v._alias) is not _View:  # gone, or found to be a copy since
+            continue
+        s = v._alias.shadow()
+        if s is None:  # NumPy made a copy: an array of its own
+            _as_root(v)
+            continue
+        alive.append(ref)
+        flat = ravel(root) if flat is None else flat
+        _rebind(v, getitem_p(flat, idx=(_positions(s, record.shadow),)))
+    record.views = alive
+
+
+@implements(core.index_write)
+def setitem(x, idx, value):
+    """``x[idx] = value`` on a traced ``x``: ``x`` (and every traced view sharing its memory in NumPy) now holds
+    ``x.at[idx].set(value)``, cast to x's dtype as NumPy casts."""
+    alias = _alias(x)
+    if type(alias) is _View:
+        s = alias.shadow()
+        if s is None:  # NumPy made a copy, not a view: x is an array of its own
+            _as_root(x)
+        else:  # write into the root, then refresh the root's views (this one among them)
+            if not s.flags.writeable:
+                raise ValueError("dualrev: assignment destination is read-only (NumPy makes this view read-only, "
+                                 "e.g. from broadcast_to or diagonal); write into a copy: y = x.copy()")
+            root = alias.root
+            target = _positions(s, root._alias.shadow)[np.asarray(idx) if isinstance(idx, list) else idx]
+            _rebind(root, reshape(at(ravel(root))[target].set(value), root.shape))
+            _refresh(root)
+            return
+    if (idx is Ellipsis and type(value) is type(x) and value.shape == x.shape and value.dtype == x.dtype
+            and value is not x):
+        _rebind(x, value)  # a whole new value of the same kind (x += v): no update to compute
+    else:
+        _rebind(x, at(x)[idx].set(value))
+    _refresh(x)
+
+
+@implements(core.inplace_operator)
+def inplace(x, np_func, value):
+    """``x += value`` and the other in-place operators on a traced ``x``: the result must have x's shape and cast to
+    its dtype under NumPy's ``same_kind`` rule; then ``x[...] = result``."""
+    result = core._dispatch(np_func, x, value)
+    shape, dtype = np.shape(result), np.result_type(core.concrete_value(result))
+    if shape != x.shape:
+        raise ValueError(f"dualrev: non-broadcastable output operand with shape {x.shape} doesn't match the "
+                         f"broadcast shape {shape} (numpy.{np_func.__name__} in place)")
+    if dtype != x.dtype:
+        if not np.can_cast(dtype, x.dtype, "same_kind"):
+            raise TypeError(f"dualrev: cannot cast numpy.{np_func.__name__} output from {dtype} to {x.dtype} with "
+                            "casting rule 'same_kind' (an in-place operator keeps the array's dtype)")
+        result = astype(result, x.dtype)
+    setitem(x, Ellipsis, result)
+    return x
+
+
+@implements(np.copy)
+def copy(a, order="K", subok=False):
+    """``np.copy``: a new array with the same values (a new traced object: writes to it leave ``a`` alone)."""
+    if isinstance(a, Tracer):
+        return reshape_p(a, shape=a.shape)
+    return np.copy(a, order=order, subok=subok)
+
+
+# -- buffers to write traced values into --
+
+
+def _traced_constant(value, like):
+    """``value`` (a NumPy array) as a value at every level of the tracer ``like``, with a zero derivative: a buffer
+    that traced values can be written into."""
+    zero = _sum(getitem_p(ravel(like), idx=(slice(0, 0),)))  # exactly 0, and traced wherever ``like`` is
+    return astype(value + zero, value.dtype)
+
+
+def _like(np_func):
+    def like(a, *args, **kwargs):
+        traced = isinstance(a, Tracer)
+        if traced:  # only the shape and dtype of one example matter to NumPy
+            proto = np.broadcast_to(np.empty((), a.dtype), a.shape)
+        out = np_func(proto if traced else a, *args, **kwargs)
+        if traced and out.dtype.kind in "fc":
+            return _traced_constant(out, a)
+        return out
+
+    like.__name__ = np_func.__name__
+    like.__doc__ = (f"``np.{np_func.__name__}``: a new array with no derivative. For a traced ``a`` of a float "
+                    "dtype it is traced too (at a's levels, with a zero derivative), so traced values can be "
+                    f"written into it: ``out = np.{np_func.__name__}(x); out[1:] = x[:-1] ** 2``.")
+    implements(np_func, nondiff=True)(like)
+    return like
+
+
+zeros_like = _like(np.zeros_like)
+ones_like = _like(np.ones_like)
+empty_like = _like(np.empty_like)
+full_like = _like(np.full_like)

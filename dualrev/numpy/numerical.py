@@ -1,0 +1,468 @@
+"""Numerical routines, differentiable in every array operand: diff, ediff1d, gradient, trapezoid, interp,
+convolve, correlate, polyval, cross, heaviside, select, piecewise; and isclose/allclose (no derivative). Composites
+of the shape, indexing, ufuncs, reductions and contractions families, written as NumPy defines them (its formulas
+and conventions, JAX's derivatives); imports core and those families.
+"""
+
+from __future__ import annotations
+
+import operator
+
+import numpy as np
+
+from dualrev.core import Tracer, concrete_value, implements
+from dualrev.numpy.contractions import matmul
+from dualrev.numpy.indexing import at, take
+from dualrev.numpy.reductions import all as _all
+from dualrev.numpy.reductions import any as _any
+from dualrev.numpy.reductions import normalize_axis, searchsorted
+from dualrev.numpy.reductions import sum as _sum
+from dualrev.numpy.shape import (
+    _axis,
+    asarray,
+    astype,
+    broadcast_to,
+    concatenate,
+    getitem,
+    moveaxis,
+    ravel,
+    reshape,
+    stack,
+)
+from dualrev.numpy.ufuncs import (
+    absolute,
+    clip,
+    equal,
+    greater,
+    isfinite,
+    isnan,
+    less,
+    less_equal,
+    logical_and,
+    logical_not,
+    logical_or,
+    where,
+)
+
+__all__ = [
+    "allclose", "convolve", "correlate", "cross", "diff", "ediff1d", "gradient", "heaviside", "interp", "isclose",
+    "piecewise", "polyval", "select", "trapezoid",
+]
+
+
+def _dtype(x):
+    return np.result_type(concrete_value(x)) if isinstance(x, Tracer) else np.result_type(x)
+
+
+def _along(x, axis, start=None, stop=None, step=None):
+    return getitem(x, (slice(None),) * axis + (slice(start, stop, step),))
+
+
+def _float(x):
+    """x, as float64 if its dtype is not a float one (NumPy's numerical routines compute in floats)."""
+    return x if _dtype(x).kind in "fc" else astype(x, np.float64)
+
+
+# -- differences and sums --
+
+
+@implements(np.diff)
+def diff(a, n=1, axis=-1, prepend=np._NoValue, append=np._NoValue):
+    """``np.diff``: the ``n``-th forward difference along ``axis``; ``prepend``/``append`` values (broadcast to a
+    single slice of ``a``) are joined first."""
+    n = operator.index(n)
+    if n < 0:
+        raise ValueError(f"dualrev.numpy.diff: order must be non-negative but got {n}")
+    a = asarray(a)
+    if n == 0:
+        return a
+    if np.ndim(a) == 0:
+        raise ValueError("dualrev.numpy.diff: diff requires input that is at least one dimensional")
+    axis = _axis(axis, np.ndim(a), "diff")
+    parts = []
+    for extra in (prepend, a, append):
+        if extra is np._NoValue:
+            continue
+        if extra is not a:
+            if type(extra) in (int, float, bool):  # a Python number is weak, as in JAX: float32 stays float32
+                extra = np.asarray(extra, np.result_type(_dtype(a), extra))
+            extra = asarray(extra)
+            if np.ndim(extra) == 0:
+                shape = list(np.shape(a))
+                shape[axis] = 1
+                extra = broadcast_to(extra, tuple(shape))
+        parts.append(extra)
+    if len(parts) > 1:
+        a = concatenate(parts, axis=axis)
+    boolean = _dtype(a) == np.bool_
+    for _ in range(n):
+        hi, lo = _along(a, axis, 1), _along(a, axis, None, -1)
+        a = np.not_equal(hi, lo) if boolean else hi - lo
+    return a
+
+
+@implements(np.ediff1d)
+def ediff1d(ary, to_end=None, to_begin=None):
+    """``np.ediff1d``: differences of the flattened array, with ``to_begin``/``to_end`` (flattened, cast to its dtype)
+    joined at the ends."""
+    ary = ravel(asarray(ary))
+    dtype = _dtype(ary)
+    parts = []
+    for extra, name in ((to_begin, "to_begin"), (None, None), (to_end, "to_end")):
+        if name is None:
+            parts.append(_along(ary, 0, 1) - _along(ary, 0, None, -1))
+            continue
+        if extra is None:
+            continue
+        extra = ravel(asarray(extra))
+        if not np.can_cast(_dtype(extra), dtype, casting="same_kind"):
+            raise TypeError(f"dualrev.numpy.ediff1d: dtype of `{name}` must be compatible with input `ary` under "
+                            "the `same_kind` rule.")
+        parts.append(astype(extra, dtype) if isinstance(extra, Tracer) else np.asarray(extra, dtype))
+    return concatenate(parts) if len(parts) > 1 else parts[0]
+
+
+def _spacing(h, n, name):
+    """One axis's spacing: a scalar, or the coordinates (length n), whose differences are the spacing."""
+    if type(h) in (int, float):
+        return float(h), True  # a Python number is weak: float32 stays float32
+    h = asarray(h)
+    if np.ndim(h) == 0:
+        return h, True
+    if np.ndim(h) != 1:
+        raise ValueError(f"dualrev.numpy.{name}: distances must be either scalars or 1d")
+    if np.shape(h)[0] != n:
+        raise ValueError(f"dualrev.numpy.{name}: when 1d, distances must match the length of the corresponding "
+                         "dimension")
+    return diff(_float(h)), False
+
+
+@implements(np.gradient)
+def gradient(f, *varargs, axis=None, edge_order=1):
+    """``np.gradient``: second-order central differences inside, first- or second-order (``edge_order``) one-sided
+    differences at the ends, with spacings given as scalars or coordinate arrays (uniform or not), which may be
+    traced. One array for one axis, else a tuple of them (one per axis)."""
+    f = _float(asarray(f))
+    ndim = np.ndim(f)
+    axes = normalize_axis(axis, ndim, "gradient") if axis is not None else tuple(range(ndim))
+    if axis is not None and not isinstance(axis, (tuple, list)):
+        axes = (normalize_axis(axis, ndim, "gradient")[0],)
+    if len(varargs) == 0:
+        spacings = [1.0] * len(axes)
+    elif len(varargs) == 1 and np.ndim(concrete_value(asarray(varargs[0]))) == 0:
+        spacings = list(varargs) * len(axes)
+    elif len(varargs) == len(axes):
+        spacings = list(varargs)
+    else:
+        raise TypeError("dualrev.numpy.gradient: invalid number of arguments")
+    if edge_order not in (1, 2):
+        raise ValueError("dualrev.numpy.gradient: 'edge_order' greater than 2 not supported")
+    out = []
+    for ax, h in zip(axes, spacings):
+        n = np.shape(f)[ax]
+        if n < edge_order + 1:
+            raise ValueError("dualrev.numpy.gradient: shape of array too small to calculate a numerical gradient, "
+                             "at least (edge_order + 1) elements are required.")
+        dx, uniform = _spacing(h, n, "gradient")
+        out.append(moveaxis(_gradient_1d(moveaxis(f, ax, -1), dx, uniform, edge_order, n), -1, ax))
+    return out[0] if len(out) == 1 else tuple(out)
+
+
+def _gradient_1d(f, dx, uniform, edge_order, n):
+    """The gradient along the last axis; ``dx`` the scalar spacing or the n - 1 coordinate differences."""
+    def at_(start, stop=None):
+        return _along(f, np.ndim(f) - 1, start, stop)
+
+    def d(i):
+        return dx if uniform else getitem(dx, i)
+
+    if uniform:
+        interior = (at_(2) - at_(None, -2)) / (2.0 * dx) if n > 2 else None
+    else:
+        dx1, dx2 = getitem(dx, slice(None, -1)), getitem(dx, slice(1, None))
+        a = -dx2 / (dx1 * (dx1 + dx2))
+        b = (dx2 - dx1) / (dx1 * dx2)
+        c = dx1 / (dx2 * (dx1 + dx2))
+        interior = a * at_(None, -2) + b * at_(1, -1) + c * at_(2) if n > 2 else None
+    f0, f1 = at_(0, 1), at_(1, 2)
+    fl, fm = at_(-1), at_(-2, -1)
+    if edge_order == 1:
+        first = (f1 - f0) / d(0)
+        last = (fl - fm) / d(-1)
+    else:
+        f2, fk = at_(2, 3), at_(-3, -2)
+        if uniform:
+            first = -(1.5 * f0 - 2.0 * f1 + 0.5 * f2) / dx
+            last = (0.5 * fk - 2.0 * fm + 1.5 * fl) / dx
+        else:
+            dx1, dx2 = d(0), d(1)
+            first = (-(2.0 * dx1 + dx2) / (dx1 * (dx1 + dx2)) * f0 + (dx1 + dx2) / (dx1 * dx2) * f1
+                     - dx1 / (dx2 * (dx1 + dx2)) * f2)
+            dx1, dx2 = d(-2), d(-1)
+            last = (dx2 / (dx1 * (dx1 + dx2)) * fk - (dx2 + dx1) / (dx1 * dx2) * fm
+                    + (2.0 * dx2 + dx1) / (dx2 * (dx1 + dx2)) * fl)
+    parts = [first] + ([interior] if interior is not None else []) + [last]
+    return concatenate(parts, axis=-1)
+
+
+@implements(np.trapezoid)
+def trapezoid(y, x=None, dx=1.0, axis=-1):
+    """``np.trapezoid``: the trapezoidal rule along ``axis``, with sample points ``x`` (1-d, or y's shape) or a
+    constant spacing ``dx``; differentiable in ``y``, ``x`` and ``dx``."""
+    y = asarray(y)
+    axis = _axis(axis, np.ndim(y), "trapezoid")
+    if x is None:
+        d = dx
+    else:
+        x = asarray(x)
+        if np.ndim(x) == 1:
+            d = diff(x)
+            shape = [1] * np.ndim(y)
+            shape[axis] = np.shape(d)[0]
+            d = reshape(d, tuple(shape))
+        else:
+            d = diff(x, axis=axis)
+    return _sum(d * (_along(y, axis, 1) + _along(y, axis, None, -1)) / 2.0, axis=axis)
+
+
+# -- interpolation and polynomials --
+
+
+@implements(np.interp)
+def interp(x, xp, fp, left=None, right=None, period=None):
+    """``np.interp``: piecewise-linear interpolation of ``(xp, fp)`` at ``x``, differentiable in ``x``, ``xp``,
+    ``fp``, ``left`` and ``right`` (JAX's rules; the derivative in ``x`` at a sample point is the slope on its right).
+    ``period`` wraps ``x`` and ``xp`` as NumPy does."""
+    x, xp, fp = asarray(x), asarray(xp), asarray(fp)
+    if np.ndim(xp) != 1 or np.ndim(fp) != 1:
+        raise ValueError("dualrev.numpy.interp: xp and fp must be 1-D sequences")
+    if np.shape(xp)[0] != np.shape(fp)[0]:
+        raise ValueError("dualrev.numpy.interp: fp and xp are not of the same length")
+    if np.shape(xp)[0] == 0:
+        raise ValueError("dualrev.numpy.interp: array of sample points is empty")
+    dtype = np.result_type(_dtype(x), _dtype(xp), _dtype(fp), np.float64 if _dtype(fp).kind != "f" else _dtype(fp))
+    x, xp, fp = (astype(v, dtype) if _dtype(v) != dtype else v for v in (x, xp, fp))
+    if period is not None:
+        if period == 0:
+            raise ValueError("dualrev.numpy.interp: period must be a non-zero value")
+        period = abs(period)
+        left = right = None
+        x, xp = x % period, xp % period
+        order = np.argsort(concrete_value(xp), kind="stable")
+        if np.ndim(order) != 1:
+            raise TypeError("dualrev.numpy.interp: with period=, xp must be the same for every example under vmap")
+        xp, fp = take(xp, order), take(fp, order)
+        xp = concatenate([getitem(xp, slice(-1, None)) - period, xp, getitem(xp, slice(0, 1)) + period])
+        fp = concatenate([getitem(fp, slice(-1, None)), fp, getitem(fp, slice(0, 1))])
+    n = np.shape(xp)[0]
+    if n == 1:
+        y = broadcast_to(fp, np.shape(x)) + 0.0 * x
+    else:
+        i = clip(searchsorted(xp, x, side="right"), 1, n - 1)
+        xp0, xp1, fp0, fp1 = take(xp, i - 1), take(xp, i), take(fp, i - 1), take(fp, i)
+        dx = xp1 - xp0
+        flat = less_equal(absolute(dx), 0.0)  # repeated sample points: the left value, no division by zero
+        y = where(flat, fp0, fp0 + (x - xp0) / where(flat, 1.0, dx) * (fp1 - fp0))
+    if period is None:
+        first, last = getitem(xp, 0), getitem(xp, -1)
+        y = where(less(x, first), getitem(fp, 0) if left is None else left, y)
+        y = where(greater(x, last), getitem(fp, -1) if right is None else right, y)
+    return y
+
+
+@implements(np.polyval)
+def polyval(p, x):
+    """``np.polyval``: ``p[0] * x**(N-1) + ... + p[N-1]`` by Horner's scheme, differentiable in ``p`` and ``x``."""
+    p, x = asarray(p), asarray(x)
+    if np.ndim(p) == 0:
+        raise TypeError("dualrev.numpy.polyval: p must be a 1-D sequence of coefficients (np.poly1d is not "
+                        "supported)")
+    y = np.zeros(np.shape(x), np.result_type(_dtype(x), _dtype(p)))
+    for k in range(np.shape(p)[0]):
+        y = y * x + getitem(p, k)
+    return y
+
+
+# -- convolutions --
+
+
+def _correlate_full(a, v):
+    """sum_n a[n + k - (m - 1)] * v[n] for k in 0 .. n_a + m - 2, as one matrix product with a gather of ``a``."""
+    na, nv = np.shape(a)[0], np.shape(v)[0]
+    k = np.arange(na + nv - 1)[:, None]
+    j = np.arange(nv)[None, :]
+    idx = k + j - (nv - 1)
+    valid = (idx >= 0) & (idx < na)
+    padded = concatenate([a, np.zeros(1, _dtype(a))])
+    gathered = take(padded, np.where(valid, idx, na))  # zero outside a
+    return matmul(gathered, v)
+
+
+def _convolution(name, a, v, mode):
+    a, v = asarray(a), asarray(v)
+    if np.ndim(a) != 1 or np.ndim(v) != 1:
+        raise ValueError(f"dualrev.numpy.{name}: object too deep for desired array (a and v must be 1-D)")
+    na, nv = np.shape(a)[0], np.shape(v)[0]
+    if na == 0 or nv == 0:
+        raise ValueError(f"dualrev.numpy.{name}: {'a' if na == 0 else 'v'} cannot be empty")
+    dtype = np.result_type(_dtype(a), _dtype(v))
+    a, v = (astype(u, dtype) if _dtype(u) != dtype else u for u in (a, v))
+    return a, v, na, nv
+
+
+def _mode_slice(full, na, nv, mode, name):
+    lo, hi = min(na, nv), max(na, nv)
+    if mode == "full":
+        return full
+    if mode == "same":
+        start = (lo - 1) // 2
+        return getitem(full, slice(start, start + hi))
+    if mode == "valid":
+        return getitem(full, slice(lo - 1, hi))
+    raise ValueError(f"dualrev.numpy.{name}: mode must be one of 'valid', 'same', or 'full', not {mode!r}")
+
+
+@implements(np.correlate)
+def correlate(a, v, mode="valid"):
+    """``np.correlate`` of 1-D sequences: ``z[k] = sum_n a[n + k] * v[n]``, in NumPy's modes ("valid", "same",
+    "full"); differentiable in both."""
+    a, v, na, nv = _convolution("correlate", a, v, mode)
+    return _mode_slice(_correlate_full(a, v), na, nv, mode, "correlate")
+
+
+@implements(np.convolve)
+def convolve(a, v, mode="full"):
+    """``np.convolve`` of 1-D sequences: ``z[k] = sum_n a[n] * v[k - n]``, in NumPy's modes ("full", "same",
+    "valid"); differentiable in both."""
+    a, v, na, nv = _convolution("convolve", a, v, mode)
+    return _mode_slice(_correlate_full(a, getitem(v, slice(None, None, -1))), na, nv, mode, "convolve")
+
+
+# -- cross product --
+
+
+@implements(np.cross)
+def cross(a, b, axisa=-1, axisb=-1, axisc=-1, axis=None):
+    """``np.cross``: cross products of 3-vectors (a 2-vector has a zero third component; two 2-vectors give the
+    scalar z component), along the given axes, broadcasting the others."""
+    if axis is not None:
+        axisa = axisb = axisc = axis
+    a, b = asarray(a), asarray(b)
+    a = moveaxis(a, _axis(axisa, np.ndim(a), "cross"), -1)
+    b = moveaxis(b, _axis(axisb, np.ndim(b), "cross"), -1)
+    da, db = np.shape(a)[-1], np.shape(b)[-1]
+    if da not in (2, 3) or db not in (2, 3):
+        raise ValueError("dualrev.numpy.cross: incompatible dimensions for cross product (dimension must be 2 or 3)")
+    a0, a1, b0, b1 = (getitem(u, (Ellipsis, k)) for u, k in ((a, 0), (a, 1), (b, 0), (b, 1)))
+    z = a0 * b1 - a1 * b0
+    if da == 2 and db == 2:
+        return z
+    a2 = getitem(a, (Ellipsis, 2)) if da == 3 else None
+    b2 = getitem(b, (Ellipsis, 2)) if db == 3 else None
+    if a2 is None:
+        x, y = a1 * b2, -(a0 * b2)
+    elif b2 is None:
+        x, y = -(a2 * b1), a2 * b0
+    else:
+        x, y = a1 * b2 - a2 * b1, a2 * b0 - a0 * b2
+    shape = np.broadcast_shapes(np.shape(x), np.shape(y), np.shape(z))
+    c = stack([broadcast_to(u, shape) for u in (x, y, z)], axis=-1)
+    return moveaxis(c, -1, _axis(axisc, np.ndim(c), "cross"))
+
+
+# -- choosing --
+
+
+@implements(np.heaviside)
+def heaviside(x1, x2):
+    """``np.heaviside``: 0 where ``x1 < 0``, ``x2`` where ``x1 == 0``, 1 where ``x1 > 0``, NaN where ``x1`` is NaN;
+    the derivative is 0 in ``x1`` and, where ``x1 == 0``, 1 in ``x2`` (as in JAX)."""
+    x1, x2 = asarray(x1), asarray(x2)
+    dtype = np.result_type(_dtype(x1), _dtype(x2))
+    out = where(less(x1, 0), 0.0, where(greater(x1, 0), 1.0, x2))
+    out = where(isnan(x1), np.nan, out)
+    return astype(out, dtype) if _dtype(out) != dtype else out
+
+
+@implements(np.select)
+def select(condlist, choicelist, default=0):
+    """``np.select``: at each position the choice of the first true condition, else ``default``; differentiable in
+    the choices and the default."""
+    if len(condlist) != len(choicelist):
+        raise ValueError("dualrev.numpy.select: list of cases must be same length as list of conditions")
+    if len(choicelist) == 0:
+        raise ValueError("dualrev.numpy.select: select with an empty condition list is not possible")
+    choices = [asarray(c) for c in choicelist]
+    dtype = np.result_type(*[_dtype(c) for c in choices], default if type(default) in (int, float, bool) else
+                           _dtype(default))
+    conds = [asarray(c) for c in condlist]
+    for i, c in enumerate(conds):
+        if _dtype(c) != np.bool_:
+            raise TypeError(f"dualrev.numpy.select: invalid entry {i} in condlist: should be boolean ndarray")
+    out = default
+    for c, choice in zip(reversed(conds), reversed(choices)):
+        out = where(c, choice, out)
+    shape = np.broadcast_shapes(*[np.shape(c) for c in conds + choices], np.shape(default))
+    out = broadcast_to(out, shape)
+    return astype(out, dtype) if _dtype(out) != dtype else out
+
+
+@implements(np.piecewise)
+def piecewise(x, condlist, funclist, *args, **kw):
+    """``np.piecewise``: each function (or constant) of ``funclist`` applied where its condition holds, later
+    conditions winning; one extra function is the "otherwise" case. As in NumPy each function sees only the
+    elements of its piece, so a branch outside its domain cannot spoil a derivative. Under vmap, with conditions
+    that differ between examples, each function is evaluated everywhere and chosen with ``where``."""
+    x = asarray(x)
+    xv = concrete_value(x)
+    if np.isscalar(condlist) or (not isinstance(condlist[0], (list, np.ndarray, Tracer)) and np.ndim(x) != 0):
+        condlist = [condlist]
+    conds = [asarray(c) for c in condlist]
+    conds = [c if isinstance(c, Tracer) else np.asarray(c, bool) for c in conds]
+    n, n2 = len(conds), len(funclist)
+    if n == n2 - 1:
+        otherwise = logical_not(_any(stack(conds), axis=0))
+        conds.append(otherwise)
+        n += 1
+    elif n != n2:
+        raise ValueError(f"dualrev.numpy.piecewise: with {n} condition(s), either {n} or {n + 1} functions are "
+                         "expected")
+    y = np.zeros(np.shape(x), np.result_type(xv))
+    for cond, func in zip(conds, funclist):
+        cond = broadcast_to(cond, np.shape(x)) if np.shape(cond) != np.shape(x) else cond
+        if isinstance(cond, Tracer):  # differs between examples (vmap): evaluate everywhere, choose
+            value = func(x, *args, **kw) if callable(func) else func
+            y = where(cond, value, y)
+            continue
+        if not callable(func):
+            y = at(y)[cond].set(func)
+            continue
+        vals = getitem(x, cond)
+        if np.shape(vals)[0] if np.ndim(vals) else True:
+            y = at(y)[cond].set(func(vals, *args, **kw))
+    return y
+
+
+# -- comparisons with tolerance (no derivative) --
+
+
+@implements(np.isclose, nondiff=True)
+def isclose(a, b, rtol=1e-05, atol=1e-08, equal_nan=False):
+    """``np.isclose``: ``|a - b| <= atol + rtol * |b|`` (infinities equal only to themselves); a boolean array with no
+    derivative (under vmap, one per example)."""
+    a, b = asarray(a), asarray(b)
+    if not isinstance(a, Tracer) and not isinstance(b, Tracer):
+        return np.isclose(a, b, rtol=rtol, atol=atol, equal_nan=equal_nan)
+    close = logical_and(less_equal(absolute(a - b), atol + rtol * absolute(b)), isfinite(b))
+    close = logical_or(close, equal(a, b))
+    if equal_nan:
+        close = logical_or(close, logical_and(isnan(a), isnan(b)))
+    return close
+
+
+@implements(np.allclose, nondiff=True)
+def allclose(a, b, rtol=1e-05, atol=1e-08, equal_nan=False):
+    """``np.allclose``: whether ``isclose`` holds everywhere (a bool; under vmap, one per example)."""
+    close = _all(isclose(a, b, rtol=rtol, atol=atol, equal_nan=equal_nan))
+    return bool(close) if not isinstance(close, Tracer) else close
+
