@@ -11,7 +11,7 @@ import operator
 
 import numpy as np
 
-from dualrev.core import Tracer, defprim, implements, concrete_value, primal_value
+from dualrev.core import Tracer, defprim, dtype_of, implements, primal_value
 from dualrev.numpy._batch import batch_size, bring_batch
 
 __all__ = [
@@ -273,7 +273,7 @@ def _weak_dtype(leaves):
     """The dtype of an array of ``leaves``: arrays and traced values promote as usual, Python numbers are weak, as
     in JAX and in NumPy 2's arithmetic (float32 with 1.0 is float32). None without arrays, or with leaves that are
     neither arrays nor numbers: NumPy decides."""
-    strong = [np.result_type(concrete_value(x)) for x in leaves if isinstance(x, _STRONG)]
+    strong = [dtype_of(x) for x in leaves if isinstance(x, _STRONG)]
     weak = {type(x): x for x in leaves if not isinstance(x, _STRONG)}
     if not strong or not all(issubclass(t, (bool, int, float, complex)) for t in weak):
         return None
@@ -698,7 +698,7 @@ def pad(array, pad_width, mode="constant", **kwargs):
                                   f"{', '.join(map(repr, _INDEX_MODES))}")
     if unknown:
         raise ValueError(f"dualrev.numpy.pad: unsupported keyword arguments for mode {mode!r}: {sorted(unknown)}")
-    dtype = np.result_type(concrete_value(x))
+    dtype = dtype_of(x)
     for ax, (before, after) in enumerate(widths):
         if not before and not after:
             continue
