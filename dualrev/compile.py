@@ -346,6 +346,14 @@ def simplify(body: list, outputs: list):
             if keep is not None and _is_var(keep) and _same_aval(keep, out):
                 env[id(out)] = keep
                 continue
+            if name in _OPERATORS and len(ins) == 2:
+                # a constant array of one repeated value (a mean's cotangent, broadcast) against a value of the
+                # output's shape: its 0-d scalar of the same dtype gives the same result without the big array
+                for i in (0, 1):
+                    c, other = ins[i], ins[1 - i]
+                    if type(c) is np.ndarray and c.size > 1 and _is_var(other) and other.shape == out.shape \
+                            and c.dtype == out.dtype and np.all(c == c.flat[0]) and not np.isnan(c.flat[0]):
+                        e.inputs[i] = c.dtype.type(c.flat[0])
             if name == "negative" and _is_var(ins[0]):
                 negated[id(out)] = ins[0]
         new.append(e)
@@ -613,8 +621,13 @@ def generate(name: str, arg_vars: list, body: list, outputs: list, out_tree: PyT
                 test = f"_differs({x}, {em.const(e.expected, 'e')})"
             else:
                 args = ", ".join(em.operand(v) for v in e.inputs)
-                pred = _BUILTIN_NAMES.get(e.pred) or em.const(e.pred, "g")
-                if type(e.expected) in (bool, int, str):  # equality of Python values: no NaN to worry about
+                pred = _BUILTIN_NAMES.get(e.pred)
+                if pred is None:
+                    name = getattr(e.pred, "__name__", "")
+                    pred = f"np.{name}" if getattr(np, name, None) is e.pred else em.const(e.pred, "g")
+                if type(e.expected) in (bool, np.bool_):
+                    test = f"not {pred}({args})" if e.expected else f"{pred}({args})"
+                elif type(e.expected) in (int, str):  # equality of Python values: no NaN to worry about
                     test = f"{pred}({args}) != {e.expected!r}"
                 else:
                     test = f"_differs({pred}({args}), {em.const(e.expected, 'e')})"
