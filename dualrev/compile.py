@@ -436,6 +436,9 @@ _TEMPLATES = {
     "broadcast_to": "np.broadcast_to({0}, {shape})",
     "getitem": "{0}[{idx}]",
     "where": "np.where({0}, {1}, {2})",
+    "max": "np.max({0}, axis={axis}, keepdims={keepdims})",
+    "min": "np.min({0}, axis={axis}, keepdims={keepdims})",
+    "concatenate": "np.concatenate(({args}), axis={axis})",
 }
 
 
@@ -503,10 +506,13 @@ class _Emitter:
             return f"{args[0]} {op} {args[1]}"
         if name == "negative" and not params and self._operator_safe(ins):
             return f"-{args[0]}"
+        if name == "astype" and _is_var(ins[0]) and issubclass(ins[0].pytype, (np.ndarray, np.generic)):
+            return f"{args[0]}.astype({self.const(params['dtype'])})"
         template = _TEMPLATES.get(name)
         if template is not None:
             try:
-                return template.format(*args, **{k: self.const(v) for k, v in params.items()})
+                return template.format(*args, args=", ".join(args) + ("," if len(args) == 1 else ""),
+                                       **{k: self.const(v) for k, v in params.items()})
             except (IndexError, KeyError):
                 pass
         impl = prim.impl
@@ -576,6 +582,19 @@ def _out_expr(tree: PyTreeDef, leaves: list, em: _Emitter) -> str:
     return build(tree)
 
 
+def _natural(name: str):
+    head = name.rstrip("0123456789")
+    return head, int(name[len(head):] or 0)
+
+
+def _describe(v) -> str:
+    """A constant, for the header comment of the generated code: small ones in full, big ones by type."""
+    if isinstance(v, np.ndarray) and v.size > 8:
+        return f"a constant array {v.dtype}[{','.join(map(str, v.shape))}] (captured or computed at trace time)"
+    text = repr(v).replace("\n", " ")
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
 _counter = itertools.count()
 _BUILTIN_NAMES = {int: "int", float: "float", complex: "complex", operator.index: "_index"}
 
@@ -643,6 +662,9 @@ def generate(name: str, arg_vars: list, body: list, outputs: list, out_tree: PyT
         if dead:
             lines.append(f"{indent}del {', '.join(dead)}")
     lines.append(f"    return {_out_expr(out_tree, outputs, em)}")
+    header = [f"    # {n} = {_describe(em.ns[n])}" for n in sorted(em.ns, key=_natural)
+              if n not in ("np", "_Retrace", "_differs", "_index") and not callable(em.ns[n])]
+    lines[1:1] = header
     source = "\n".join(lines) + "\n"
     return source, em.ns
 
@@ -677,6 +699,43 @@ class _Entry:
         self.failures: dict = {}  # site -> failed guard count
 
 
+def _leaf_names(base: str, tree: PyTreeDef) -> list:
+    """``params_W1`` for the leaf under key "W1" of argument ``params``, ``xs_0`` for the first of a tuple."""
+    if tree.kind == "leaf":
+        return [base]
+    if tree.kind == "none":
+        return []
+    keys = tree.meta if tree.kind == "dict" else (
+        tree.meta._fields if tree.kind == "namedtuple" else range(len(tree.children)))
+    out = []
+    for k, c in zip(keys, tree.children):
+        out += _leaf_names(f"{base}_{k}", c)
+    return out
+
+
+def _positional_params(fun, depth: int = 0) -> list:
+    """The parameters of ``fun``; for a transform's wrapper taking ``*args`` (grad, hessian, ...), those of the
+    function it wraps (found in its closure as ``fun``), so that generated code uses the user's names."""
+    try:
+        params = list(inspect.signature(fun).parameters.values())
+    except (TypeError, ValueError):
+        return []
+    if depth < 8 and params and params[0].kind is inspect.Parameter.VAR_POSITIONAL:
+        code, cells = getattr(fun, "__code__", None), getattr(fun, "__closure__", None)
+        if code is not None and cells:
+            names = sorted(code.co_freevars, key=lambda n: n != "fun")  # the wrapped function first
+            for n in names:
+                try:
+                    inner = cells[code.co_freevars.index(n)].cell_contents
+                except ValueError:  # an empty cell
+                    continue
+                if callable(inner) and not isinstance(inner, type):
+                    inner_params = _positional_params(inner, depth + 1)
+                    if inner_params and inner_params[0].kind is not inspect.Parameter.VAR_POSITIONAL:
+                        return inner_params
+    return params
+
+
 def _identifier(s: str, fallback: str) -> str:
     s = "".join(c if c.isalnum() or c == "_" else "_" for c in str(s))
     if not s or s[0].isdigit() or keyword.iskeyword(s):
@@ -705,10 +764,7 @@ class Jitted:
         self._lock = threading.RLock()
         self._warned = False
         self._traces = 0
-        try:
-            params = list(inspect.signature(self.fun).parameters.values())
-        except (TypeError, ValueError):
-            params = []
+        params = _positional_params(self.fun)
         self._param_names = [p.name for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
         self._fast = not self.static_argnums and not self.static_argnames
 
@@ -852,9 +908,9 @@ class Jitted:
         args_tree, kwargs_tree = in_tree.children
         for i, t in enumerate(args_tree.children):
             base = pos_names[i] if i < len(pos_names) else f"arg{i}"
-            names += [base] if t.num_leaves == 1 else [f"{base}_{k}" for k in range(t.num_leaves)]
+            names += _leaf_names(base, t)
         for key, t in zip(kwargs_tree.meta or (), kwargs_tree.children):
-            names += [str(key)] if t.num_leaves == 1 else [f"{key}_{k}" for k in range(t.num_leaves)]
+            names += _leaf_names(str(key), t)
         seen, out = set(), []
         for n in names:
             n = _identifier(n, "arg")
@@ -900,7 +956,7 @@ class Jitted:
                     values.append(o)
         self._traces += 1
         body, outputs = optimize(trace.body, outputs)
-        fname = _identifier(getattr(self.fun, "__name__", "f"), "f")
+        fname = _identifier(str(getattr(self.fun, "__name__", "f")).replace("<lambda>", "lambda").strip("_()<>"), "f")
         source, ns = generate(fname, arg_vars, body, outputs, out_tree)
         fn = compile_source(fname, source, ns)
         result = tree_unflatten(out_tree, [v.copy() if isinstance(v, np.ndarray) and not _is_var(o) else v
