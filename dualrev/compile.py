@@ -245,7 +245,9 @@ class JitTrace(Trace):
 
     def guard_test(self, pred, operands, result):
         inputs = [x.var if isinstance(x, Tracer) else x for x in operands]
-        self.body.append(Guard(pred, inputs, result, _user_site(3), getattr(pred, "__name__", "a test")))
+        name = getattr(pred, "__name__", "<lambda>")
+        what = f"np.{name}" if getattr(np, name, None) is pred else "a rule's look at the data"
+        self.body.append(Guard(pred, inputs, result, _user_site(3), what))
 
 
 def _call_with(pred, args, v):
