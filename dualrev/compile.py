@@ -63,10 +63,13 @@ class Var:
 
     def __init__(self, name: str, value):
         self.name = name
-        self.shape = np.shape(value)
-        self.dtype = np.result_type(value)
-        self.pytype = type(value)
-        self.size = math.prod(self.shape)
+        t = self.pytype = type(value)
+        if t is np.ndarray or t is np.float64:  # the common cases, without np.shape/np.result_type
+            self.shape, self.dtype, self.size = value.shape, value.dtype, value.size
+        else:
+            self.shape = np.shape(value)
+            self.dtype = np.result_type(value)
+            self.size = math.prod(self.shape)
 
     def __repr__(self):
         return f"{self.name}:{self.dtype}[{','.join(map(str, self.shape))}]"
@@ -130,6 +133,15 @@ def _user_site(depth: int = 2):
 _STOP_CODE: list = [None]  # the code of Jitted._trace: frames beyond it are the caller's, not the traced function's
 
 
+try:  # NumPy 2 keeps its error state in a context variable: the same object means the same settings
+    from numpy._core._ufunc_config import _extobj_contextvar as _EXTOBJ
+
+    _errstate_token = _EXTOBJ.get
+except ImportError:  # pragma: no cover - other NumPy versions: compare the settings every time
+    def _errstate_token():
+        return None
+
+
 class JitTracer(Tracer):
     """A value traced by ``dr.jit``. Reading it as a Python value (``bool``, ``int``, ``float``, ``.item()``,
     ``np.asarray``) is allowed and becomes a guard of the compiled code."""
@@ -184,7 +196,7 @@ def _tolist(v):
 class JitTrace(Trace):
     """The recording level of ``dr.jit``: every primitive call on its tracers becomes an Equation."""
 
-    __slots__ = ("body", "count", "reserved")
+    __slots__ = ("body", "count", "reserved", "errstate", "err_token")
     guards_reads = True
 
     def __init__(self, level, reserved=()):
@@ -192,6 +204,16 @@ class JitTrace(Trace):
         self.body: list = []
         self.count = 0
         self.reserved = set(reserved)
+        self.errstate = np.geterr()  # NumPy's error handling at the start; a rule may change it for its lines
+        self.err_token = _errstate_token()
+
+    def _errstate(self):
+        """None where NumPy's error handling is the trace's at its start, else the settings (a quiet rule's)."""
+        token = _errstate_token()
+        if token is not None and token is self.err_token:
+            return None
+        err = np.geterr()
+        return None if err == self.errstate else err
 
     def new_var(self, value, name: str | None = None) -> Var:
         if name is None:
@@ -223,10 +245,10 @@ class JitTrace(Trace):
         ans = prim.impl(*primals, **params)
         if prim.multiple_results:
             outs = [JitTracer(self, o, self.new_var(o)) for o in ans]
-            self.body.append(Equation(prim, inputs, params, [t.var for t in outs], _user_site(), np.geterr()))
+            self.body.append(Equation(prim, inputs, params, [t.var for t in outs], _user_site(), self._errstate()))
             return tuple(outs)
         out = JitTracer(self, ans, self.new_var(ans))
-        self.body.append(Equation(prim, inputs, params, [out.var], _user_site(), np.geterr()))
+        self.body.append(Equation(prim, inputs, params, [out.var], _user_site(), self._errstate()))
         return out
 
     process_nondiff = process  # a result without derivative is still computed by the replay
@@ -601,7 +623,7 @@ _counter = itertools.count()
 _BUILTIN_NAMES = {int: "int", float: "float", complex: "complex", operator.index: "_index"}
 
 
-def generate(name: str, arg_vars: list, body: list, outputs: list, out_tree: PyTreeDef):
+def generate(name: str, arg_vars: list, body: list, outputs: list, out_tree: PyTreeDef, baseline=None):
     """Python source of the optimised recording, and the namespace it runs in."""
     arg_names = [v.name for v in arg_vars]
     em = _Emitter(name, arg_names)
@@ -614,12 +636,12 @@ def generate(name: str, arg_vars: list, body: list, outputs: list, out_tree: PyT
                 last[id(x)] = i
     out_ids = {id(o) for o in outputs if _is_var(o)}
     in_ids = {id(v) for v in arg_vars}
-    baseline = np.geterr()
+    baseline = np.geterr() if baseline is None else baseline
     lines = [f"def {name}({', '.join(arg_names)}):"]
     current_err = None
     indent = "    "
     for i, e in enumerate(body):
-        err = e.errstate if isinstance(e, Equation) and e.errstate != baseline else None
+        err = e.errstate if isinstance(e, Equation) and e.errstate and e.errstate != baseline else None
         if err != current_err:
             indent = "    "
             if err is not None:
@@ -959,7 +981,7 @@ class Jitted:
         self._traces += 1
         body, outputs = optimize(trace.body, outputs)
         fname = _identifier(str(getattr(self.fun, "__name__", "f")).replace("<lambda>", "lambda").strip("_()<>"), "f")
-        source, ns = generate(fname, arg_vars, body, outputs, out_tree)
+        source, ns = generate(fname, arg_vars, body, outputs, out_tree, trace.errstate)
         fn = compile_source(fname, source, ns)
         result = tree_unflatten(out_tree, [v.copy() if isinstance(v, np.ndarray) and not _is_var(o) else v
                                            for v, o in zip(values, outputs)])

@@ -421,3 +421,53 @@ def test_threads_share_one_compiled_function():
     for g, x in zip(got, xs):
         assert_same(g, dr.hessian(rosen)(x))
     assert jh.cache_info()["signatures"] == 1
+
+
+# -- dualrev.optimize compiles its derivatives --
+
+
+def test_optimize_uses_jit_by_default_and_matches_eager():
+    from dualrev import optimize
+
+    for method in ("newton", "trust-exact", "newton-cg", "bfgs"):
+        a = optimize.minimize(rosen, np.zeros(4), method=method)
+        b = optimize.minimize(rosen, np.zeros(4), method=method, jit=False)
+        assert a.success and b.success and a.nit == b.nit
+        np.testing.assert_allclose(a.x, b.x, rtol=1e-10, atol=1e-12)
+
+    def residual(p, t, y):
+        return p[0] * dnp.exp(-p[1] * t) - y
+
+    t = np.linspace(0, 2, 9)
+    y = 2.0 * np.exp(-1.3 * t)
+    for jac in ("fwd", "rev"):
+        a = optimize.least_squares(residual, np.array([1.0, 1.0]), args=(t, y), jac=jac)
+        b = optimize.least_squares(residual, np.array([1.0, 1.0]), args=(t, y), jac=jac, jit=False)
+        np.testing.assert_allclose(a.x, b.x, rtol=1e-10)
+        np.testing.assert_allclose(a.x, [2.0, 1.3], rtol=1e-6)
+
+
+def test_optimize_falls_back_to_eager_when_guards_keep_failing():
+    from dualrev import optimize
+
+    def wobbly(x):  # a Python branch on a value that changes at every iterate
+        k = int(1e6 * float(dr.stop_gradient(dnp.sum(x * x)))) % 3
+        return rosen(x) * (1.0 + 0.0 * k)
+
+    with pytest.warns(RuntimeWarning, match="keeps changing"):
+        res = optimize.minimize(wobbly, np.zeros(3), method="bfgs")
+    np.testing.assert_allclose(res.x, optimize.minimize(rosen, np.zeros(3), method="bfgs").x, rtol=1e-10)
+
+
+def test_first_traces_racing_in_threads_agree():
+    jg = dr.jit(dr.grad(branchy, (0, 1)))
+    xs = [(np.abs(X[:3]) * s, X[3:] + s) for s in (-1.0, 1.0) * 8]
+    def quiet(a):  # NumPy's error state is per thread
+        with np.errstate(all="ignore"):
+            return jg(*a)
+
+    with concurrent.futures.ThreadPoolExecutor(4) as ex, np.errstate(all="ignore"):
+        got = list(ex.map(quiet, xs))
+        want = [dr.grad(branchy, (0, 1))(*a) for a in xs]
+    for g, w in zip(got, want):
+        assert_same(g, w)
