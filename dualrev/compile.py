@@ -521,10 +521,12 @@ class _Emitter:
     def operand(self, x) -> str:
         return x.name if _is_var(x) else self.const(x)
 
-    def call(self, e: Equation) -> str:
+    def call(self, e: Equation, reuse=None) -> str:
         prim, ins, params = e.prim, e.inputs, e.params
         name = prim.name
         args = [self.operand(x) for x in ins]
+        if reuse is not None:  # write into an intermediate that dies here (no view of it exists): no allocation
+            return f"np.{prim.impl.__name__}({', '.join(args)}, out={reuse.name})"
         op = _OPERATORS.get(name)
         if op is not None and not params and len(ins) == 2 and self._operator_safe(ins):
             return f"{args[0]} {op} {args[1]}"
@@ -619,6 +621,41 @@ def _describe(v) -> str:
     return text if len(text) <= 80 else text[:77] + "..."
 
 
+def _is_ufunc_call(e) -> bool:
+    impl = e.prim.impl
+    return (isinstance(e, Equation) and isinstance(impl, np.ufunc) and impl.nout == 1 and not e.params
+            and getattr(np, impl.__name__, None) is impl)
+
+
+def _owned_arrays(body) -> set:
+    """ids of intermediates that are fresh arrays no other value can see: made by a ufunc, and read only by
+    ufunc calls (a reshape, a transpose or a slice of them could be a view, and views forbid writing in place)."""
+    owned = set()
+    for e in body:
+        if isinstance(e, Equation) and _is_ufunc_call(e) and issubclass(e.outputs[0].pytype, np.ndarray):
+            owned.add(id(e.outputs[0]))
+    for e in body:
+        if not (isinstance(e, Equation) and _is_ufunc_call(e)):
+            for x in e.inputs:
+                owned.discard(id(x))
+    return owned
+
+
+def _reusable(e, i, last, out_ids, in_ids, owned):
+    """The operand of ufunc call ``e`` (line ``i``) whose array the result may be written into, or None."""
+    if not _is_ufunc_call(e):
+        return None
+    out = e.outputs[0]
+    if not issubclass(out.pytype, np.ndarray) or out.size < _FREE_MIN_SIZE:
+        return None
+    for x in e.inputs:
+        if _is_var(x) and id(x) in owned and last.get(id(x)) == i and id(x) not in out_ids \
+                and id(x) not in in_ids and x.shape == out.shape and x.dtype == out.dtype \
+                and sum(y is x for y in e.inputs) == 1:
+            return x
+    return None
+
+
 _counter = itertools.count()
 _BUILTIN_NAMES = {int: "int", float: "float", complex: "complex", operator.index: "_index"}
 
@@ -636,6 +673,8 @@ def generate(name: str, arg_vars: list, body: list, outputs: list, out_tree: PyT
                 last[id(x)] = i
     out_ids = {id(o) for o in outputs if _is_var(o)}
     in_ids = {id(v) for v in arg_vars}
+    owned = _owned_arrays(body)
+    freed: set = set()  # intermediates whose memory an in-place line took over (not deleted again)
     baseline = np.geterr() if baseline is None else baseline
     lines = [f"def {name}({', '.join(arg_names)}):"]
     current_err = None
@@ -654,7 +693,10 @@ def generate(name: str, arg_vars: list, body: list, outputs: list, out_tree: PyT
             outs = ", ".join(o.name for o in e.outputs)
             if e.prim.multiple_results and len(e.outputs) == 1:
                 outs += ","
-            lines.append(f"{indent}{outs} = {em.call(e)}  # {e.prim.name}  {comment}".rstrip())
+            reuse = _reusable(e, i, last, out_ids, in_ids, owned)
+            if reuse is not None:
+                freed.add(id(reuse))
+            lines.append(f"{indent}{outs} = {em.call(e, reuse)}  # {e.prim.name}  {comment}".rstrip())
         else:
             k = i
             x = em.operand(e.inputs[0]) if e.inputs else "None"
@@ -679,7 +721,7 @@ def generate(name: str, arg_vars: list, body: list, outputs: list, out_tree: PyT
         dead = []
         for x in e.inputs:
             if _is_var(x) and last.get(id(x)) == i and id(x) not in out_ids and id(x) not in in_ids \
-                    and x.size >= _FREE_MIN_SIZE and x.name not in dead:
+                    and x.size >= _FREE_MIN_SIZE and x.name not in dead and id(x) not in freed:
                 dead.append(x.name)
         if isinstance(e, Equation):  # outputs nobody reads (one of several results)
             dead += [o.name for o in e.outputs if id(o) not in last and id(o) not in out_ids and o.size >= _FREE_MIN_SIZE]

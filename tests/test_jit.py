@@ -471,3 +471,18 @@ def test_first_traces_racing_in_threads_agree():
         want = [dr.grad(branchy, (0, 1))(*a) for a in xs]
     for g, w in zip(got, want):
         assert_same(g, w)
+
+
+def test_in_place_reuse_never_writes_into_a_visible_array():
+    def f(x):
+        a = dnp.exp(x)          # a fresh array...
+        view = a.T              # ...seen through a view: never written in place
+        b = dnp.sin(x) * 2.0    # a fresh array read only by ufuncs: its memory is reused
+        c = b + 1.0
+        return view, c * 3.0, x
+
+    x = np.linspace(0, 1, 600).reshape(20, 30)
+    jf = compare(f, (x,), "in place")
+    assert "out=" in code_of(jf.source(x))
+    out = jf(x)
+    assert out[2] is x and np.array_equal(x, np.linspace(0, 1, 600).reshape(20, 30))
