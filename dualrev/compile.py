@@ -293,17 +293,19 @@ def fold_constants(body: list, outputs: list):
         return env.get(id(x), x) if _is_var(x) else x
 
     for e in body:
-        ins = [sub(x) for x in e.inputs]
-        if isinstance(e, Equation) and not any(_is_var(x) for x in ins):
-            with np.errstate(**e.errstate) if e.errstate else _nullcontext():
-                ans = e.prim.impl(*ins, **e.params)
-            for o, v in zip(e.outputs, ans if e.prim.multiple_results else (ans,)):
-                env[id(o)] = v
-            continue
-        if isinstance(e, Guard) and not any(_is_var(x) for x in ins):
-            continue  # a guard on constants always holds
-        e.inputs = ins
-        new.append(e)
+        ins = e.inputs
+        if env:
+            ins = e.inputs = [env.get(id(x), x) if type(x) is Var else x for x in ins]
+        for x in ins:
+            if type(x) is Var:
+                new.append(e)
+                break
+        else:  # no input: evaluate it now (a guard on constants always holds)
+            if isinstance(e, Equation):
+                with np.errstate(**e.errstate) if e.errstate else _nullcontext():
+                    ans = e.prim.impl(*ins, **e.params)
+                for o, v in zip(e.outputs, ans if e.prim.multiple_results else (ans,)):
+                    env[id(o)] = v
     return new, [sub(o) for o in outputs]
 
 
@@ -341,7 +343,8 @@ def simplify(body: list, outputs: list):
         return env.get(id(x), x) if _is_var(x) else x
 
     for e in body:
-        e.inputs = [sub(x) for x in e.inputs]
+        if env:
+            e.inputs = [env.get(id(x), x) if type(x) is Var else x for x in e.inputs]
         if isinstance(e, Equation) and len(e.outputs) == 1:
             out, name, ins = e.outputs[0], e.prim.name, e.inputs
             keep = None
@@ -414,9 +417,11 @@ def eliminate_common_subexpressions(body: list, outputs: list):
         return env.get(id(x), x) if _is_var(x) else x
 
     for e in body:
-        e.inputs = [sub(x) for x in e.inputs]
+        if env:
+            e.inputs = [env.get(id(x), x) if type(x) is Var else x for x in e.inputs]
         if isinstance(e, Equation):
-            k = (id(e.prim), tuple(_key(x) for x in e.inputs), _key(e.params))
+            k = (id(e.prim), tuple([("var", id(x)) if type(x) is Var else _key(x) for x in e.inputs]),
+                 _key(e.params) if e.params else ())
             prev = seen.get(k)
             if prev is not None:
                 for o, p in zip(e.outputs, prev.outputs):
@@ -429,12 +434,18 @@ def eliminate_common_subexpressions(body: list, outputs: list):
 
 def eliminate_dead_code(body: list, outputs: list):
     """Drop every equation none of whose outputs reaches an output or a guard."""
-    live = {id(o) for o in outputs if _is_var(o)}
+    live = {id(o) for o in outputs if type(o) is Var}
     kept = []
     for e in reversed(body):
-        if isinstance(e, Equation) and not any(id(o) in live for o in e.outputs):
-            continue
-        live.update(id(x) for x in e.inputs if _is_var(x))
+        if type(e) is Equation:
+            for o in e.outputs:
+                if id(o) in live:
+                    break
+            else:
+                continue
+        for x in e.inputs:
+            if type(x) is Var:
+                live.add(id(x))
         kept.append(e)
     kept.reverse()
     return kept, outputs
@@ -565,6 +576,7 @@ class _Emitter:
         return numpy_typed
 
 
+@functools.lru_cache(maxsize=4096)
 def _site_text(site) -> str:
     if site is None:
         return ""
