@@ -25,14 +25,14 @@ import os
 import sys
 import threading
 import warnings
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
 from dualrev.core import Trace, Tracer, _leaked, new_trace
 from dualrev.tree_util import PyTreeDef, tree_flatten, tree_unflatten
 
-__all__ = ["jit", "Jitted", "JitTrace", "JitTracer"]
+__all__ = ["JitTrace", "JitTracer", "Jitted", "jit"]
 
 _DUALREV_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
 # Call-primitives whose implementation runs user functions: at the jit level they are traced through (the user's
@@ -59,7 +59,7 @@ class _OuterTracer(Exception):
 class Var:
     """A value of the recorded program: its name in the generated code, shape, dtype and Python type."""
 
-    __slots__ = ("name", "shape", "dtype", "pytype", "size")
+    __slots__ = ("dtype", "name", "pytype", "shape", "size")
 
     def __init__(self, name: str, value):
         self.name = name
@@ -78,7 +78,7 @@ class Var:
 class Equation:
     """One primitive call: ``outputs = prim.impl(*inputs, **params)``; inputs are Vars or constants."""
 
-    __slots__ = ("prim", "inputs", "params", "outputs", "site", "errstate")
+    __slots__ = ("errstate", "inputs", "outputs", "params", "prim", "site")
 
     def __init__(self, prim, inputs, params, outputs, site=None, errstate=None):
         self.prim, self.inputs, self.params, self.outputs = prim, list(inputs), params, outputs
@@ -93,7 +93,7 @@ class Guard:
     """What the trace read as a concrete value: ``pred(*inputs)`` was ``expected``. ``pred`` ``None``: the value
     itself was read; ``bool``: its truth."""
 
-    __slots__ = ("pred", "inputs", "expected", "site", "what")
+    __slots__ = ("expected", "inputs", "pred", "site", "what")
 
     def __init__(self, pred, inputs, expected, site, what):
         self.pred, self.inputs, self.expected, self.site, self.what = pred, list(inputs), expected, site, what
@@ -196,7 +196,7 @@ def _tolist(v):
 class JitTrace(Trace):
     """The recording level of ``dr.jit``: every primitive call on its tracers becomes an Equation."""
 
-    __slots__ = ("body", "count", "reserved", "errstate", "err_token")
+    __slots__ = ("body", "count", "err_token", "errstate", "reserved")
     guards_reads = True
 
     def __init__(self, level, reserved=()):
@@ -353,9 +353,7 @@ def simplify(body: list, outputs: list):
                     keep = ins[0]
                 elif _is_literal_number(ins[0], 1):
                     keep = ins[1]
-            elif name == "divide" and len(ins) == 2 and _is_literal_number(ins[1], 1):
-                keep = ins[0]
-            elif name == "subtract" and len(ins) == 2 and _is_literal_number(ins[1], 0):
+            elif name == "divide" and len(ins) == 2 and _is_literal_number(ins[1], 1) or name == "subtract" and len(ins) == 2 and _is_literal_number(ins[1], 0):
                 keep = ins[0]
             elif name == "add" and len(ins) == 2:
                 for i in (0, 1):
@@ -479,13 +477,13 @@ _TEMPLATES = {
 
 def _differs(value, expected) -> bool:
     """Whether a guarded value changed (NaN equals NaN, types and shapes count)."""
-    if type(value) is not type(expected):
-        if not (isinstance(value, (np.ndarray, np.generic)) and isinstance(expected, (np.ndarray, np.generic))):
-            return True
+    numpy_types = (np.ndarray, np.generic)
+    if type(value) is not type(expected) and not (isinstance(value, numpy_types) and isinstance(expected, numpy_types)):
+        return True
     if type(value) in (bool, int, str, np.bool_):
         return value != expected
     if type(value) is float:
-        return value != expected and not (value != value and expected != expected)
+        return value != expected and not (math.isnan(value) and math.isnan(expected))
     a, b = np.asarray(value), np.asarray(expected)
     if a.shape != b.shape or a.dtype != b.dtype:
         return True
@@ -752,7 +750,7 @@ def compile_source(name: str, source: str, ns: dict) -> Callable:
     # Tracebacks and debuggers show the generated lines (linecache holds the source of this pseudo-file).
     linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
     code = compile(source, filename, "exec")
-    exec(code, ns)
+    exec(code, ns)  # noqa: S102 - our own generated source, compiled just above
     return ns[name]
 
 
@@ -760,14 +758,14 @@ def compile_source(name: str, source: str, ns: dict) -> Callable:
 
 
 class _Variant:
-    __slots__ = ("fn", "source", "guards", "body")
+    __slots__ = ("body", "fn", "guards", "source")
 
     def __init__(self, fn, source, guards, body):
         self.fn, self.source, self.guards, self.body = fn, source, guards, body
 
 
 class _Entry:
-    __slots__ = ("variants", "eager", "hits", "retraces", "failures")
+    __slots__ = ("eager", "failures", "hits", "retraces", "variants")
 
     def __init__(self):
         self.variants: tuple = ()
@@ -1049,7 +1047,7 @@ class Jitted:
 
         >>> print(dr.jit(dr.grad(lambda x: dnp.sum(dnp.sin(x)))).source(np.ones(3)))
         """
-        dyn_args, dyn_kwargs, static_nums, static = self._split(args, kwargs)
+        dyn_args, dyn_kwargs, _, static = self._split(args, kwargs)
         leaves, in_tree = tree_flatten((dyn_args, dyn_kwargs))
         self(*args, **kwargs)
         leaf_keys = tuple(self._leaf_key(x) for x in leaves)

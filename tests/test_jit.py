@@ -16,15 +16,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
+from test_primitives import SPECS
+from test_programs import build, programs
 
 import dualrev as dr
 import dualrev.numpy as dnp
 from dualrev import compile as drc
 from dualrev.core import PRIMITIVES, LeakedTracerError
 from dualrev.tree_util import tree_leaves
-
-from test_primitives import SPECS
-from test_programs import build, programs
 
 TOL = {np.dtype(np.float64): (1e-12, 1e-12), np.dtype(np.float32): (1e-5, 1e-5), np.dtype(np.float16): (1e-3, 1e-3)}
 
@@ -256,10 +255,10 @@ def test_constant_folding_is_bitwise():
 
 
 def test_simplification_is_exact():
-    f = dr.jit(lambda x: (x * 1.0, 1 * x, x / 1, x - 0.0, x * 0.0, x + 0.0, -(-x)))
+    f = dr.jit(lambda x: (x * 1.0, 1 * x, x / 1, x - 0.0, x * 0.0, x + 0.0, np.negative(-x)))
     x = np.array([-0.0, np.inf, np.nan, 2.0])
     with np.errstate(invalid="ignore"):
-        got, want = f(x), (x * 1.0, 1 * x, x / 1, x - 0.0, x * 0.0, x + 0.0, -(-x))
+        got, want = f(x), (x * 1.0, 1 * x, x / 1, x - 0.0, x * 0.0, x + 0.0, np.negative(-x))
     for g, w in zip(got, want):
         assert g.tobytes() == w.tobytes()
     with np.errstate(invalid="ignore"):
@@ -326,7 +325,7 @@ def test_variant_limit_warns_once_naming_the_line_then_runs_eagerly():
         return x * int(n)  # the line whose value changes
 
     jf = dr.jit(f, max_variants=2)
-    with pytest.warns(RuntimeWarning, match=r"test_jit.py:\d+ .*return x \* int\(n\)"):
+    with pytest.warns(RuntimeWarning, match=r"test_jit.py:\d+ .*return x \* int\(n\)"):  # noqa: PT031
         for n in range(6):
             assert_same(jf(X, n), f(X, n))
     assert jf.cache_info()["eager"] == 1
@@ -349,13 +348,17 @@ def test_input_kinds_and_pytrees():
         return {"out": dnp.tanh(p["w"] * x + p["b"]), "n": p["w"] ** 2}
 
     jf = dr.jit(f)
-    for p, x in [({"w": 2.0, "b": np.float64(0.5)}, X), ({"w": np.array(2.0), "b": 0.5}, 1.5),
-                 ({"w": np.float32(2.0), "b": np.zeros(6, np.float32)}, X.astype(np.float32)),
-                 ({"w": 2, "b": 1}, [1.0, 2.0])]:
-        x_arr = np.asarray(x) if isinstance(x, list) else x
-        assert_same(jf(p, x_arr), f(p, x_arr))
-        assert_same(dr.jit(dr.grad(lambda p: dnp.sum(f(p, x_arr)["out"])))(p) if not isinstance(p["w"], int)
-                    else 0, dr.grad(lambda p: dnp.sum(f(p, x_arr)["out"]))(p) if not isinstance(p["w"], int) else 0)
+    def loss(p, x):
+        return dnp.sum(f(p, x)["out"])
+
+    cases = [({"w": 2.0, "b": np.float64(0.5)}, X), ({"w": np.array(2.0), "b": 0.5}, 1.5),
+             ({"w": np.float32(2.0), "b": np.zeros(6, np.float32)}, X.astype(np.float32)),
+             ({"w": 2, "b": 1}, np.array([1.0, 2.0]))]
+    jg = dr.jit(dr.grad(loss))
+    for p, x in cases:
+        assert_same(jf(p, x), f(p, x))
+        if not isinstance(p["w"], int):  # integer parameters have no gradient
+            assert_same(jg(p, x), dr.grad(loss)(p, x))
 
 
 # -- errors, source, pickling, threads --
@@ -400,7 +403,7 @@ def test_source_names_comments_and_tracebacks():
     jb(np.eye(2))
     with pytest.raises(np.linalg.LinAlgError) as err:
         jb(np.zeros((2, 2)))
-    frame = [f for f in traceback.extract_tb(err.value.__traceback__) if f.filename.startswith("<dr.jit")][0]
+    frame = next(f for f in traceback.extract_tb(err.value.__traceback__) if f.filename.startswith("<dr.jit"))
     assert "inv" in linecache.getline(frame.filename, frame.lineno)
 
 
@@ -411,6 +414,19 @@ def test_pickle_with_cloudpickle():
     clone = pickle.loads(cloudpickle.dumps(jg))
     assert clone.cache_info()["variants"] == 0  # compiled code is dropped, rebuilt on use
     assert_same(clone(X), dr.grad(rosen)(X))
+    # and in another process, from a function pickled by value
+    import os
+    import subprocess
+    import sys
+
+    blob = cloudpickle.dumps(dr.jit(dr.hessian(lambda x: dnp.sum(dnp.sin(x) ** 3))))
+    code = ("import pickle, sys, numpy as np; f = pickle.loads(sys.stdin.buffer.read()); "
+            "print(repr(f(np.linspace(0, 1, 3)).tolist()))")
+    root = os.path.dirname(os.path.dirname(os.path.abspath(dr.__file__)))
+    out = subprocess.run([sys.executable, "-c", code], input=blob, capture_output=True, check=True, cwd=root,
+                         env=dict(os.environ, PYTHONPATH=root)).stdout
+    want = dr.hessian(lambda x: dnp.sum(dnp.sin(x) ** 3))(np.linspace(0, 1, 3))
+    np.testing.assert_allclose(eval(out), want, rtol=1e-12)
 
 
 def test_threads_share_one_compiled_function():
