@@ -534,6 +534,7 @@ def per_example_grads(peers, opts, batch=256):
             vec.skip("dualrev", f"dr.vmap(dr.grad(loss)) raised {type(e).__name__}: {e}")
         else:
             vec.add("dualrev", lambda: vg(params, X, Y))
+            _add_jit(vec, vg, params, X, Y)
     if peers.autograd:
         g_ag = peers.autograd.grad(make_example_loss(peers.anp))
         loop.add("autograd", lambda: _stack([g_ag(params, X[i], Y[i]) for i in range(batch)]))
