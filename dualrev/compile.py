@@ -49,8 +49,9 @@ class _Retrace(Exception):
         self.k = k
 
 
-class _OuterTracer(Exception):
-    """The traced function mixed the jit trace with a tracer of a transform outside jit (a closure over it)."""
+class _OuterTracer(BaseException):
+    """The traced function mixed the jit trace with a tracer of a transform outside jit (a closure over it).
+    A BaseException, so that a user's ``except Exception`` cannot swallow it and leave a wrong trace."""
 
 
 # -- the recording --
@@ -946,21 +947,33 @@ class Jitted:
                     continue
                 entry.hits += 1
                 return out
-        with self._lock:
+        tried = entry.variants if entry is not None else ()
+        with self._lock:  # one trace at a time; calls of compiled code never wait for it
             entry = self._cache.setdefault(key, _Entry())
-            if entry.eager:
-                return self.fun(*args, **kwargs)
-            if len(entry.variants) >= self.max_variants:
+            for v in entry.variants:  # another thread may have just compiled the variant these arguments need
+                if v in tried:
+                    continue
+                try:
+                    out = v.fn(*dyn_leaves)
+                except _Retrace as r:
+                    self._note_failure(entry, v, r.k)
+                    continue
+                entry.hits += 1
+                return out
+            eager = entry.eager or len(entry.variants) >= self.max_variants
+            if not eager:
+                if entry.variants:
+                    entry.retraces += 1
+                try:
+                    variant, out = self._trace(args, kwargs, static_nums, leaves, in_tree, leaf_keys)
+                except _OuterTracer:
+                    eager = True
+                else:
+                    entry.variants = entry.variants + (variant,)
+                    return out
+            elif not entry.eager:
                 self._give_up(entry)
-                return self.fun(*args, **kwargs)
-            if entry.variants:
-                entry.retraces += 1
-            try:
-                variant, out = self._trace(args, kwargs, static_nums, leaves, in_tree, leaf_keys)
-            except _OuterTracer:
-                return self.fun(*args, **kwargs)
-            entry.variants = entry.variants + (variant,)
-            return out
+        return self.fun(*args, **kwargs)
 
     def _note_failure(self, entry, variant, k):
         g = variant.body[k]
