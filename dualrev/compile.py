@@ -823,6 +823,42 @@ def _identifier(s: str, fallback: str) -> str:
 _SCALARS = (bool, int, float, complex)
 
 
+def _quick_key(tree, leaves: list):
+    """The cache key of a pytree of arrays and numbers in one pass, appending its leaves in ``tree_flatten``'s
+    order; None when something else is in it (the general key then applies). A tuple of plain arrays gives the
+    tuple of their (shape, dtype): the first fast path's key."""
+    t = type(tree)
+    if t is np.ndarray:
+        leaves.append(tree)
+        return (tree.shape, tree.dtype)
+    if t is tuple or t is list:
+        parts = []
+        for c in tree:
+            k = _quick_key(c, leaves)
+            if k is None:
+                return None
+            parts.append(k)
+        return tuple(parts) if t is tuple else ("list", tuple(parts))
+    if t is dict:
+        try:
+            keys = sorted(tree)
+        except TypeError:
+            return None
+        parts = []
+        for k in keys:
+            v = _quick_key(tree[k], leaves)
+            if v is None:
+                return None
+            parts.append(v)
+        return ("dict", tuple(keys), tuple(parts))
+    if t is float or t is int or t is bool:
+        leaves.append(tree)
+        return t
+    if tree is None:
+        return ("none",)
+    return None
+
+
 class Jitted:
     """A function compiled by ``dr.jit``; call it like the function. See ``dr.jit``."""
 
@@ -921,6 +957,21 @@ class Jitted:
                             continue
                         entry.hits += 1
                         return out
+                return self._call_slow(args, kwargs)
+            # pytrees of arrays and numbers (parameters as lists of dicts): one pass builds key and leaves
+            leaves: list = []
+            key = _quick_key(args, leaves)
+            if key is not None:
+                entry = self._cache.get(key)
+                if entry is not None and not entry.eager:
+                    for v in entry.variants:
+                        try:
+                            out = v.fn(*leaves)
+                        except _Retrace as r:
+                            self._note_failure(entry, v, r.k)
+                            continue
+                        entry.hits += 1
+                        return out
         return self._call_slow(args, kwargs)
 
     def _call_slow(self, args, kwargs):
@@ -930,9 +981,8 @@ class Jitted:
             # Under an outer transform: trace through (the outer transform sees every primitive of fun).
             return self.fun(*args, **kwargs)
         leaf_keys = tuple(self._leaf_key(x) for x in leaves)
-        if self._fast and not kwargs and all(type(a) is np.ndarray for a in args):
-            key = leaf_keys  # the fast path's key (see __call__)
-        else:
+        key = _quick_key(args, []) if self._fast and not kwargs else None  # the fast paths' key (__call__)
+        if key is None:
             key = (in_tree, leaf_keys, static)
         dyn_leaves = [x for x, k in zip(leaves, leaf_keys) if not (type(k) is tuple and k[:1] == ("static",))]
         entry = self._cache.get(key)

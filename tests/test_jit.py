@@ -357,6 +357,9 @@ def test_input_kinds_and_pytrees():
     jg = dr.jit(dr.grad(loss))
     for p, x in cases:
         assert_same(jf(p, x), f(p, x))
+        hits = jf.cache_info()["hits"]
+        assert_same(jf(p, x), f(p, x))  # the cached code, found by the pytree fast path
+        assert jf.cache_info()["hits"] == hits + 1
         if not isinstance(p["w"], int):  # integer parameters have no gradient
             assert_same(jg(p, x), dr.grad(loss)(p, x))
 
