@@ -1113,11 +1113,12 @@ class Jitted:
         dyn_args, dyn_kwargs, _, static = self._split(args, kwargs)
         leaves, in_tree = tree_flatten((dyn_args, dyn_kwargs))
         self(*args, **kwargs)
-        leaf_keys = tuple(self._leaf_key(x) for x in leaves)
-        for key in ((in_tree, leaf_keys, static), leaf_keys):
-            entry = self._cache.get(key)
-            if entry is not None and entry.variants:
-                return "\n".join(v.source for v in entry.variants)
+        key = _quick_key(args, []) if self._fast and not kwargs else None  # as in _call_slow
+        if key is None:
+            key = (in_tree, tuple(self._leaf_key(x) for x in leaves), static)
+        entry = self._cache.get(key)
+        if entry is not None and entry.variants:
+            return "\n".join(v.source for v in entry.variants)
         raise RuntimeError(f"dr.jit({self.__name__}).source: this signature runs eagerly (too many variants)")
 
     def cache_info(self) -> dict:

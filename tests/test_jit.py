@@ -360,6 +360,7 @@ def test_input_kinds_and_pytrees():
         hits = jf.cache_info()["hits"]
         assert_same(jf(p, x), f(p, x))  # the cached code, found by the pytree fast path
         assert jf.cache_info()["hits"] == hits + 1
+        assert jf.source(p, x).startswith("def f(p_b, p_w, x):")
         if not isinstance(p["w"], int):  # integer parameters have no gradient
             assert_same(jg(p, x), dr.grad(loss)(p, x))
 
