@@ -506,3 +506,14 @@ def test_in_place_reuse_never_writes_into_a_visible_array():
     assert "out=" in code_of(jf.source(x))
     out = jf(x)
     assert out[2] is x and np.array_equal(x, np.linspace(0, 1, 600).reshape(20, 30))
+
+
+def test_data_dependent_indices_are_guarded():
+    def f(x):
+        return dnp.sum(x[x > 0.5] ** 2) + x[dnp.argmax(x)]
+
+    jf, jg = dr.jit(f), dr.jit(dr.grad(f))
+    for x in (X, X[::-1], X - 0.3, X):
+        assert_same(jf(x), f(x))
+        assert_same(jg(x), dr.grad(f)(x))
+    assert jf.cache_info()["retraces"] >= 1

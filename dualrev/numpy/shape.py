@@ -377,6 +377,8 @@ scatter_add.doc = "zeros(shape) with ct added at idx (the transpose of indexing)
 def index_tuple(idx):
     """An index as getitem_p takes it: a tuple, lists turned into arrays; a traced index is an error."""
     idx = idx if isinstance(idx, tuple) else (idx,)
+    # a value traced by dr.jit only (no derivative level): its concrete value, read under a guard
+    idx = tuple(primal_value(i) if isinstance(i, Tracer) and i._trace.guards_reads else i for i in idx)
     if any(isinstance(i, Tracer) and i._trace.batched for i in idx):
         raise TypeError("dualrev: indexing with a batched index under vmap is not supported (each example would "
                         "take a different gather); use a one-hot vector, dnp.take_along_axis, or index outside vmap")
