@@ -685,7 +685,6 @@ def generate(name: str, arg_vars: list, body: list, outputs: list, out_tree: PyT
     out_ids = {id(o) for o in outputs if _is_var(o)}
     in_ids = {id(v) for v in arg_vars}
     owned = _owned_arrays(body)
-    freed: set = set()  # intermediates whose memory an in-place line took over (not deleted again)
     baseline = np.geterr() if baseline is None else baseline
     lines = [f"def {name}({', '.join(arg_names)}):"]
     current_err = None
@@ -704,9 +703,8 @@ def generate(name: str, arg_vars: list, body: list, outputs: list, out_tree: PyT
             outs = ", ".join(o.name for o in e.outputs)
             if e.prim.multiple_results and len(e.outputs) == 1:
                 outs += ","
+            # written in place: the operand's name is deleted below like any last use (the result keeps the array)
             reuse = _reusable(e, i, last, out_ids, in_ids, owned)
-            if reuse is not None:
-                freed.add(id(reuse))
             lines.append(f"{indent}{outs} = {em.call(e, reuse)}  # {e.prim.name}  {comment}".rstrip())
         else:
             k = i
@@ -732,7 +730,7 @@ def generate(name: str, arg_vars: list, body: list, outputs: list, out_tree: PyT
         dead = []
         for x in e.inputs:
             if _is_var(x) and last.get(id(x)) == i and id(x) not in out_ids and id(x) not in in_ids \
-                    and x.size >= _FREE_MIN_SIZE and x.name not in dead and id(x) not in freed:
+                    and x.size >= _FREE_MIN_SIZE and x.name not in dead:
                 dead.append(x.name)
         if isinstance(e, Equation):  # outputs nobody reads (one of several results)
             dead += [o.name for o in e.outputs if id(o) not in last and id(o) not in out_ids and o.size >= _FREE_MIN_SIZE]

@@ -517,3 +517,24 @@ def test_data_dependent_indices_are_guarded():
         assert_same(jf(x), f(x))
         assert_same(jg(x), dr.grad(f)(x))
     assert jf.cache_info()["retraces"] >= 1
+
+
+def test_peak_memory_not_above_the_eager_lean_tape():
+    import tracemalloc
+
+    def f(x):
+        for _ in range(12):
+            x = dnp.tanh(x) * 1.1 + 0.1
+        return dnp.sum(x ** 2)
+
+    x = np.linspace(-1, 1, 50_000)
+    g = dr.grad(f)
+    jg = dr.jit(g)
+    jg(x)
+    peaks = []
+    for fn in (g, jg):
+        tracemalloc.start()
+        fn(x)
+        peaks.append(tracemalloc.get_traced_memory()[1])
+        tracemalloc.stop()
+    assert peaks[1] <= peaks[0], f"jit peak {peaks[1]} bytes > eager {peaks[0]}"
