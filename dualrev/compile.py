@@ -5,9 +5,10 @@ The trace runs ``fun`` on ``JitTracer`` values under every transform the user ne
 Hessian or a vmap is recorded as the plain primitive calls its rules make. The recording is a list of equations
 (one primitive call each) and guards (what the trace read as a concrete value: an ``if`` on a traced value,
 ``int()``, a rule's look at the data through ``core.concrete_test``/``primal_value``). Passes: constant folding,
-exact algebraic simplification, common-subexpression elimination, dead-code elimination, and freeing of large values
-after their last use. The generated Python calls the primitives' NumPy implementations directly, one call per line,
-and checks each guard where the trace read it; a failed guard retraces for the new branch and keeps both variants.
+exact algebraic simplification, common-subexpression elimination, dead-code elimination; the code generator frees
+large values after their last use and lets a ufunc write into an intermediate that dies there. The generated Python
+calls the primitives' NumPy implementations directly, one call per line, and checks each guard where the trace read
+it; a failed guard retraces for the new branch and keeps both variants (``Jitted``, the cache per signature).
 Imports core, tree_util.
 """
 
@@ -231,7 +232,7 @@ class JitTrace(Trace):
         return Var(name, value)
 
     def process(self, prim, args, params):
-        if prim.name in _INLINE:
+        if prim.name in _INLINE and getattr(prim.impl, "__module__", None) == "dualrev.custom":
             return prim.impl(*args, **params)
         primals, inputs = [], []
         for a in args:
