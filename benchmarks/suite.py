@@ -43,6 +43,7 @@ import dualrev.numpy as dnp
 from dualrev import nn
 
 LIBS = ("numpy", "dualrev", "autograd", "jax eager", "jax jit", "torch")
+LIBS = LIBS[:2] + ("dualrev jit",) + LIBS[2:]  # dr.jit of the same dualrev function (compile time in the notes)
 WORKLOADS = ("scalar_chain", "mlp_grad", "big_mlp_grad", "rosen_hessian", "rosen_hvp", "jacobian",
              "per_example_grads")
 
@@ -165,6 +166,22 @@ class Row:
         self.numbers = numbers
 
 
+def _add_jit(row, fun, *args):
+    """The "dualrev jit" case: ``dr.jit(fun)`` on ``args``; its first call (trace, passes, code generation and
+    compile) is timed once here, beside one eager call, and reported in the row's notes."""
+    jitted = dr.jit(fun)
+    t0 = time.perf_counter()
+    jitted(*args)
+    first = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    fun(*args)
+    eager = time.perf_counter() - t0
+    row.jit_first = (first, eager)
+    row.notes.append(f"dualrev jit: first call (trace + compile) {first * 1e3:.1f} ms = {first / eager:.1f} x one "
+                     f"eager call ({eager * 1e3:.2f} ms)")
+    row.add("dualrev jit", lambda: jitted(*args))
+
+
 def _jax_call(peers, f, *args):
     """A JAX call that waits for its result (JAX dispatches asynchronously)."""
     return lambda: peers.jax.block_until_ready(f(*args))
@@ -195,6 +212,7 @@ def scalar_chain(peers, opts):
     row.add("numpy", lambda: chain_grad_numpy(x))
     row.add("numpy forward", lambda: make_chain(np)(x), extra=True, check=False)
     row.add("dualrev", lambda: g_dr(x))
+    _add_jit(row, g_dr, x)
     if peers.autograd:
         g_ag = peers.autograd.grad(make_chain(peers.anp))
         row.add("autograd", lambda: g_ag(x))
@@ -308,6 +326,7 @@ def _mlp_row(peers, name, sizes, batch):
     row.add("numpy forward", lambda: mlp_loss_numpy(params, X, y), extra=True, check=False)
     vg = dr.value_and_grad(mlp_loss_dualrev)
     row.add("dualrev", lambda: vg(params, X, y))
+    _add_jit(row, vg, params, X, y)
     if peers.autograd:
         vg_ag = peers.autograd.value_and_grad(make_mlp_loss(peers.anp, peers.asp.logsumexp))
         row.add("autograd", lambda: vg_ag(params, X, Y))
@@ -369,6 +388,7 @@ def rosen_hessian(peers, opts, sizes=(50, 200)):
         row.add("numpy", lambda x=x: rosen_hess(x))
         h = dr.hessian(make_rosen(dnp))
         row.add("dualrev", lambda h=h, x=x: h(x))
+        _add_jit(row, h, x)
         if peers.autograd:
             h = peers.autograd.hessian(make_rosen(peers.anp))
             row.add("autograd", lambda h=h, x=x: h(x))
@@ -393,6 +413,7 @@ def rosen_hvp(peers, opts, n=10000):
     row.add("numpy", lambda: rosen_hess_prod(x, v))
     rosen = make_rosen(dnp)
     row.add("dualrev", lambda: dr.hvp(rosen, (x,), (v,)))
+    _add_jit(row, lambda x, v: dr.hvp(rosen, (x,), (v,)), x, v)
     if peers.autograd:
         hvp = peers.autograd.hessian_vector_product(make_rosen(peers.anp))
         row.add("autograd", lambda: hvp(x, v))
@@ -439,6 +460,7 @@ def jacobian(peers, opts, n=100):
         row.add("numpy", lambda: jac_numpy(x))
         j = getattr(dr, mode)(lambda x: dnp.tanh(A @ x))
         row.add("dualrev", lambda j=j: j(x))
+        _add_jit(row, j, x)
         if peers.autograd:
             if mode == "jacrev":
                 j = peers.autograd.jacobian(lambda x: peers.anp.tanh(peers.anp.dot(A, x)))
@@ -512,6 +534,7 @@ def per_example_grads(peers, opts, batch=256):
             vec.skip("dualrev", f"dr.vmap(dr.grad(loss)) raised {type(e).__name__}: {e}")
         else:
             vec.add("dualrev", lambda: vg(params, X, Y))
+            _add_jit(vec, vg, params, X, Y)
     if peers.autograd:
         g_ag = peers.autograd.grad(make_example_loss(peers.anp))
         loop.add("autograd", lambda: _stack([g_ag(params, X[i], Y[i]) for i in range(batch)]))
@@ -563,6 +586,25 @@ def _chain_targets(rows, add, ratio):
         None if r is None else r < 1, "-" if r is None else f"dualrev/torch = {r:.2f} (< 1)")
 
 
+def _jit_targets(rows, add, ratio):
+    """The targets of dr.jit (issue 12), each on the rows that ran."""
+    bounds = [("scalar_chain", "numpy", 2.0, "<= 2x hand-written per op"), ("mlp_grad", "numpy", 1.05, "<= 1.05x hand"),
+              ("big_mlp_grad", "numpy", 1.02, "<= 1.02x hand"), ("rosen_hessian n=200", "dualrev", 1 / 3,
+              "<= 1/3 of eager dualrev"), ("rosen_hvp n=10000", "numpy", 3.0, "<= 3x hand"),
+              ("jacfwd tanh(Ax) n=100", "numpy", 2.0, "<= 2x hand"), ("jacrev tanh(Ax) n=100", "numpy", 2.0,
+              "<= 2x hand")]
+    for name, peer, bound, what in bounds:
+        if name in rows:
+            r = ratio(name, "dualrev jit", peer)
+            add(f"{name}: dualrev jit {what}", None if r is None else r <= bound,
+                "-" if r is None else f"jit/{peer} = {r:.2f} (<= {bound:.3g})")
+    for name, row in rows.items():
+        first = getattr(row, "jit_first", None)
+        if first is not None:
+            add(f"{name}: dualrev jit first call <= 5x one eager call", first[0] <= 5 * first[1],
+                f"{first[0] / first[1]:.1f}x")
+
+
 def targets(rows):
     """``(target, measured, verdict)`` per target of issue 7; verdict is 'met', 'MISSED' or 'n/a'."""
     out = []
@@ -576,6 +618,7 @@ def targets(rows):
 
     if "scalar_chain" in rows:
         _chain_targets(rows, add, ratio)
+    _jit_targets(rows, add, ratio)
     for name, bound in (("mlp_grad", 1.3), ("big_mlp_grad", 1.05)):
         if name not in rows:
             continue

@@ -9,6 +9,7 @@ from dualrev.batching import vmap
 from dualrev.core import LeakedTracerError, defprim  # noqa: F401
 from dualrev.custom import checkpoint, custom_jvp, custom_vjp, stop_gradient
 from dualrev.graph import make_graph
+from dualrev.compile import jit
 from dualrev.testing import check_grads
 from dualrev.transforms import grad, hessian, hvp, jacfwd, jacrev, jvp, linearize, value_and_grad, vjp
 from dualrev import tree_util  # noqa: F401
@@ -19,6 +20,7 @@ __all__ = [
     "grad", "value_and_grad", "vjp", "jvp", "linearize", "jacfwd", "jacrev", "hessian", "hvp", "vmap",
     "stop_gradient", "custom_jvp", "custom_vjp", "checkpoint", "check_grads", "make_graph", "tree_util",
     "defprim", "LeakedTracerError",
+    "jit",
 ]
 
 from dualrev import optimize  # noqa: E402,F401  (after the API it is built on)

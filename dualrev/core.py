@@ -268,6 +268,9 @@ class Trace:
 
     __slots__ = ("level", "alive", "__weakref__")
     batched = False  # a batch level's tracers stand for many values (see primal_value)
+    # A recording level (dr.jit's) under which a concrete read of a value is a guard: such a trace has
+    # ``guard_read(tracer) -> value`` and ``guard_test(pred, tracers_or_values, result)``.
+    guards_reads = False
 
     def __init__(self, level: int):
         self.level = level
@@ -343,6 +346,8 @@ def primal_value(x):
         if x._trace.batched:
             raise TypeError("dualrev: this operation needs a concrete value, but under vmap the value differs per "
                             "example (a NumPy function without a batching rule?)")
+        if x._trace.guards_reads:
+            return x._trace.guard_read(x)
         x = x.primal
     return x
 
@@ -353,8 +358,39 @@ def concrete_value(x):
     while isinstance(x, Tracer):
         if not x._trace.alive:
             raise _leaked("concrete_value")
+        if x._trace.guards_reads:
+            return x._trace.guard_read(x)
         x = x.primal
     return x
+
+
+def concrete_test(pred: Callable, *xs):
+    """``pred(*concrete values of xs)``: a rule's look at the data (a fast path for zeros, say), every example's
+    values under vmap as in ``concrete_value``. Under ``dr.jit`` the look is a guard: the compiled code evaluates
+    ``pred`` again on each call and retraces when its result changes. Prefer it to ``concrete_value`` when only a
+    summary of the values matters (``np.any(v == 0)``): a guard on the whole value would retrace for every input.
+    """
+    values, low, recorder = [], [], None
+    for x in xs:
+        while isinstance(x, Tracer):
+            trace = x._trace
+            if not trace.alive:
+                raise _leaked("concrete_test")
+            if trace.guards_reads:
+                recorder = trace
+                break
+            x = x.primal
+        low.append(x)
+        values.append(x.primal if isinstance(x, Tracer) else x)
+    result = pred(*values)
+    if recorder is not None:
+        recorder.guard_test(pred, low, result)
+    return result
+
+
+def dtype_of(x) -> np.dtype:
+    """The dtype of a value, traced or not, without reading its data (no guard under ``dr.jit``)."""
+    return x.dtype if isinstance(x, Tracer) else np.result_type(x)
 
 
 # -- tracers --

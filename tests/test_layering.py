@@ -10,7 +10,7 @@ LAYERS = [
     {"core"},
     {"numpy"},
     {"forward", "reverse", "batching", "graph"},
-    {"transforms"},
+    {"transforms", "compile"},
     {"custom"},
     {"testing"},
     {"optimize", "nn", "__init__", "__main__"},

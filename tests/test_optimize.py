@@ -177,9 +177,13 @@ def test_counts_match_calls():
         calls["n"] += 1
         return rosenbrock(x)
 
-    res = optimize.minimize(f, np.array([-1.2, 1.0]), method="bfgs")
+    res = optimize.minimize(f, np.array([-1.2, 1.0]), method="bfgs", jit=False)
     # each plain evaluation and each gradient runs f once; the checks at x0 run it once more
     assert calls["n"] == res.nfev + res.njev
+    # compiled (the default), the gradient runs f once, when it is traced
+    calls["n"] = 0
+    res_jit = optimize.minimize(f, np.array([-1.2, 1.0]), method="bfgs")
+    assert calls["n"] == res_jit.nfev + 1 and np.allclose(res_jit.x, res.x)
 
 
 def test_callback_gets_each_iteration_and_can_stop():

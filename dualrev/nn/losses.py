@@ -14,6 +14,7 @@ import numpy as np
 
 import dualrev as dr
 import dualrev.numpy as dnp
+from dualrev.core import Tracer, dtype_of
 from dualrev.nn._util import constant as _constant
 from dualrev.nn._util import float_dtype as _dtype
 from dualrev.nn._util import shape as _shape
@@ -41,11 +42,12 @@ def one_hot(labels, num_classes: int, dtype=np.float64, axis: int = -1):
     array([[0., 0., 1.],
            [1., 0., 0.]])
     """
-    c, v = _constant(labels) if hasattr(labels, "shape") else (np.asarray(labels),) * 2
-    if v.dtype.kind not in "iu":
-        raise TypeError(f"dualrev.nn.one_hot: labels must be integers, got dtype {v.dtype}")
-    if c is v:
-        out = (v[..., None] == np.arange(num_classes)).astype(dtype)
+    c = dr.stop_gradient(labels) if isinstance(labels, Tracer) else np.asarray(labels)
+    kind = dtype_of(c)
+    if kind.kind not in "iu":
+        raise TypeError(f"dualrev.nn.one_hot: labels must be integers, got dtype {kind}")
+    if not isinstance(c, Tracer):  # plain labels; under vmap or dr.jit a traced value
+        out = (c[..., None] == np.arange(num_classes)).astype(dtype)
         return out if axis in (-1, out.ndim - 1) else np.moveaxis(out, -1, axis)
     out = dnp.astype(dnp.expand_dims(c, -1) == np.arange(num_classes), dtype)
     return out if axis in (-1, out.ndim - 1) else dnp.moveaxis(out, -1, axis)

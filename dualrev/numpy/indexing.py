@@ -15,7 +15,7 @@ import operator
 import numpy as np
 
 from dualrev import core
-from dualrev.core import Tracer, concrete_value, defprim, implements
+from dualrev.core import Tracer, defprim, dtype_of, implements
 from dualrev.numpy.reductions import sum as _sum
 from dualrev.numpy.shape import (
     _along,
@@ -263,8 +263,8 @@ class _IndexRef:
     def _values(self, values):
         """The values in x's dtype (as in JAX and in NumPy's ``x[idx] = v``), broadcast to ``x[idx].shape``."""
         v = asarray(values)
-        dtype = np.result_type(concrete_value(self.x))
-        if np.result_type(concrete_value(v)) != dtype:
+        dtype = dtype_of(self.x)
+        if dtype_of(v) != dtype:
             v = astype(v, dtype)
         return broadcast_to(v, np.broadcast_to(np.empty((), bool), np.shape(self.x))[self.idx].shape)
 

@@ -36,7 +36,7 @@ from collections import namedtuple
 
 import numpy as np
 
-from dualrev.core import Tracer, concrete_value, defprim, implements, primal_value
+from dualrev.core import Tracer, concrete_test, concrete_value, defprim, implements, primal_value
 from dualrev.numpy._batch import align
 from dualrev.numpy.contractions import matmul, tensordot
 from dualrev.numpy.reductions import max as _max
@@ -632,7 +632,7 @@ def _vector_norm(x, ord, axes, keepdims):
     if ord == 0:  # the number of nonzeros: piecewise constant, no derivative
         return np.sum(x != 0, axis=axes, keepdims=keepdims).astype(_dtype(x))
     nz = _nonzero_slices(x, axes)
-    safe = bool(np.all(concrete_value(nz)))  # every example's mask under vmap
+    safe = bool(concrete_test(np.all, nz))  # every example's mask under vmap
     if not safe:  # at zero vectors, evaluate on ones and select 0: the derivative there is 0, not NaN
         x = where(nz, x, 1.0)
     if ord is None or ord == 2:
@@ -657,7 +657,7 @@ def _matrix_norm(x, ord, row, col, keepdims):
     shape = np.shape(x)
     ndim = len(shape)
     nz = _nonzero_slices(x, (row, col))
-    safe = bool(np.all(concrete_value(nz)))  # every example's mask under vmap
+    safe = bool(concrete_test(np.all, nz))  # every example's mask under vmap
     if not safe:  # at zero matrices, evaluate on one with distinct singular values, select 0: the derivative is 0
         k = np.eye(shape[row], shape[col]) * np.arange(1, shape[col] + 1)
         sub = np.moveaxis(k.reshape((1,) * (ndim - 2) + k.shape), (-2, -1), (row, col))
@@ -742,7 +742,7 @@ def cond(x, p=None):
         _square("cond", x)
         r = norm(x, p, axis=(-2, -1)) * norm(inv(x), p, axis=(-2, -1))
     bad = logical_and(isnan(r), _sum(isnan(x), axis=(-2, -1)) == 0)  # NaN from a singular x, not from NaN input
-    return where(bad, np.inf, r) if np.any(concrete_value(bad)) else r
+    return where(bad, np.inf, r) if concrete_test(np.any, bad) else r
 
 
 def _matrix_rank_batch(args, batched, *, tol, hermitian, rtol):

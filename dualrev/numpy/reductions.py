@@ -18,7 +18,7 @@ import math
 
 import numpy as np
 
-from dualrev.core import Tracer, concrete_value, defprim, implements, primal_value
+from dualrev.core import Tracer, concrete_test, dtype_of, defprim, implements, primal_value
 from dualrev.numpy._batch import batch_size, bring_batch, example_ndim, shift_axis
 from dualrev.numpy.shape import astype, broadcast_to, concatenate, getitem, ravel, reshape, stack, transpose
 from dualrev.numpy.ufuncs import _no_batched_shape, equal, isnan, logical_not, maximum, minimum, sqrt, where
@@ -59,7 +59,7 @@ def _as_array(a, dtype=None):
 
 def _inexact(a):
     """Integer and bool arrays as float64, as NumPy's mean and var compute them."""
-    return a if np.result_type(concrete_value(a)).kind in "fc" else astype(a, np.float64)
+    return a if dtype_of(a).kind in "fc" else astype(a, np.float64)
 
 
 def _count(shape, axes) -> int:
@@ -314,7 +314,7 @@ def _extreme(prim, combine, name, a, axis, keepdims, initial, where_):
     if initial is not None and _count(np.shape(a), axes) == 0:  # nothing to reduce: initial, as in NumPy
         shape = keepdims_shape(np.shape(a), axes) if keepdims else tuple(
             n for i, n in enumerate(np.shape(a)) if i not in axes)
-        return np.full(shape, initial, np.result_type(concrete_value(a)))
+        return np.full(shape, initial, dtype_of(a))
     m = prim(a, axis=axes, keepdims=bool(keepdims))
     return m if initial is None else combine(m, initial)
 
@@ -357,7 +357,7 @@ def mean(a, axis=None, dtype=None, out=None, keepdims=False, *, where=None, **kw
     a = _as_array(a)
     axes = normalize_axis(axis, np.ndim(a), "mean")
     total = sum(a, axes, dtype=dtype, keepdims=keepdims, where=where)
-    return total / _count_where(np.shape(a), axes, where, np.result_type(concrete_value(total)), keepdims)
+    return total / _count_where(np.shape(a), axes, where, dtype_of(total), keepdims)
 
 
 _mean = mean
@@ -377,7 +377,7 @@ def average(a, axis=None, weights=None, returned=False, *, keepdims=False):
     shape = np.shape(a)
     if weights is None:
         avg = mean(a, axis, keepdims=keepdims)
-        scl = np.result_type(concrete_value(avg)).type(math.prod(shape) / math.prod(np.shape(avg)))
+        scl = dtype_of(avg).type(math.prod(shape) / math.prod(np.shape(avg)))
     else:
         w = _as_array(weights)
         if np.shape(w) != shape:
@@ -390,7 +390,7 @@ def average(a, axis=None, weights=None, returned=False, *, keepdims=False):
             w = reshape(transpose(w, tuple(int(i) for i in np.argsort(order))),
                         tuple(n if i in order else 1 for i, n in enumerate(shape)))
         scl = sum(w, axis, keepdims=keepdims)
-        if np.any(np.asarray(concrete_value(scl)) == 0.0):  # every example's, under vmap
+        if concrete_test(lambda v: np.any(np.asarray(v) == 0.0), scl):  # every example's, under vmap
             raise ZeroDivisionError("dualrev.numpy.average: weights sum to zero, can't be normalized")
         avg = sum(a * w, axis, keepdims=keepdims) / scl
     if not returned:
@@ -441,7 +441,7 @@ def nanmean(a, axis=None, dtype=None, out=None, keepdims=False, **kwargs):
     a = _inexact(_as_array(a, dtype))
     total = nansum(a, axis, keepdims=keepdims)
     # a plain array (a batch of them under vmap): the count carries no derivative
-    count = sum(astype(logical_not(isnan(a)), np.result_type(concrete_value(total))), axis, keepdims=keepdims)
+    count = sum(astype(logical_not(isnan(a)), dtype_of(total)), axis, keepdims=keepdims)
     return total / count
 
 

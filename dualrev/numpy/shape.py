@@ -12,7 +12,7 @@ import operator
 import numpy as np
 
 from dualrev import core
-from dualrev.core import Tracer, defprim, implements, concrete_value, primal_value
+from dualrev.core import Tracer, defprim, dtype_of, implements, primal_value
 from dualrev.numpy._batch import batch_size, bring_batch
 
 __all__ = [
@@ -274,7 +274,7 @@ def _weak_dtype(leaves):
     """The dtype of an array of ``leaves``: arrays and traced values promote as usual, Python numbers are weak, as
     in JAX and in NumPy 2's arithmetic (float32 with 1.0 is float32). None without arrays, or with leaves that are
     neither arrays nor numbers: NumPy decides."""
-    strong = [np.result_type(concrete_value(x)) for x in leaves if isinstance(x, _STRONG)]
+    strong = [dtype_of(x) for x in leaves if isinstance(x, _STRONG)]
     weak = {type(x): x for x in leaves if not isinstance(x, _STRONG)}
     if not strong or not all(issubclass(t, (bool, int, float, complex)) for t in weak):
         return None
@@ -381,6 +381,8 @@ scatter_add.doc = "zeros(shape) with ct added at idx (the transpose of indexing)
 def index_tuple(idx):
     """An index as getitem_p takes it: a tuple, lists turned into arrays; a traced index is an error."""
     idx = idx if isinstance(idx, tuple) else (idx,)
+    # a value traced by dr.jit only (no derivative level): its concrete value, read under a guard
+    idx = tuple(primal_value(i) if isinstance(i, Tracer) and i._trace.guards_reads else i for i in idx)
     if any(isinstance(i, Tracer) and i._trace.batched for i in idx):
         raise TypeError("dualrev: indexing with a batched index under vmap is not supported (each example would "
                         "take a different gather); use a one-hot vector, dnp.take_along_axis, or index outside vmap")
@@ -702,7 +704,7 @@ def pad(array, pad_width, mode="constant", **kwargs):
                                   f"{', '.join(map(repr, _INDEX_MODES))}")
     if unknown:
         raise ValueError(f"dualrev.numpy.pad: unsupported keyword arguments for mode {mode!r}: {sorted(unknown)}")
-    dtype = np.result_type(concrete_value(x))
+    dtype = dtype_of(x)
     for ax, (before, after) in enumerate(widths):
         if not before and not after:
             continue

@@ -62,7 +62,8 @@ def _check_options(method, options):
                          f"{mod!r}")
 
 
-def minimize(fun, x0, method="bfgs", args=(), tol=None, maxiter=None, callback=None, disp=False, options=None):
+def minimize(fun, x0, method="bfgs", args=(), tol=None, maxiter=None, callback=None, disp=False, options=None,
+             jit=True):
     """Minimise the scalar function ``fun(x, *args)`` from ``x0`` with exact derivatives from dualrev.
 
     ``x0`` is a float array or a pytree of them; ``result.x`` has the same structure and dtypes. ``fun`` is
@@ -80,6 +81,10 @@ def minimize(fun, x0, method="bfgs", args=(), tol=None, maxiter=None, callback=N
 
     ``callback(intermediate_result)`` is called after each iteration with an OptimizeResult holding x, fun, jac and
     nit; raising StopIteration in it ends the run (status 99). ``disp=True`` prints a table of the iterations.
+
+    ``jit`` (default True): the gradient, Hessian and Hessian-vector products are compiled once with ``dr.jit``
+    and replayed at every iteration (captured ``args`` are constants of the compiled code); ``jit=False`` traces
+    them eagerly at every call. A function whose Python branches keep changing falls back to eager with a warning.
 
     Returns an ``OptimizeResult`` (x, fun, jac, nit, nfev, njev, nhev, success, status, message; hess for newton
     and trust-exact, hess_inv for bfgs and l-bfgs). Status: 0 converged, 1 maxiter, 2 line search failed or
@@ -120,7 +125,7 @@ def minimize(fun, x0, method="bfgs", args=(), tol=None, maxiter=None, callback=N
     maxiter = options.pop("maxiter", None)
 
     def solve(x0, args):
-        obj = Objective("minimize", fun, x0, args)
+        obj = Objective("minimize", fun, x0, args, jit=jit)
         run = Run(obj, key, gtol, default_maxiter(obj.n) if maxiter is None else int(maxiter), callback, disp)
         return impl(run, obj, **options)
 

@@ -93,7 +93,7 @@ class Objective:
     """``fun(x, *args)`` as a function of the flat vector: value, value and gradient, Hessian, Hessian-vector
     products (one recording of the gradient per point, pushed forward for each vector), all counted."""
 
-    def __init__(self, caller: str, fun, x0, args):
+    def __init__(self, caller: str, fun, x0, args, jit: bool = True):
         if not callable(fun):
             raise TypeError(f"{caller}: fun must be callable, got {type(fun).__name__}")
         if not isinstance(args, tuple):
@@ -115,6 +115,13 @@ class Objective:
         self._value_and_grad = dr.value_and_grad(f_flat)
         self._grad = dr.grad(f_flat)
         self._hessian = dr.hessian(f_flat)
+        self.jit = bool(jit)
+        if self.jit:  # the derivatives compiled once (dr.jit); it runs them eagerly if its guards keep failing
+            self._value_and_grad = dr.jit(self._value_and_grad)
+            self._hessian = dr.jit(self._hessian)
+            self._jit_grad = dr.jit(self._grad)
+            grad = self._grad
+            self._jit_hvp = dr.jit(lambda x, v: dr.jvp(grad, (x,), (v,))[1])
 
     def _scalar(self, out):
         """The objective's output as a 0-d value; a size-1 array is accepted, anything else is a TypeError."""
@@ -184,9 +191,19 @@ class Objective:
         """(grad f(x), hvp) where ``hvp(v)`` = H(x) @ v: the gradient is recorded once (dr.linearize of dr.grad)
         and each product is one forward pass along that recording."""
         self.counts.njev += 1
+        counts = self.counts
+        if self.jit:  # compiled: one forward-over-reverse product per vector is cheaper than a recording
+            with np.errstate(all="ignore"):
+                g = self._jit_grad(x)
+
+            def hvp_jit(v):
+                counts.nhev += 1
+                with np.errstate(all="ignore"):
+                    return np.asarray(self._jit_hvp(x, np.asarray(v, dtype=self.dtype)), dtype=self.dtype)
+
+            return np.asarray(g, dtype=self.dtype), hvp_jit
         with np.errstate(all="ignore"):
             g, push = dr.linearize(self._grad, x)
-        counts = self.counts
 
         def hvp(v):
             counts.nhev += 1

@@ -41,7 +41,7 @@ _OPTIONS = {"lm": {"initial_damping"}, "gn": {"c1"}}
 
 
 def least_squares(residual, x0, method="lm", args=(), jac=None, ftol=1e-8, xtol=1e-8, gtol=1e-8, max_nfev=None,
-                  callback=None, disp=False, options=None):
+                  callback=None, disp=False, options=None, jit=True):
     """Minimise ``0.5 * sum(residual(x, *args) ** 2)`` from ``x0`` (an array or a pytree of arrays).
 
     ``method``: "lm" (Levenberg-Marquardt, Nielsen's damping update) or "gn" (Gauss-Newton with backtracking).
@@ -49,7 +49,8 @@ def least_squares(residual, x0, method="lm", args=(), jac=None, ftol=1e-8, xtol=
     when an accepted step reduces the cost by less than ftol * cost, when |h| <= xtol (xtol + |x|), or after
     ``max_nfev`` residual evaluations (default 100 * n). ``options``: "initial_damping" (lm: mu0 = tau max diag
     J'J, tau = 1e-3), "c1" (gn: the Armijo constant, 1e-4). ``callback(intermediate_result)`` is called after
-    every iteration; raising StopIteration stops the run.
+    every iteration; raising StopIteration stops the run. ``jit`` (default True) compiles the Jacobian once with
+    ``dr.jit``; ``jit=False`` traces it at every call.
 
     The fitted ``x`` is differentiable with respect to ``args`` (every transform, any order) by the implicit
     function theorem on the gradient of the cost (with its exact Hessian, not the Gauss-Newton one); then ``x``,
@@ -117,6 +118,8 @@ def least_squares(residual, x0, method="lm", args=(), jac=None, ftol=1e-8, xtol=
     m = r0.size
     mode = jac or ("fwd" if n <= m else "rev")
     jac_fun = dr.jacfwd(r_flat) if mode == "fwd" else dr.jacrev(r_flat)
+    if jit:
+        jac_fun = dr.jit(jac_fun)
     counts = {"nfev": 0, "njev": 0}
 
     def residuals(v):
