@@ -13,6 +13,7 @@ LAYERS = [
     {"transforms"},
     {"custom"},
     {"testing"},
+    {"sparse"},
     {"optimize", "nn", "__init__", "__main__"},
 ]
 
