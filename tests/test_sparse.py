@@ -8,8 +8,15 @@ import scipy.sparse as sp
 
 import dualrev as dr
 import dualrev.numpy as dnp
-from dualrev.sparse import (color_columns, color_rows, hessian, hessian_sparsity, jacobian, jacobian_sparsity,
-                            star_coloring)
+from dualrev.sparse import (
+    color_columns,
+    color_rows,
+    hessian,
+    hessian_sparsity,
+    jacobian,
+    jacobian_sparsity,
+    star_coloring,
+)
 
 RNG = np.random.default_rng(0)
 IDX_I = RNG.integers(0, 12, 15)
@@ -123,7 +130,7 @@ def test_jacobian_modes_agree_and_the_cheaper_one_is_chosen():
     for mode in ("forward", "reverse"):
         np.testing.assert_allclose(jacobian(f, mode=mode)(x).toarray(), Ja.toarray(), rtol=1e-13)
     # a dense row (the last output reads every input): reverse mode wins
-    g = lambda x: dnp.concatenate([x[1:] ** 2, dnp.sum(x, keepdims=True)])  # noqa: E731
+    g = lambda x: dnp.concatenate([x[1:] ** 2, dnp.sum(x, keepdims=True)])
     jg = jacobian(g)
     np.testing.assert_allclose(jg(x).toarray(), dr.jacfwd(g)(x), rtol=1e-13)
     assert jg.mode == "reverse" and jg.ncolors == 2
@@ -177,7 +184,7 @@ def test_colorings_recover_every_nonzero_of_random_patterns(seed):
 # -- API: input kinds, user patterns, the guard, errors --
 
 def test_input_kinds():
-    f = lambda x: dnp.sum(x ** 3)  # noqa: E731
+    f = lambda x: dnp.sum(x ** 3)
     np.testing.assert_allclose(hessian(f)(2.0).toarray(), [[12.0]])
     np.testing.assert_allclose(hessian(f)(np.float64(2.0)).toarray(), [[12.0]])
     np.testing.assert_allclose(hessian(f)(np.array(2.0)).toarray(), [[12.0]])
@@ -187,7 +194,7 @@ def test_input_kinds():
     assert H32.dtype == np.float32
     np.testing.assert_allclose(H32.toarray(), np.diag([6.0, 12.0]))
     tree = {"a": np.array([1.0, 2.0]), "b": 3.0}
-    g = lambda t: t["a"][0] * t["b"] ** 2 + dnp.sum(t["a"] ** 2)  # noqa: E731
+    g = lambda t: t["a"][0] * t["b"] ** 2 + dnp.sum(t["a"] ** 2)
     H = hessian(g)(tree).toarray()
     np.testing.assert_allclose(H, [[2.0, 0.0, 6.0], [0.0, 2.0, 0.0], [6.0, 0.0, 2.0]])
     J = jacobian(lambda t: (t["a"] * t["b"], t["b"]))(tree).toarray()
@@ -245,3 +252,87 @@ def test_errors_are_clear():
 
 def test_dr_sparse_attribute():
     assert dr.sparse.hessian is hessian
+
+
+# -- the optimizers --
+
+def _chain(x):
+    return dnp.sum(100.0 * (x[1:] - x[:-1] ** 2) ** 2 + (1.0 - x[:-1]) ** 2)
+
+
+@pytest.mark.parametrize("method", ["newton", "trust-exact"])
+def test_minimize_sparse_hessian_path_matches_the_dense_one(method):
+    from dualrev import optimize
+
+    x0 = np.tile([-1.2, 1.0], 10)
+    dense = optimize.minimize(_chain, x0, method=method, tol=1e-10)
+    sparse = optimize.minimize(_chain, x0, method=method, tol=1e-10, options={"sparse": True})
+    assert sparse.success and sparse.nit == dense.nit
+    np.testing.assert_allclose(sparse.x, dense.x, atol=1e-10)
+    assert sp.issparse(sparse.hess)
+    np.testing.assert_allclose(sparse.hess.toarray(), dense.hess, rtol=1e-10, atol=1e-8)
+    given = optimize.minimize(_chain, x0, method=method, tol=1e-10, options={"sparse": _tridiagonal(20)})
+    np.testing.assert_allclose(given.x, dense.x, atol=1e-10)
+
+
+def test_sparse_newton_shifts_an_indefinite_hessian():
+    from dualrev import optimize
+    from dualrev.optimize._sparse import positive_definite_lu, sparse_newton_direction
+
+    H = sp.csr_matrix(np.diag([2.0, -1.0, 3.0]))
+    assert positive_definite_lu(H) is None and positive_definite_lu(sp.identity(3)) is not None
+    p, tau = sparse_newton_direction(H, np.ones(3))
+    assert tau > 1 and np.dot(p, np.ones(3)) < 0
+    # a saddle at x0 = 0: the shifted steps still find the minimum
+    res = optimize.minimize(lambda x: dnp.sum(x ** 4 - x ** 2) + x[0] * x[1], np.full(6, 0.1), method="newton",
+                            options={"sparse": True})
+    assert res.success
+    with pytest.raises(ValueError, match="eigen"):
+        optimize.minimize(_chain, np.zeros(4), method="newton", options={"sparse": True,
+                                                                         "hessian_modification": "eigen"})
+    with pytest.raises(TypeError, match="sparse"):
+        optimize.minimize(_chain, np.zeros(4), method="newton", options={"sparse": "yes"})
+    with pytest.raises(ValueError, match="unknown option"):
+        optimize.minimize(_chain, np.zeros(4), method="bfgs", options={"sparse": True})
+
+
+@pytest.mark.parametrize("method", ["lm", "gn"])
+def test_least_squares_sparse_jacobian(method):
+    from dualrev import optimize
+
+    def residuals(x):
+        return dnp.concatenate([10.0 * (x[1:] - x[:-1] ** 2), 1.0 - x[:-1]])
+
+    x0 = np.tile([-1.2, 1.0], 5)
+    dense = optimize.least_squares(residuals, x0, method=method)
+    sparse = optimize.least_squares(residuals, x0, method=method, jac="sparse")
+    assert sparse.success and sp.issparse(sparse.jac) and sparse.nit == dense.nit
+    np.testing.assert_allclose(sparse.x, dense.x, atol=1e-9)
+    np.testing.assert_allclose(sparse.jac.toarray(), dense.jac, atol=1e-9)
+    pattern = jacobian_sparsity(residuals, x0)
+    given = optimize.least_squares(residuals, x0, method=method, jac_sparsity=pattern)
+    np.testing.assert_allclose(given.x, dense.x, atol=1e-9)
+    with pytest.raises(ValueError, match="jac_sparsity"):
+        optimize.least_squares(residuals, x0, jac="fwd", jac_sparsity=pattern)
+
+
+def test_trust_constr_gets_sparse_jacobians_and_hessians():
+    import warnings
+
+    import scipy.optimize as so
+
+    from dualrev import optimize
+
+    x0 = np.zeros(12)
+    runs = []
+    for sparse in (True, False):
+        fun, jac, hess, _ = optimize.scipy_callables(_chain, sparse=sparse)
+        con = optimize.scipy_constraint(lambda x: x[1:] ** 2 + x[:-1], -1.0, 1.5, sparse=sparse)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            runs.append(so.minimize(fun, x0, jac=jac, hess=hess, constraints=[con], method="trust-constr",
+                                    options={"gtol": 1e-10}))
+        if sparse:
+            assert sp.issparse(hess(x0)) and sp.issparse(con.jac(x0)) and sp.issparse(con.hess(x0, np.ones(11)))
+    assert runs[0].status in (1, 2)
+    np.testing.assert_allclose(runs[0].x, runs[1].x, atol=1e-8)

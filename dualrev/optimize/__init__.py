@@ -13,7 +13,7 @@ array([1., 1.])
 
 from dualrev.optimize._minimize import minimize
 from dualrev.optimize._result import OptimizeResult
-from dualrev.optimize.interop import scipy_callables
+from dualrev.optimize.interop import scipy_callables, scipy_constraint
 from dualrev.optimize.least_squares import least_squares
 
-__all__ = ["OptimizeResult", "least_squares", "minimize", "scipy_callables"]
+__all__ = ["OptimizeResult", "least_squares", "minimize", "scipy_callables", "scipy_constraint"]

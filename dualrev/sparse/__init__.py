@@ -14,9 +14,19 @@ except ImportError as e:  # pragma: no cover - depends on the environment
     raise ImportError("dualrev.sparse needs scipy, which is not installed: pip install scipy "
                       "(or pip install 'dualrev[sparse]')") from e
 
-from dualrev.sparse._api import SparseHessian, SparseJacobian, hessian, jacobian  # noqa: E402
-from dualrev.sparse.coloring import Coloring, color_columns, color_rows, star_coloring  # noqa: E402
-from dualrev.sparse.detect import hessian_sparsity, jacobian_sparsity  # noqa: E402
+from dualrev.sparse._api import SparseHessian, SparseJacobian, hessian, jacobian
+from dualrev.sparse.coloring import Coloring, color_columns, color_rows, star_coloring
+from dualrev.sparse.detect import hessian_sparsity, jacobian_sparsity
 
-__all__ = ["jacobian", "hessian", "jacobian_sparsity", "hessian_sparsity", "color_columns", "color_rows",
-           "star_coloring", "Coloring", "SparseJacobian", "SparseHessian"]
+__all__ = [
+    "Coloring",
+    "SparseHessian",
+    "SparseJacobian",
+    "color_columns",
+    "color_rows",
+    "hessian",
+    "hessian_sparsity",
+    "jacobian",
+    "jacobian_sparsity",
+    "star_coloring",
+]

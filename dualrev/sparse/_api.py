@@ -17,7 +17,7 @@ from dualrev.sparse.coloring import ORDERINGS, color_columns, color_rows, star_c
 from dualrev.sparse.detect import FlatInput, Propagation, flat_outputs, signature, trace
 from dualrev.transforms import grad, linearize, vjp
 
-__all__ = ["jacobian", "hessian", "SparseJacobian", "SparseHessian"]
+__all__ = ["SparseHessian", "SparseJacobian", "hessian", "jacobian"]
 
 _MODES = ("forward", "reverse")
 

@@ -28,7 +28,7 @@ import math
 import numpy as np
 import scipy.sparse as sp
 
-__all__ = ["Local", "NONE", "FULL", "RULES", "ELEMENTWISE_CURVATURE", "TOO_LARGE", "rule_for"]
+__all__ = ["ELEMENTWISE_CURVATURE", "FULL", "NONE", "RULES", "TOO_LARGE", "Local", "rule_for"]
 
 NONE, FULL = "none", "full"
 # An einsum whose index space is larger than this is given the dense rule instead of an exact enumeration.
@@ -36,7 +36,7 @@ TOO_LARGE = 50_000_000
 
 
 class Local:
-    __slots__ = ("maps", "curvature")
+    __slots__ = ("curvature", "maps")
 
     def __init__(self, maps, curvature=NONE):
         self.maps, self.curvature = maps, curvature

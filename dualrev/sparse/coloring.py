@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-__all__ = ["Coloring", "color_columns", "color_rows", "star_coloring", "ORDERINGS"]
+__all__ = ["ORDERINGS", "Coloring", "color_columns", "color_rows", "star_coloring"]
 
 ORDERINGS = ("largest_first", "smallest_last", "natural")
 

@@ -26,7 +26,7 @@ from dualrev.graph import Var, make_graph
 from dualrev.sparse._rules import FULL, NONE, rule_for
 from dualrev.tree_util import tree_flatten, tree_unflatten
 
-__all__ = ["jacobian_sparsity", "hessian_sparsity", "FlatInput", "trace", "Propagation"]
+__all__ = ["FlatInput", "Propagation", "hessian_sparsity", "jacobian_sparsity", "trace"]
 
 
 class FlatInput:
