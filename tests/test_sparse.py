@@ -35,20 +35,36 @@ def _stencil(u):
 JACOBIANS = {
     "diagonal": (lambda x: dnp.sin(x) * x, np.eye(12)),
     "banded": (lambda x: x[1:] ** 2 - x[:-1] * 3.0, np.eye(11, 12, 1) + np.eye(11, 12)),
-    "block_diagonal": (lambda x: dnp.reshape(dnp.tanh(dnp.reshape(x, (4, 3)) @ B), (-1,)),
-                       np.kron(np.eye(4), np.ones((3, 3)))),
+    "block_diagonal": (
+        lambda x: dnp.reshape(dnp.tanh(dnp.reshape(x, (4, 3)) @ B), (-1,)),
+        np.kron(np.eye(4), np.ones((3, 3))),
+    ),
     "arrow": (lambda x: x * x[0] + x[-1], None),
     "stencil": (lambda x: dnp.reshape(_stencil(dnp.reshape(x, (3, 4))) + dnp.reshape(x, (3, 4)) ** 3, (-1,)), None),
     "random_indexing": (lambda x: x[IDX_I] * dnp.exp(x[IDX_J]), None),
-    "concatenate_stack_transpose": (lambda x: dnp.concatenate([dnp.stack([x[:3], x[3:6]]).T.ravel(), x[6:] / x[:6]]),
-                                    None),
-    "cumsum_prod_max": (lambda x: dnp.concatenate([dnp.cumsum(x[:4]), dnp.prod(dnp.reshape(x, (4, 3)), axis=1),
-                                                   dnp.max(dnp.reshape(x, (3, 4)), axis=0)]), None),
-    "where_scatter": (lambda x: dnp.where(x > 0.0, x, x ** 2).at[np.array([0, 0, 5])].add(x[:3] * x[3:6]), None),
-    "matmul_einsum": (lambda x: dnp.concatenate([A @ x, dnp.einsum("ij,jk->ik", dnp.reshape(x[:6], (2, 3)),
-                                                                   dnp.reshape(x[6:], (3, 2))).ravel()]), None),
-    "sort_linalg_dense": (lambda x: dnp.concatenate([dnp.sort(x[:4]), dnp.linalg.solve(
-        dnp.reshape(x[4:8], (2, 2)) + 3 * np.eye(2), x[8:10]), x[10:] * 2.0]), None),
+    "concatenate_stack_transpose": (
+        lambda x: dnp.concatenate([dnp.stack([x[:3], x[3:6]]).T.ravel(), x[6:] / x[:6]]),
+        None,
+    ),
+    "cumsum_prod_max": (
+        lambda x: dnp.concatenate(
+            [dnp.cumsum(x[:4]), dnp.prod(dnp.reshape(x, (4, 3)), axis=1), dnp.max(dnp.reshape(x, (3, 4)), axis=0)]
+        ),
+        None,
+    ),
+    "where_scatter": (lambda x: dnp.where(x > 0.0, x, x**2).at[np.array([0, 0, 5])].add(x[:3] * x[3:6]), None),
+    "matmul_einsum": (
+        lambda x: dnp.concatenate(
+            [A @ x, dnp.einsum("ij,jk->ik", dnp.reshape(x[:6], (2, 3)), dnp.reshape(x[6:], (3, 2))).ravel()]
+        ),
+        None,
+    ),
+    "sort_linalg_dense": (
+        lambda x: dnp.concatenate(
+            [dnp.sort(x[:4]), dnp.linalg.solve(dnp.reshape(x[4:8], (2, 2)) + 3 * np.eye(2), x[8:10]), x[10:] * 2.0]
+        ),
+        None,
+    ),
 }
 
 # Conservative by design, for a pattern valid at every point: max (all of the group, not just the argmax), where
@@ -57,19 +73,27 @@ CONSERVATIVE = {"sort_linalg_dense", "where_scatter", "cumsum_prod_max"}
 
 HESSIANS = {
     "diagonal": (lambda x: dnp.sum(dnp.exp(x) * x), np.eye(12)),
-    "banded": (lambda x: dnp.sum(100 * (x[1:] - x[:-1] ** 2) ** 2 + (1 - x[:-1]) ** 2),
-               np.eye(12, k=1) + np.eye(12) + np.eye(12, k=-1)),
-    "block_diagonal": (lambda x: dnp.sum(dnp.sum(dnp.reshape(x, (4, 3)), axis=1) ** 2),
-                       np.kron(np.eye(4), np.ones((3, 3)))),
+    "banded": (
+        lambda x: dnp.sum(100 * (x[1:] - x[:-1] ** 2) ** 2 + (1 - x[:-1]) ** 2),
+        np.eye(12, k=1) + np.eye(12) + np.eye(12, k=-1),
+    ),
+    "block_diagonal": (
+        lambda x: dnp.sum(dnp.sum(dnp.reshape(x, (4, 3)), axis=1) ** 2),
+        np.kron(np.eye(4), np.ones((3, 3))),
+    ),
     "arrow": (lambda x: dnp.sum(x[0] * x[1:] ** 2) + x[0] ** 3, None),
-    "stencil": (lambda x: dnp.sum(_stencil(dnp.reshape(x, (3, 4))) ** 2 / 2) + dnp.sum(x ** 4), None),
+    "stencil": (lambda x: dnp.sum(_stencil(dnp.reshape(x, (3, 4))) ** 2 / 2) + dnp.sum(x**4), None),
     "random_indexing": (lambda x: dnp.sum(dnp.sin(x[IDX_I] * x[IDX_J])), None),
     "linear_parts_add_nothing": (lambda x: dnp.sum(A @ x) + x[0] * x[5] + dnp.sum(dnp.abs(x)), None),
-    "division_power_einsum": (lambda x: dnp.sum(x[:6] / x[6:]) + dnp.einsum("i,i->", x[:3], x[3:6]) + (x[7] ** 2 + 1) ** 1.25,
-                              None),
-    "minimal_surface": (lambda x: dnp.sum(dnp.sqrt(1 + (dnp.reshape(x, (3, 4))[1:] - dnp.reshape(x, (3, 4))[:-1])
-                                                    ** 2)), None),
-    "unused_values_add_nothing": (lambda x: dnp.sum((x ** 2)[:2]), np.diag([1.0, 1] + [0] * 10)),
+    "division_power_einsum": (
+        lambda x: dnp.sum(x[:6] / x[6:]) + dnp.einsum("i,i->", x[:3], x[3:6]) + (x[7] ** 2 + 1) ** 1.25,
+        None,
+    ),
+    "minimal_surface": (
+        lambda x: dnp.sum(dnp.sqrt(1 + (dnp.reshape(x, (3, 4))[1:] - dnp.reshape(x, (3, 4))[:-1]) ** 2)),
+        None,
+    ),
+    "unused_values_add_nothing": (lambda x: dnp.sum((x**2)[:2]), np.diag([1.0, 1] + [0] * 10)),
 }
 
 
@@ -138,6 +162,7 @@ def test_jacobian_modes_agree_and_the_cheaper_one_is_chosen():
 
 # -- colorings --
 
+
 def _tridiagonal(n):
     return sp.diags([np.ones(n - 1), np.ones(n), np.ones(n - 1)], [-1, 0, 1], format="csr")
 
@@ -183,8 +208,9 @@ def test_colorings_recover_every_nonzero_of_random_patterns(seed):
 
 # -- API: input kinds, user patterns, the guard, errors --
 
+
 def test_input_kinds():
-    f = lambda x: dnp.sum(x ** 3)
+    f = lambda x: dnp.sum(x**3)
     np.testing.assert_allclose(hessian(f)(2.0).toarray(), [[12.0]])
     np.testing.assert_allclose(hessian(f)(np.float64(2.0)).toarray(), [[12.0]])
     np.testing.assert_allclose(hessian(f)(np.array(2.0)).toarray(), [[12.0]])
@@ -222,7 +248,7 @@ def test_guard_detects_again_when_the_branch_changes():
     def f(x):
         if x[0] > 0:
             return dnp.sum(x[:2] ** 2)
-        return dnp.sum(x ** 2) + x[0] * x[-1]
+        return dnp.sum(x**2) + x[0] * x[-1]
 
     hess = hessian(f)
     a, b = np.array([1.0, 2, 3]), np.array([-1.0, 2, 3])
@@ -237,9 +263,9 @@ def test_errors_are_clear():
     with pytest.raises(TypeError, match="floating point"):
         hessian(lambda x: dnp.sum(x))(np.arange(3))
     with pytest.raises(TypeError, match="scalar"):
-        hessian(lambda x: x ** 2)(np.ones(3))
+        hessian(lambda x: x**2)(np.ones(3))
     with pytest.raises(TypeError, match="scalar"):
-        hessian_sparsity(lambda x: x ** 2, np.ones(3))
+        hessian_sparsity(lambda x: x**2, np.ones(3))
     with pytest.raises(TypeError, match="callable"):
         jacobian(3)
     with pytest.raises(ValueError, match="mode"):
@@ -247,7 +273,7 @@ def test_errors_are_clear():
     with pytest.raises(ValueError, match="ordering"):
         hessian(dnp.sum, ordering="random")
     with pytest.raises(TypeError, match="traced"):
-        dr.grad(lambda x: hessian(lambda y: dnp.sum(y ** 3))(x).sum())(np.ones(2))
+        dr.grad(lambda x: hessian(lambda y: dnp.sum(y**3))(x).sum())(np.ones(2))
 
 
 def test_dr_sparse_attribute():
@@ -255,6 +281,7 @@ def test_dr_sparse_attribute():
 
 
 # -- the optimizers --
+
 
 def _chain(x):
     return dnp.sum(100.0 * (x[1:] - x[:-1] ** 2) ** 2 + (1.0 - x[:-1]) ** 2)
@@ -284,12 +311,14 @@ def test_sparse_newton_shifts_an_indefinite_hessian():
     p, tau = sparse_newton_direction(H, np.ones(3))
     assert tau > 1 and np.dot(p, np.ones(3)) < 0
     # a saddle at x0 = 0: the shifted steps still find the minimum
-    res = optimize.minimize(lambda x: dnp.sum(x ** 4 - x ** 2) + x[0] * x[1], np.full(6, 0.1), method="newton",
-                            options={"sparse": True})
+    res = optimize.minimize(
+        lambda x: dnp.sum(x**4 - x**2) + x[0] * x[1], np.full(6, 0.1), method="newton", options={"sparse": True}
+    )
     assert res.success
     with pytest.raises(ValueError, match="eigen"):
-        optimize.minimize(_chain, np.zeros(4), method="newton", options={"sparse": True,
-                                                                         "hessian_modification": "eigen"})
+        optimize.minimize(
+            _chain, np.zeros(4), method="newton", options={"sparse": True, "hessian_modification": "eigen"}
+        )
     with pytest.raises(TypeError, match="sparse"):
         optimize.minimize(_chain, np.zeros(4), method="newton", options={"sparse": "yes"})
     with pytest.raises(ValueError, match="unknown option"):
@@ -330,9 +359,86 @@ def test_trust_constr_gets_sparse_jacobians_and_hessians():
         con = optimize.scipy_constraint(lambda x: x[1:] ** 2 + x[:-1], -1.0, 1.5, sparse=sparse)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            runs.append(so.minimize(fun, x0, jac=jac, hess=hess, constraints=[con], method="trust-constr",
-                                    options={"gtol": 1e-10}))
+            runs.append(
+                so.minimize(
+                    fun, x0, jac=jac, hess=hess, constraints=[con], method="trust-constr", options={"gtol": 1e-10}
+                )
+            )
         if sparse:
             assert sp.issparse(hess(x0)) and sp.issparse(con.jac(x0)) and sp.issparse(con.hess(x0, np.ones(11)))
     assert runs[0].status in (1, 2)
     np.testing.assert_allclose(runs[0].x, runs[1].x, atol=1e-8)
+
+
+# -- every family: never a missing nonzero (Jacobian and Hessian), on functions beyond the catalogue --
+
+M = RNG.standard_normal((4, 6))
+SWEEP = {
+    "var_std": lambda x: dnp.stack([dnp.var(x[:6]), dnp.std(x[6:])]),
+    "norm": lambda x: dnp.linalg.norm(dnp.reshape(x, (3, 4)), axis=1),
+    "kron": lambda x: dnp.kron(x[:3], x[3:6]),
+    "tensordot": lambda x: dnp.tensordot(dnp.reshape(x, (3, 4)), dnp.reshape(x, (4, 3)), axes=1).ravel(),
+    "trace_diag": lambda x: dnp.concatenate(
+        [dnp.diagonal(dnp.reshape(x, (3, 4))), dnp.trace(dnp.reshape(x, (3, 4)))[None]]
+    ),
+    "repeat_flip_roll": lambda x: dnp.concatenate([dnp.repeat(x[:3], 2), dnp.flip(x[3:6]), dnp.roll(x[6:], 2)]),
+    "take_along": lambda x: dnp.take_along_axis(
+        dnp.reshape(x, (3, 4)), np.array([[0, 2], [1, 1], [3, 0]]), axis=1
+    ).ravel(),
+    "median_sort": lambda x: dnp.concatenate(
+        [dnp.median(dnp.reshape(x, (3, 4)), axis=1), dnp.sort(dnp.reshape(x, (3, 4)), axis=0).ravel()]
+    ),
+    "matmul_batched": lambda x: (dnp.reshape(x, (2, 2, 3)) @ dnp.reshape(x[:6], (1, 3, 2))).ravel(),
+    "matvec": lambda x: (M @ dnp.reshape(x[:6], (6,))) * x[6:10],
+    "vecmat": lambda x: x[:4] @ dnp.reshape(x[:12], (4, 3)),
+    "einsum3": lambda x: dnp.einsum("i,j,k->ij", x[:3], x[3:6], x[6:9]).ravel(),
+    "einsum_diag": lambda x: dnp.einsum("ii->i", dnp.reshape(x[:9], (3, 3))) * x[9:12],
+    "inv_det": lambda x: dnp.concatenate(
+        [
+            dnp.linalg.inv(dnp.reshape(x[:4], (2, 2)) + 3 * np.eye(2)).ravel(),
+            dnp.linalg.det(dnp.reshape(x[4:8], (2, 2)))[None],
+        ]
+    ),
+    "cumprod_min": lambda x: dnp.concatenate(
+        [dnp.cumprod(dnp.reshape(x, (3, 4)), axis=1).ravel(), dnp.min(dnp.reshape(x, (3, 4)), axis=1)]
+    ),
+    "clip_power": lambda x: dnp.clip(x, -0.5, 0.5) ** 3 + dnp.maximum(x, 0.2) * x,
+    "at_set_mul": lambda x: x.at[np.array([1, 3])].set(x[:2] ** 2).at[0].multiply(x[5]),
+    "broadcast_outer": lambda x: (x[:3, None] * x[None, 3:7]).ravel(),
+    "split_hstack": lambda x: dnp.hstack(dnp.split(x, 3)[::-1]) * dnp.sin(x),
+    "mean_keepdims": lambda x: (
+        (dnp.reshape(x, (3, 4)) - dnp.mean(dnp.reshape(x, (3, 4)), axis=0, keepdims=True)).ravel() ** 2
+    ),
+    "logsumexp_like": lambda x: dnp.log(dnp.sum(dnp.exp(dnp.reshape(x, (3, 4))), axis=1)),
+    "where_nested": lambda x: dnp.where(x[:6] > x[6:], x[:6] * x[6:], dnp.exp(x[6:])),
+    "arctan2_hypot": lambda x: dnp.arctan2(x[:6], x[6:]) + dnp.hypot(x[6:], 2.0),
+}
+
+
+@dr.custom_jvp
+def softplus(x):
+    return dnp.log1p(dnp.exp(x))
+
+
+@softplus.defjvp
+def _softplus_jvp(primals, tangents):
+    (x,), (t,) = primals, tangents
+    return softplus(x), t / (1 + dnp.exp(-x))
+
+
+SWEEP["custom_softplus"] = lambda x: softplus(x[:6]) * x[6:]  # a custom rule: the dense rule
+
+
+@pytest.mark.parametrize("name", sorted(SWEEP))
+def test_every_family_never_misses_a_nonzero(name):
+    f = SWEEP[name]
+    x = RNG.uniform(0.3, 1.5, 12) * RNG.choice([-1, 1], 12)
+    P = jacobian_sparsity(f, x).toarray()
+    assert not np.any((np.abs(dr.jacfwd(f)(x)) > 0) & ~P)
+
+    def g(x):
+        y = f(x)
+        return dnp.sum(y**2) + dnp.sum(y)
+
+    Ph = hessian_sparsity(g, x).toarray()
+    assert not np.any((np.abs(dr.hessian(g)(x)) > 0) & ~Ph)
