@@ -442,3 +442,15 @@ def test_every_family_never_misses_a_nonzero(name):
 
     Ph = hessian_sparsity(g, x).toarray()
     assert not np.any((np.abs(dr.hessian(g)(x)) > 0) & ~Ph)
+
+
+def test_results_have_exactly_the_pattern_structure():
+    # solvers such as IPOPT take the structure once and the values as flat arrays in that order
+    f = HESSIANS["stencil"][0]
+    hess = hessian(f)
+    H = hess(_points(1)[0])
+    assert np.array_equal(H.indptr, hess.pattern.indptr) and np.array_equal(H.indices, hess.pattern.indices)
+    g = JACOBIANS["random_indexing"][0]
+    jac = jacobian(g)
+    J = jac(_points(1)[0])
+    assert np.array_equal(J.indptr, jac.pattern.indptr) and np.array_equal(J.indices, jac.pattern.indices)
