@@ -328,5 +328,8 @@ def rule_for(prim):
     """The rule of a primitive: its entry, the nonlinear elementwise rule, or None (the dense rule)."""
     rule = RULES.get(prim.name)
     if rule is None and prim.batch == "elementwise" and not prim.multiple_results:
-        rule = RULES[prim.name] = _elementwise(FULL)
+        return _NONLINEAR_ELEMENTWISE
     return rule
+
+
+_NONLINEAR_ELEMENTWISE = _elementwise(FULL)
