@@ -4,7 +4,9 @@ and trust-region Newton-CG (Hessian-vector products), BFGS, L-BFGS, gradient des
 to scipy.optimize.
 
 Built only on dualrev's public API (``dr.value_and_grad``, ``dr.hessian``, ``dr.linearize``, ``dr.hvp``,
-``dr.jacfwd``/``dr.jacrev``, ``dualrev.tree_util``) and NumPy.
+``dr.jacfwd``/``dr.jacrev``, ``dualrev.tree_util``) and NumPy. The sparse options (``options={"sparse": True}``
+for newton and trust-exact, ``least_squares(jac="sparse")``, ``scipy_callables(sparse=True)``, ``scipy_constraint``)
+add ``dr.sparse`` and scipy.sparse.linalg, imported only when used (``optimize._sparse``).
 
 >>> from dualrev import optimize
 >>> optimize.minimize(rosen, np.array([-1.2, 1.0]), method="newton").x
