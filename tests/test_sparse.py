@@ -454,3 +454,19 @@ def test_results_have_exactly_the_pattern_structure():
     jac = jacobian(g)
     J = jac(_points(1)[0])
     assert np.array_equal(J.indptr, jac.pattern.indptr) and np.array_equal(J.indices, jac.pattern.indices)
+
+
+def test_sparse_trust_exact_takes_the_hard_case():
+    # g has no component along the negative-curvature directions (x[0] = x[1] = 0): the hard case, where an
+    # interior step would stall at the saddle; the boundary step along the eigenvector escapes as the dense one does
+    from dualrev import optimize
+
+    def f(x):
+        return dnp.sum(x**4 - x**2) + x[0] * x[1]
+
+    x0 = np.array([0.0, 0.0, 1.0, -1.0, 0.5, 0.0])
+    sparse = optimize.minimize(f, x0, method="trust-exact", options={"sparse": True})
+    dense = optimize.minimize(f, x0, method="trust-exact")
+    assert sparse.success and dense.success
+    np.testing.assert_allclose(sparse.fun, dense.fun, rtol=1e-10)
+    np.testing.assert_allclose(sparse.fun, -2.125, rtol=1e-10)

@@ -132,4 +132,29 @@ def sparse_exact_subproblem(H, g, delta, max_iter=40):
     if best is None:  # H + hi I is positive definite and its step fits: take it
         lu = positive_definite_lu(H + hi * eye)
         best = lu.solve(-g) if lu is not None else -g * (delta / max(gnorm, 1e-300))
+    if float(np.linalg.norm(best)) < (1 - 1e-3) * delta and lo > 0:
+        # the hard case: H is indefinite (a factorisation failed at l > 0) and the step stays inside; move along
+        # the eigenvector of the smallest eigenvalue to the boundary, as the dense trust-exact does
+        z = _smallest_eigenvector(H)
+        if z is not None:
+            b, c = float(np.dot(best, z)), float(np.dot(best, best)) - delta * delta
+            root = math.sqrt(max(b * b - c, 0.0))
+
+            def model(p):
+                return float(np.dot(g, p)) + 0.5 * float(np.dot(p, H @ p))
+
+            return min((best + t * z for t in (-b - root, -b + root)), key=model), True
     return best, bool(abs(float(np.linalg.norm(best)) - delta) <= 1e-3 * delta)
+
+
+def _smallest_eigenvector(H):
+    """A unit eigenvector of the smallest eigenvalue of the symmetric sparse H (None if ARPACK does not converge)."""
+    n = H.shape[0]
+    if n <= 200:
+        return np.linalg.eigh(H.toarray())[1][:, 0]
+    from scipy.sparse.linalg import ArpackNoConvergence, eigsh
+
+    try:
+        return eigsh(H, k=1, which="SA", tol=1e-10)[1][:, 0]
+    except ArpackNoConvergence:
+        return None
