@@ -91,8 +91,9 @@ def sparse_exact_subproblem(H, g, delta, max_iter=40):
 
     The multiplier l is found by Newton's method on 1/delta - 1/|p(l)|, with |q|^2 = p'(H + l I)^-1 p from the same
     factorisation, safeguarded by a bracket [lo, hi] that bisection tightens whenever H + l I is not positive
-    definite. The hard case (no l with |p(l)| = delta) ends at the best interior step found, which still
-    decreases the model (H + l I positive definite makes g'p < 0 and the model value below -l|p|^2/2).
+    definite. In the hard case (H indefinite, no l with |p(l)| = delta) the best interior step is moved to the
+    boundary along the eigenvector of the smallest eigenvalue (``eigsh``); if ARPACK does not converge, the interior
+    step is kept, which still decreases the model (H + l I positive definite makes g'p < 0).
     """
     n = g.size
     eye = sp.identity(n, dtype=H.dtype, format="csc")
