@@ -25,3 +25,12 @@ __all__ = [
 
 from dualrev import optimize  # noqa: E402,F401  (after the API it is built on)
 from dualrev import nn  # noqa: E402,F401
+
+
+def __getattr__(name):
+    # dr.sparse needs scipy, an optional dependency: imported on first use, so `import dualrev` never needs it.
+    if name == "sparse":
+        import importlib
+
+        return importlib.import_module("dualrev.sparse")
+    raise AttributeError(f"module 'dualrev' has no attribute {name!r}")

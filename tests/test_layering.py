@@ -13,6 +13,7 @@ LAYERS = [
     {"transforms", "compile"},
     {"custom"},
     {"testing"},
+    {"sparse"},
     {"optimize", "nn", "__init__", "__main__"},
 ]
 

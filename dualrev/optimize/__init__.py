@@ -7,7 +7,9 @@ derivatives to scipy.optimize.
 
 Built on dualrev's public API (``dr.value_and_grad``, ``dr.hessian``, ``dr.linearize``, ``dr.hvp``,
 ``dr.jacfwd``/``dr.jacrev``, ``dualrev.tree_util``) and NumPy, and for ``_implicit``'s solve primitive on
-``core.Primitive``.
+``core.Primitive``. The sparse options (``options={"sparse": True}`` for newton and trust-exact,
+``least_squares(jac="sparse")``, ``scipy_callables(sparse=True)``, ``scipy_constraint``) add ``dr.sparse`` and
+scipy.sparse.linalg, imported only when used (``optimize._sparse``).
 
 >>> from dualrev import optimize
 >>> optimize.minimize(rosen, np.array([-1.2, 1.0]), method="newton").x
@@ -16,8 +18,9 @@ array([1., 1.])
 
 from dualrev.optimize._minimize import minimize
 from dualrev.optimize._result import OptimizeResult
-from dualrev.optimize.interop import scipy_callables
+from dualrev.optimize.interop import scipy_callables, scipy_constraint
 from dualrev.optimize.least_squares import least_squares
 from dualrev.optimize.root import fixed_point, root
 
-__all__ = ["OptimizeResult", "fixed_point", "least_squares", "minimize", "root", "scipy_callables"]
+__all__ = ["OptimizeResult", "fixed_point", "least_squares", "minimize", "root", "scipy_callables",
+           "scipy_constraint"]

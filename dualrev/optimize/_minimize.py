@@ -21,9 +21,10 @@ __all__ = ["METHODS", "minimize"]
 _LINE_SEARCH = {"c1", "c2"}
 # method -> (implementation, its own options, default maxiter as a function of n)
 METHODS = {
-    "newton": (minimize_newton, _LINE_SEARCH | {"hessian_modification"}, lambda n: 200 * n),
+    "newton": (minimize_newton, _LINE_SEARCH | {"hessian_modification", "sparse"}, lambda n: 200 * n),
     "newton-cg": (minimize_newton_cg, _LINE_SEARCH | {"cg_maxiter"}, lambda n: 200 * n),
-    "trust-exact": (minimize_trust_exact, {"initial_trust_radius", "max_trust_radius", "eta"}, lambda n: 200 * n),
+    "trust-exact": (minimize_trust_exact, {"initial_trust_radius", "max_trust_radius", "eta", "sparse"},
+                    lambda n: 200 * n),
     "trust-ncg": (minimize_trust_ncg, {"initial_trust_radius", "max_trust_radius", "eta", "cg_maxiter"},
                   lambda n: 200 * n),
     "bfgs": (minimize_bfgs, _LINE_SEARCH, lambda n: 200 * n),
@@ -77,7 +78,9 @@ def minimize(fun, x0, method="bfgs", args=(), tol=None, maxiter=None, callback=N
 
     ``options`` (per method): gtol, maxiter; c1, c2 (line-search methods: the Wolfe constants, 1e-4 and 0.9);
     hessian_modification ("cholesky" or "eigen", newton); cg_maxiter (newton-cg, trust-ncg); history_size
-    (l-bfgs, 10); initial_trust_radius (1.0), max_trust_radius (1000.0), eta (0.15) (trust-exact, trust-ncg).
+    (l-bfgs, 10); initial_trust_radius (1.0), max_trust_radius (1000.0), eta (0.15) (trust-exact, trust-ncg);
+    sparse (newton, trust-exact: True to use ``dr.sparse.hessian`` with the pattern detected from the trace, or a
+    scipy.sparse pattern; the Hessian stays a scipy.sparse matrix and is factored by sparse LU; needs scipy).
 
     ``callback(intermediate_result)`` is called after each iteration with an OptimizeResult holding x, fun, jac and
     nit; raising StopIteration in it ends the run (status 99). ``disp=True`` prints a table of the iterations.
@@ -121,6 +124,10 @@ def minimize(fun, x0, method="bfgs", args=(), tol=None, maxiter=None, callback=N
         raise TypeError("minimize: callback must be callable or None")
     if not isinstance(args, tuple):
         raise TypeError(f"minimize: args must be a tuple, got {type(args).__name__}")
+    if options.get("sparse", False) is not False:
+        from dualrev.optimize._sparse import check_sparse_option
+
+        options["sparse"] = check_sparse_option(f"minimize(method={key!r})", options["sparse"])
     gtol = float(options.pop("gtol", 1e-5))
     maxiter = options.pop("maxiter", None)
 

@@ -122,6 +122,7 @@ class Objective:
             self._jit_grad = dr.jit(self._grad)
             grad = self._grad
             self._jit_hvp = dr.jit(lambda x, v: dr.jvp(grad, (x,), (v,))[1])
+        self.sparse = False  # use_sparse_hessian: the Hessian as a scipy.sparse matrix from dr.sparse.hessian
 
     def _scalar(self, out):
         """The objective's output as a 0-d value; a size-1 array is accepted, anything else is a TypeError."""
@@ -212,8 +213,15 @@ class Objective:
 
         return np.asarray(g, dtype=self.dtype), hvp
 
+    def use_sparse_hessian(self, sparsity=None):
+        """From now on ``hessian`` returns a scipy.sparse CSR matrix from ``dr.sparse.hessian`` (the pattern detected
+        from the trace at the first point, or the given ``sparsity``; one Hessian-vector product per color)."""
+        self._hessian = dr.sparse.hessian(self._f_flat, sparsity=sparsity)
+        self.sparse = True
+
     def hessian(self, x):
-        """The Hessian (n, n) by dr.hessian (forward over reverse)."""
+        """The Hessian (n, n) by dr.hessian (forward over reverse), or sparse (``use_sparse_hessian``)."""
         self.counts.nhev += 1
         with np.errstate(all="ignore"):
-            return np.asarray(self._hessian(x), dtype=self.dtype)
+            H = self._hessian(x)
+        return H.astype(self.dtype) if self.sparse else np.asarray(H, dtype=self.dtype)

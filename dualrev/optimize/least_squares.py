@@ -41,11 +41,14 @@ _OPTIONS = {"lm": {"initial_damping"}, "gn": {"c1"}}
 
 
 def least_squares(residual, x0, method="lm", args=(), jac=None, ftol=1e-8, xtol=1e-8, gtol=1e-8, max_nfev=None,
-                  callback=None, disp=False, options=None, jit=True):
+                  callback=None, disp=False, options=None, jac_sparsity=None, jit=True):
     """Minimise ``0.5 * sum(residual(x, *args) ** 2)`` from ``x0`` (an array or a pytree of arrays).
 
     ``method``: "lm" (Levenberg-Marquardt, Nielsen's damping update) or "gn" (Gauss-Newton with backtracking).
-    ``jac``: None (pick by shape), "fwd" (``dr.jacfwd``) or "rev" (``dr.jacrev``). Stops when |J'r|_inf <= gtol,
+    ``jac``: None (pick by shape), "fwd" (``dr.jacfwd``) or "rev" (``dr.jacrev``), or "sparse": the Jacobian from
+    ``dr.sparse.jacobian`` (pattern detected from the trace, or given as ``jac_sparsity``, a scipy.sparse matrix
+    as in scipy's least_squares, which implies "sparse"); J'J stays sparse and the steps solve the damped normal
+    equations by sparse LU (needs scipy); ``res.jac`` is then a scipy.sparse matrix. Stops when |J'r|_inf <= gtol,
     when an accepted step reduces the cost by less than ftol * cost, when |h| <= xtol (xtol + |x|), or after
     ``max_nfev`` residual evaluations (default 100 * n). ``options``: "initial_damping" (lm: mu0 = tau max diag
     J'J, tau = 1e-3), "c1" (gn: the Armijo constant, 1e-4). ``callback(intermediate_result)`` is called after
@@ -67,8 +70,12 @@ def least_squares(residual, x0, method="lm", args=(), jac=None, ftol=1e-8, xtol=
     if unknown:
         raise ValueError(f"{name}(method={method!r}): unknown option(s) {sorted(unknown)}; valid options: "
                          f"{sorted(_OPTIONS[method])}")
-    if jac not in (None, "fwd", "rev"):
-        raise ValueError(f"{name}: jac must be None, 'fwd' or 'rev', got {jac!r}")
+    if jac not in (None, "fwd", "rev", "sparse"):
+        raise ValueError(f"{name}: jac must be None, 'fwd', 'rev' or 'sparse', got {jac!r}")
+    if jac_sparsity is not None:
+        if jac not in (None, "sparse"):
+            raise ValueError(f"{name}: jac_sparsity is given, so the Jacobian is sparse; jac={jac!r} contradicts it")
+        jac = "sparse"
     if not callable(residual):
         raise TypeError(f"{name}: residual must be callable")
     if not isinstance(args, tuple):
@@ -117,9 +124,18 @@ def least_squares(residual, x0, method="lm", args=(), jac=None, ftol=1e-8, xtol=
         raise ValueError(f"{name}: the residuals are not finite at x0")
     m = r0.size
     mode = jac or ("fwd" if n <= m else "rev")
-    jac_fun = dr.jacfwd(r_flat) if mode == "fwd" else dr.jacrev(r_flat)
-    if jit:
-        jac_fun = dr.jit(jac_fun)
+    sparse = mode == "sparse"
+    if sparse:
+        from dualrev.optimize._sparse import damped_solve
+
+        sparse_jac = dr.sparse.jacobian(r_flat, sparsity=jac_sparsity)
+
+        def jac_fun(v):
+            return sparse_jac(v).astype(dtype)
+    else:
+        jac_fun = dr.jacfwd(r_flat) if mode == "fwd" else dr.jacrev(r_flat)
+        if jit:
+            jac_fun = dr.jit(jac_fun)
     counts = {"nfev": 0, "njev": 0}
 
     def residuals(v):
@@ -133,12 +149,12 @@ def least_squares(residual, x0, method="lm", args=(), jac=None, ftol=1e-8, xtol=
     def jacobian(v):
         counts["njev"] += 1
         with np.errstate(all="ignore"):
-            return np.asarray(jac_fun(v), dtype=dtype).reshape(m, n)
+            return jac_fun(v) if sparse else np.asarray(jac_fun(v), dtype=dtype).reshape(m, n)
 
     x = flat0.copy()
     r = residuals(x)
     J = jacobian(x)
-    if not np.all(np.isfinite(J)):
+    if not np.all(np.isfinite(J.data if sparse else J)):
         raise ValueError(f"{name}: the Jacobian of the residuals is not finite at x0")
     cost = 0.5 * float(np.dot(r, r))
     g = J.T @ r
@@ -148,8 +164,8 @@ def least_squares(residual, x0, method="lm", args=(), jac=None, ftol=1e-8, xtol=
         print(f"{0:6d} {cost:16.8e} {inf_norm(g):11.3e} {'':>11} {counts['nfev']:6d} {counts['njev']:6d}")
     status, message = None, None
     nit = 0
-    A = J.T @ J
-    mu = float(options.get("initial_damping", 1e-3)) * max(float(np.max(np.diag(A))), np.finfo(dtype).tiny)
+    A = (J.T @ J).tocsc() if sparse else J.T @ J
+    mu = float(options.get("initial_damping", 1e-3)) * max(float(np.max(A.diagonal())), np.finfo(dtype).tiny)
     nu = 2.0
     c1 = float(options.get("c1", 1e-4))
     while status is None:
@@ -160,7 +176,10 @@ def least_squares(residual, x0, method="lm", args=(), jac=None, ftol=1e-8, xtol=
             status = 0
             break
         xnorm = float(np.linalg.norm(x))
-        if method == "lm":
+        if sparse:  # the damped normal equations, sparse: (J'J + mu I) h = -g; Gauss-Newton with a tiny damping
+            tiny = float(np.finfo(dtype).eps) * max(float(np.max(A.diagonal())), 1.0)
+            h = np.asarray(damped_solve(A, -g, mu if method == "lm" else tiny), dtype=dtype)
+        elif method == "lm":
             aug = np.concatenate([J, np.diag(np.full(n, np.sqrt(mu), dtype))])
             h = np.linalg.lstsq(aug, np.concatenate([-r, np.zeros(n, dtype)]), rcond=None)[0].astype(dtype)
         else:
@@ -180,7 +199,7 @@ def least_squares(residual, x0, method="lm", args=(), jac=None, ftol=1e-8, xtol=
                 reduction = cost - cost_new
                 x, r, cost = x_new, r_new, cost_new
                 J = jacobian(x)
-                A, g = J.T @ J, J.T @ r
+                A, g = (J.T @ J).tocsc() if sparse else J.T @ J, J.T @ r
                 mu *= max(1.0 / 3.0, 1.0 - (2.0 * rho - 1.0) ** 3)
                 nu = 2.0
                 step = hnorm
@@ -208,6 +227,8 @@ def least_squares(residual, x0, method="lm", args=(), jac=None, ftol=1e-8, xtol=
             cost = 0.5 * float(np.dot(r, r))
             J = jacobian(x)
             g = J.T @ r
+            if sparse:
+                A = (J.T @ J).tocsc()
             step = alpha * hnorm
             if reduction <= ftol * (cost + reduction):
                 status = 2

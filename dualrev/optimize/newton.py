@@ -4,6 +4,8 @@
   multiple of the identity found by trial Cholesky factorisations (Nocedal & Wright, Algorithm 3.3) or by an
   eigenvalue shift, tau = max(0, delta - lambda_min) (``options={"hessian_modification": "eigen"}``); then a
   strong-Wolfe line search from the unit step.
+  With ``options={"sparse": True}`` (or a scipy.sparse pattern) the Hessian comes from ``dr.sparse.hessian`` and
+  the trial factorisations are sparse LU factorisations (``optimize._sparse``): the sparse-Newton path.
 - ``newton-cg``: truncated Newton (Nocedal & Wright, Algorithm 7.1): conjugate gradients on H p = -g with
   Hessian-vector products (the gradient recorded once per iterate, one forward pass per product; the Hessian is
   never formed), stopped at the forcing tolerance min(0.5, sqrt|g|) |g| or at the first direction of non-positive
@@ -55,9 +57,20 @@ def newton_direction(H, g, modification="cholesky"):
     return -g, np.inf
 
 
-def minimize_newton(run, obj, c1=1e-4, c2=0.9, hessian_modification="cholesky"):
+def minimize_newton(run, obj, c1=1e-4, c2=0.9, hessian_modification="cholesky", sparse=False):
+    if sparse is not False:  # the sparse-Newton path: scipy.sparse Hessians, trial sparse LU factorisations
+        from dualrev.optimize import _sparse
+
+        if hessian_modification != "cholesky":
+            raise ValueError("minimize(method='newton'): hessian_modification='eigen' needs the dense Hessian's "
+                             "eigenvalues; with the option sparse, the shift comes from trial sparse factorisations "
+                             "(leave hessian_modification at 'cholesky')")
+        obj.use_sparse_hessian(None if sparse is True else sparse)
+
     def direction(x, g):
         H = obj.hessian(x)
+        if obj.sparse:
+            return _sparse.sparse_newton_direction(H, g)[0] if np.all(np.isfinite(H.data)) else None
         return newton_direction(H, g, hessian_modification)[0] if np.all(np.isfinite(H)) else None
 
     x, f, g, k, status, message = line_search_loop(run, obj, direction, c1, c2)

@@ -7,7 +7,9 @@ method supplies only its subproblem solver:
 - ``trust-exact``: the nearly exact solution of the subproblem with the Hessian from ``dr.hessian`` (Moré &
   Sorensen, Nocedal & Wright Algorithm 4.3): Newton's method on 1/Delta - 1/|p(lambda)| for the multiplier, here
   on the eigendecomposition of H (so each Newton step costs O(n)), safeguarded by bisection, with the "hard case"
-  handled by a step along the eigenvector of the smallest eigenvalue.
+  handled by a step along the eigenvector of the smallest eigenvalue. With ``options={"sparse": True}`` (or a
+  scipy.sparse pattern) the Hessian is sparse (``dr.sparse.hessian``) and the multiplier is found on sparse LU
+  factorisations of H + lambda I instead (``optimize._sparse.sparse_exact_subproblem``).
 
 The radius shrinks to min(Delta, |p|) / 4 rather than Delta / 4, so that a rejected interior step is not tried
 again with an unchanged radius (the two agree whenever the rejected step lay on the boundary).
@@ -222,12 +224,24 @@ def exact_subproblem(lam, Q, g, delta):
     return -(Q @ (gt / (lam + l))), True
 
 
-def minimize_trust_exact(run, obj, initial_trust_radius=1.0, max_trust_radius=1000.0, eta=0.15):
+def minimize_trust_exact(run, obj, initial_trust_radius=1.0, max_trust_radius=1000.0, eta=0.15, sparse=False):
     _check_trust_options("trust-exact", initial_trust_radius, max_trust_radius, eta)
     H = eig = None  # the Hessian at the current x and its eigendecomposition; None from each acceptance until needed
+    if sparse is not False:  # scipy.sparse Hessians; the subproblem on sparse LU factorisations of H + l I
+        from dualrev.optimize import _sparse
+
+        obj.use_sparse_hessian(None if sparse is True else sparse)
 
     def solve(x, g, delta):
         nonlocal H, eig
+        if obj.sparse:
+            if H is None:
+                H = obj.hessian(x)
+                if not np.all(np.isfinite(H.data)):
+                    return None
+            p, on_boundary = _sparse.sparse_exact_subproblem(H, g, delta)
+            p = p.astype(x.dtype)
+            return p, -(float(np.dot(g, p)) + 0.5 * float(np.dot(p, H @ p))), on_boundary
         if H is None:
             H = obj.hessian(x)
             if not np.all(np.isfinite(H)):
