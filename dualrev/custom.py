@@ -221,7 +221,8 @@ def _cts_in(bwd, f, res, cts, xs, zeros=True):
 
 
 def _custom_vjp_vjp(ct, ans, xs, params, argnums):
-    ct_leaves = _cts_in(params["bwd"], params["f"], params["residuals"], list(ct), xs, zeros=False)
+    cts = [_zeros_like(a) if c is None else c for c, a in zip(ct, ans)]  # the user's bwd gets arrays, as in JAX
+    ct_leaves = _cts_in(params["bwd"], params["f"], params["residuals"], cts, xs, zeros=False)
     return [ct_leaves[i] for i in argnums]
 
 

@@ -234,8 +234,8 @@ def backward_pass(tape, seeds, release=False):
                 grads[node] = ct
             continue
         if ct is not None:
-            if prim.multiple_results:
-                ct = tuple(np.zeros(a.shape, a.dtype) if c is None else c for c, a in zip(ct, node.ans))
+            if prim.multiple_results:  # None stands for a zero: the rules of several outputs take symbolic zeros
+                ct = tuple(ct)
             args = node.args
             in_cts = prim.vjp(ct, node.ans, args, node.params, node.argnums)
             for (parent, k), i, g in zip(node.parents, node.argnums, in_cts):

@@ -119,11 +119,6 @@ def _from_triangle(a, UPLO="L"):
     return where(keep, a, 0.0) + _mT(where(strict, a, 0.0))
 
 
-def _is_zero(c):
-    """A cotangent known to be zero: the engine fills outputs without a cotangent with plain zeros."""
-    return not isinstance(c, Tracer) and not np.any(c)
-
-
 def _square(name, a):
     shape = np.shape(a)
     if len(shape) < 2 or shape[-1] != shape[-2]:
@@ -213,6 +208,8 @@ def _slogdet_jvp(da, ans, a):
 
 
 def _slogdet_vjp(ct, ans, a):
+    if ct[1] is None:  # a cotangent on the sign only: zero (the sign is piecewise constant)
+        return None
     return expand_dims(ct[1], (-2, -1)) * _mT(inv(a))
 
 
@@ -286,8 +283,8 @@ def _eigh_jvp(da, ans, a, *, UPLO):
 def _eigh_vjp(ct, ans, a, *, UPLO):
     w, v = ans
     wbar, vbar = ct
-    inner = None if _is_zero(wbar) else _diag_embed(wbar)
-    if not _is_zero(vbar):  # skipped when only w has a cotangent: finite even at repeated eigenvalues
+    inner = None if wbar is None else _diag_embed(wbar)  # None: no cotangent (a symbolic zero)
+    if vbar is not None:  # skipped when only w has a cotangent: finite even at repeated eigenvalues
         term = _eigh_F(w) * matmul(_mT(v), vbar)
         inner = term if inner is None else inner + term
     if inner is None:
@@ -378,8 +375,11 @@ def _qr_jvp(da, ans, a):
 
 def _qr_vjp(ct, ans, a):
     q, r = ans
-    qbar, rbar = ct
-    qbar = None if _is_zero(qbar) else qbar
+    qbar, rbar = ct  # None: no cotangent (a symbolic zero)
+    if qbar is None and rbar is None:
+        return None
+    if rbar is None:  # only Q has a cotangent: R's enters the formulas below as zeros
+        rbar = np.zeros(np.shape(r), _dtype(r))
     m, n = np.shape(a)[-2:]
     if m >= n:
         return _qr_vjp_thin(q, r, qbar, rbar)
@@ -480,7 +480,7 @@ def _svd_jvp(da, ans, a):
 
 def _svd_vjp(ct, ans, a):
     u, s, vh = ans
-    ubar, sbar, vhbar = (None if _is_zero(c) else c for c in ct)
+    ubar, sbar, vhbar = ct  # None: no cotangent (a symbolic zero)
     m, n = np.shape(a)[-2:]
     inner = None if sbar is None else _diag_embed(sbar)  # the coefficient D of dS = U^T dA V
     if ubar is not None or vhbar is not None:  # skipped when only s has a cotangent: finite at repeated s
