@@ -43,6 +43,8 @@ def _note(f) -> str:
 def rows():
     out = []
     for np_func, f in NUMPY_TABLE.items():
+        if isinstance(np_func, np.ufunc) and getattr(np, np_func.__name__, None) is not np_func:
+            continue  # another library's ufunc (scipy.special's: docs/scipy.md), not NumPy's
         diff = not (f.nondiff if isinstance(f, Primitive) else f in NONDIFF_FUNCTIONS)
         kind = f"primitive `{f.name}`" if isinstance(f, Primitive) else "composite"
         marks = "yes | yes | yes" if diff else "no derivative | | "

@@ -16,4 +16,13 @@ except ImportError as e:  # pragma: no cover - exercised only where SciPy is mis
 
 from dualrev.scipy import linalg, special, stats  # noqa: E402
 
-__all__ = ["special", "stats", "linalg"]
+__all__ = ["REPLACEMENTS", "linalg", "special", "stats"]
+
+# SciPy functions that convert their input with np.asarray (so a traced value refuses them), and what to call instead:
+# for the error message of that refusal.
+REPLACEMENTS = {
+    **{f"scipy.linalg.{name}": f"dualrev.scipy.linalg.{name}" for name in linalg.__all__ if name != "LinAlgError"},
+    **{f"scipy.special.{name}": f"dualrev.scipy.special.{name}"
+       for name in ("logsumexp", "softmax", "log_softmax", "polygamma", "multigammaln")},
+    **{f"scipy.stats.{name}": f"dualrev.scipy.stats.{name}" for name in stats.__all__},
+}

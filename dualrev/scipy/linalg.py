@@ -20,8 +20,9 @@ Imports core, dualrev.numpy and scipy.linalg.
 
 from __future__ import annotations
 
+import importlib
+
 import numpy as np
-import scipy.linalg as sl
 
 from dualrev.core import Tracer, defprim
 from dualrev.numpy import concatenate, expand_dims, getitem, matmul, swapaxes, where
@@ -34,6 +35,11 @@ __all__ = [
 ]
 
 LinAlgError = np.linalg.LinAlgError
+
+
+def _scipy_linalg():
+    # imported at first use: `import dualrev` stays quick (scipy.special alone is needed to register its ufuncs)
+    return importlib.import_module("scipy.linalg")
 
 
 def _mT(x):
@@ -74,7 +80,7 @@ def _on_triangle(x, lower, unit_diagonal):
 
 
 def _solve_triangular_impl(a, b, *, trans, lower, unit_diagonal):
-    return sl.solve_triangular(a, b, trans=trans, lower=lower, unit_diagonal=unit_diagonal)
+    return _scipy_linalg().solve_triangular(a, b, trans=trans, lower=lower, unit_diagonal=unit_diagonal)
 
 
 def _solve_triangular_jvp(tangents, x, a, b, *, trans, lower, unit_diagonal):
@@ -168,7 +174,7 @@ def cho_solve(c_and_lower, b, overwrite_b=False, check_finite=True):
 
 
 def _lu_pivots_impl(a):
-    return sl.lu_factor(a)[1]
+    return _scipy_linalg().lu_factor(a)[1]
 
 
 # The row interchanges of a's LU (LAPACK's 0-based pivots): integers, without derivative.
@@ -219,7 +225,7 @@ def _lu_vjp(ct, lu, a):
 
 
 _lu = defprim(
-    lambda a: sl.lu_factor(a)[0], name="scipy.linalg.lu_factor", jvp=(_lu_jvp,), vjp=(_lu_vjp,),
+    lambda a: _scipy_linalg().lu_factor(a)[0], name="scipy.linalg.lu_factor", jvp=(_lu_jvp,), vjp=(_lu_vjp,),
     batch=lambda args, batched: _lu(args[0]),
     note="the packed factor L - I + U; dLU = L tril(F, -1) + triu(F) U, F = L^-1 P^T dA U^-1, as in JAX",
 )
@@ -271,7 +277,7 @@ def _frechet(a, e):
 
 
 def _expm_impl(a):
-    return sl.expm(a)
+    return _scipy_linalg().expm(a)
 
 
 _expm = defprim(

@@ -350,8 +350,9 @@ class beta(_Namespace):
     def cdf(x, a, b, loc=0, scale=1):
         x, a, b, loc, scale = _promote(x, a, b, loc, scale)
         y = (x - loc) / scale
-        outside = (y <= 0) | (y >= 1)
-        return _outside(outside, sp.betainc(a, b, where(outside, 0.5, y)), where(y <= 0, 0.0, 1.0))
+        inside = (y > 0) & (y < 1)
+        value = sp.betainc(a, b, where(inside, y, 0.5))
+        return where(y <= 0, 0.0, where(y >= 1, 1.0, value))
 
     @staticmethod
     def logcdf(x, a, b, loc=0, scale=1):
