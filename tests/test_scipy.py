@@ -266,6 +266,12 @@ def test_vmap_of_composites_matches_a_loop():
     _against_loop(dsl.expm, (_r(3, 2, 2),))
     _against_loop(lambda a, b: dsl.solve_triangular(a, b, lower=True), (_dominant(3, (3,)), _r(3, 3)))
     _against_loop(lambda x: dsp.polygamma(2, x) + sc.gammaln(x) + sc.zeta(x + 1.0, x), (POS + 0.5,))
+    # supports and masks: traced comparisons under vmap
+    ys = _r(3, 4, lo=-0.5, hi=1.5)
+    _against_loop(lambda y: dst.beta.pdf(y, 2.0, 3.0) + dst.beta.cdf(y, 2.0, 3.0) + dst.uniform.cdf(y), (ys,))
+    _against_loop(lambda y: dnp.where(dnp.isfinite(dst.uniform.logpdf(y)), 1.0, 0.0) * y, (ys,))
+    _against_loop(lambda mu: dst.poisson.logpmf(COUNTS, mu) + dst.binom.logpmf(COUNTS, 9.0, mu / 4), (POS[0] / 2,))
+    _against_loop(lambda x: sc.rel_entr(x, 1.0 - x) + dst.gamma.cdf(x, 1.5) + dst.expon.logsf(x), (ys,))
 
 
 # -- domain edges --

@@ -22,7 +22,7 @@ import scipy.special as sc
 
 from dualrev.core import Tracer, defprim, implements
 from dualrev.numpy import (
-    abs as _abs, broadcast_to, cbrt, exp, exp2, expm1, log, log1p, logaddexp, sign, squeeze, where,
+    abs as _abs, broadcast_to, cbrt, exp, exp2, expm1, log, log1p, logaddexp, logical_and, sign, squeeze, where,
 )
 from dualrev.numpy import sum as _sum
 from dualrev.numpy._batch import shift_axis
@@ -180,7 +180,7 @@ def _rel_entr_partial(first):
     # Where x > 0 and y > 0: d/dx = log(x / y) + 1, d/dy = -x / y; elsewhere 0 (the value is the constant 0 or inf),
     # as in JAX. The double where keeps the untaken branch finite.
     def partial(ans, x, y):
-        inside = (x > 0) & (y > 0)
+        inside = logical_and(x > 0, y > 0)  # not `&`: under vmap the masks are traced
         sx, sy = where(inside, x, 1.0), where(inside, y, 1.0)
         return where(inside, log(sx / sy) + 1.0 if first else -sx / sy, 0.0)
 

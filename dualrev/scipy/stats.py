@@ -19,8 +19,8 @@ import numpy as np
 
 from dualrev.core import Tracer
 from dualrev.numpy import (
-    abs as _abs, arctan, broadcast_to, exp, expand_dims, expm1, floor, log, log1p, logaddexp, pi, reshape,
-    swapaxes, tan, where,
+    abs as _abs, arctan, broadcast_to, exp, expand_dims, expm1, floor, log, log1p, logaddexp, logical_and, logical_or,
+    pi, reshape, swapaxes, tan, where,
 )
 from dualrev.numpy import linalg as _nla
 from dualrev.numpy import sum as _sum
@@ -230,7 +230,7 @@ class uniform(_Namespace):
     @staticmethod
     def logpdf(x, loc=0, scale=1):
         x, loc, scale = _promote(x, loc, scale)
-        outside = (x < loc) | (x > loc + scale)
+        outside = logical_or(x < loc, x > loc + scale)
         return _outside(outside, -log(scale) + 0.0 * x, -np.inf)
 
     @staticmethod
@@ -245,7 +245,7 @@ class uniform(_Namespace):
     @staticmethod
     def ppf(q, loc=0, scale=1):
         q, loc, scale = _promote(q, loc, scale)
-        return _outside((q < 0) | (q > 1), loc + q * scale, np.nan)
+        return _outside(logical_or(q < 0, q > 1), loc + q * scale, np.nan)
 
 
 class expon(_Namespace):
@@ -337,7 +337,7 @@ class beta(_Namespace):
     def logpdf(x, a, b, loc=0, scale=1):
         x, a, b, loc, scale = _promote(x, a, b, loc, scale)
         y = (x - loc) / scale
-        outside = (y < 0) | (y > 1)
+        outside = logical_or(y < 0, y > 1)
         y = where(outside, 0.5, y)
         log_density = sp.xlogy(a - 1.0, y) + sp.xlog1py(b - 1.0, -y) - sp.betaln(a, b) - log(scale)
         return _outside(outside, log_density, -np.inf)
@@ -350,7 +350,7 @@ class beta(_Namespace):
     def cdf(x, a, b, loc=0, scale=1):
         x, a, b, loc, scale = _promote(x, a, b, loc, scale)
         y = (x - loc) / scale
-        inside = (y > 0) & (y < 1)
+        inside = logical_and(y > 0, y < 1)
         value = sp.betainc(a, b, where(inside, y, 0.5))
         return where(y <= 0, 0.0, where(y >= 1, 1.0, value))
 
@@ -371,7 +371,7 @@ class beta(_Namespace):
 
 
 def _not_a_count(k):
-    return (k < 0) | (k != floor(k))
+    return logical_or(k < 0, k != floor(k))
 
 
 class poisson(_Namespace):
@@ -405,7 +405,7 @@ class binom(_Namespace):
     def logpmf(k, n, p, loc=0):
         k, n, p, loc = _promote(k, n, p, loc)
         y = k - loc
-        bad = (y < 0) | (y > n)
+        bad = logical_or(y < 0, y > n)
         y = where(bad, 0.0, y)
         log_comb = sp.gammaln(n + 1.0) - sp.gammaln(y + 1.0) - sp.gammaln(n - y + 1.0)
         return _outside(bad, log_comb + sp.xlogy(y, p) + sp.xlog1py(n - y, -p), -np.inf)
