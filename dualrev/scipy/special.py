@@ -28,10 +28,10 @@ from dualrev.numpy import sum as _sum
 from dualrev.numpy._batch import shift_axis
 
 __all__ = [
-    "beta", "betainc", "betaln", "digamma", "entr", "erf", "erfc", "erfcinv", "erfcx", "erfinv", "exp1", "expi",
-    "expit", "gamma", "gammainc", "gammaincc", "gammaln", "gammasgn", "hyp1f1", "i0", "i0e", "i1", "i1e", "kl_div",
-    "log_expit", "log_ndtr", "log_softmax", "loggamma", "logit", "logsumexp", "multigammaln", "ndtr", "ndtri",
-    "poch", "polygamma", "psi", "rel_entr", "softmax", "softplus", "xlog1py", "xlogy", "zeta", "dawsn",
+    "beta", "betainc", "betaln", "dawsn", "digamma", "entr", "erf", "erfc", "erfcinv", "erfcx", "erfinv", "exp1",
+    "exp10", "expi", "expit", "gamma", "gammainc", "gammaincc", "gammaln", "gammasgn", "hyp1f1", "i0", "i0e", "i1",
+    "i1e", "kl_div", "log_expit", "log_ndtr", "log_softmax", "loggamma", "logit", "logsumexp", "multigammaln", "ndtr",
+    "ndtri", "poch", "polygamma", "psi", "rel_entr", "softmax", "softplus", "xlog1py", "xlogy", "zeta",
 ]
 
 SQRT_PI = math.sqrt(math.pi)

@@ -463,3 +463,18 @@ class multivariate_normal(_Namespace):
         """The density at ``x`` (..., n)."""
         return exp(multivariate_normal.logpdf(x, mean, cov, allow_singular))
 
+
+
+def _describe(dist, name, f):
+    """A docstring for a function that has none: what it computes and with which signature."""
+    what = {"logpdf": "log probability density", "pdf": "probability density", "cdf": "cumulative distribution",
+            "logcdf": "log of the cumulative distribution", "sf": "survival function (1 - cdf)",
+            "logsf": "log of the survival function", "ppf": "quantile function (inverse of cdf)",
+            "isf": "inverse of the survival function", "logpmf": "log probability mass", "pmf": "probability mass"}
+    return f"``scipy.stats.{dist}.{name}``: the {what[name]}, differentiable; jax.scipy.stats's signature."
+
+
+for _dist in (norm, t, gamma, beta, poisson, binom, multivariate_normal, expon, cauchy, laplace, logistic, uniform):
+    for _name, _f in vars(_dist).items():
+        if isinstance(_f, staticmethod) and not _f.__func__.__doc__:
+            _f.__func__.__doc__ = _describe(_dist.__name__, _name, _f.__func__)
