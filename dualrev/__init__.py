@@ -26,6 +26,10 @@ __all__ = [
 from dualrev import optimize  # noqa: E402,F401  (after the API it is built on)
 from dualrev import nn  # noqa: E402,F401
 
+import importlib.util as _importlib_util  # noqa: E402
+
+if _importlib_util.find_spec("scipy") is not None:  # the optional extra: plain scipy.special calls differentiate
+    from dualrev import scipy  # noqa: E402,F401
 
 def __getattr__(name):
     # dr.sparse needs scipy, an optional dependency: imported on first use, so `import dualrev` never needs it.

@@ -8,7 +8,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[1] / "dualrev"
 LAYERS = [
     {"tree_util"},
     {"core"},
-    {"numpy"},
+    {"numpy", "scipy"},
     {"forward", "reverse", "batching", "graph"},
     {"transforms", "compile"},
     {"custom"},
