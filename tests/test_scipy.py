@@ -5,8 +5,8 @@ tests/test_primitives.py through tests/specs_scipy.py, and their batching rules 
 composite (special.logsumexp/softmax/..., stats.*, linalg.*) is compared with its jax.scipy counterpart: value, jvp,
 vjp (order 1) and the four second-order mode pairs (order 2), in float64 and float32, at fixed points inside the
 domain. Functions of a symmetric matrix are compared through a symmetric parametrization, (a + a.T) / 2, because
-jax.scipy.linalg.cholesky's derivative does not treat its input as symmetric while dualrev's does (both are right
-for symmetric perturbations).
+jax.scipy.linalg.cholesky's derivative does not read one triangle of its input while dualrev's does, as SciPy does
+(both are right for symmetric perturbations).
 """
 
 from __future__ import annotations
@@ -398,3 +398,13 @@ def test_every_scipy_special_primitive_is_reached_by_the_plain_ufunc():
     for name, prim in PRIMITIVES.items():
         if name.startswith("scipy.special.") and isinstance(prim.impl, np.ufunc):
             assert NUMPY_TABLE[prim.impl] is prim, name
+
+
+@pytest.mark.parametrize("lower", [True, False])
+def test_cholesky_reads_the_triangle_scipy_reads(lower):
+    """Values and derivatives of what SciPy computes, for a non-symmetric input: only the ``lower`` triangle."""
+    rng = np.random.default_rng(3)
+    a = rng.normal(size=(3, 3)) + 4 * np.eye(3)
+    np.testing.assert_allclose(dsl.cholesky(a, lower=lower), scipy.linalg.cholesky(a, lower=lower), rtol=1e-12)
+    w = np.arange(1.0, 10.0).reshape(3, 3)
+    dr.check_grads(lambda a: dnp.sum(dsl.cholesky(a, lower=lower) * w), (a,), order=2)

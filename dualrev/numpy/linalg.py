@@ -261,7 +261,9 @@ def cholesky(a, /, *, upper=False):
     """``np.linalg.cholesky``: L (lower) with a = L @ L.T, or its transpose with ``upper=True``. NumPy reads
     only the lower (``upper=True``: upper) triangle of ``a``, and so does the derivative."""
     _square("cholesky", a)
-    L = _cholesky(_from_triangle(a, "U" if upper else "L") if isinstance(a, Tracer) else a)
+    if not isinstance(a, Tracer):
+        return np.linalg.cholesky(a, upper=upper)
+    L = _cholesky(_from_triangle(a, "U" if upper else "L"))
     return _mT(L) if upper else L
 
 

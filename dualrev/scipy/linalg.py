@@ -142,10 +142,10 @@ def solve_triangular(a, b, trans=0, lower=False, unit_diagonal=False, overwrite_
 
 def cholesky(a, lower=False, overwrite_a=False, check_finite=True):
     """``scipy.linalg.cholesky``: the upper factor U with a = U.T @ U (SciPy's default), or the lower L with
-    a = L @ L.T for ``lower=True``. The derivative treats ``a`` as symmetric, as in JAX."""
+    a = L @ L.T for ``lower=True``. Like SciPy (LAPACK's potrf) it reads only that triangle of ``a``, and so does
+    the derivative."""
     _real("cholesky", a)
-    L = _nla.cholesky(a)
-    return L if lower else _mT(L)
+    return _nla.cholesky(a, upper=not lower)
 
 
 def cho_factor(a, lower=False, overwrite_a=False, check_finite=True):
