@@ -103,7 +103,19 @@ def aliases_and_inputs(x):
     return np.sum(alias * np.array([1.0, -2.0, 3.0, 0.5]))
 
 
-PROGRAMS = [issue_example, write_through_slices, transposes_and_copies, recurrence, rows_and_splits, views_of_views,
+def numpy_writing_functions(x):
+    m = np.outer(x, x) + np.eye(4)
+    np.fill_diagonal(m, x ** 2)
+    np.put(m, [1, 6, -1], [x[0], 2.0])  # values repeated, as NumPy does
+    np.place(m, np.arange(16).reshape(4, 4) % 3 == 1, np.sin(x[:3]))
+    np.putmask(m, m < -0.2, x[3] * np.arange(16.0))
+    np.put_along_axis(m, np.array([[0], [2], [1], [3]]), x[:, None] * 3.0, axis=1)
+    np.copyto(m, np.cos(m), where=np.eye(4, dtype=bool))
+    np.add.at(m, (np.array([0, 0, 3]), np.array([1, 1, 2])), x[1])
+    return np.sum(m * np.arange(16.0).reshape(4, 4))
+
+
+PROGRAMS = [issue_example, numpy_writing_functions, write_through_slices, transposes_and_copies, recurrence, rows_and_splits, views_of_views,
             aliases_and_inputs]
 X = np.array([0.3, -1.2, 0.9, 0.7])
 

@@ -24,7 +24,7 @@ __all__: list = []
 # functions whose arguments are sequences of arrays, or indices: converted by the function itself, or never
 _SEQUENCES = {np.concatenate, np.stack, np.hstack, np.vstack, np.dstack, np.column_stack, np.linalg.multi_dot,
               operator.getitem, core.index_write, core.index_update, core.array_like, core.ufunc_method,
-              core.inplace_operator, np.select, np.piecewise, np.block}
+              core.inplace_operator, np.select, np.piecewise, np.block, np.choose, np.lexsort}
 
 
 def _convert(a):

@@ -26,7 +26,7 @@ from dualrev import core
 from dualrev.core import NUMPY_TABLE, Tracer, implements
 from dualrev.numpy.indexing import at
 from dualrev.numpy.reductions import sum as _sum
-from dualrev.numpy.shape import astype, getitem_p, ravel, reshape, reshape_p
+from dualrev.numpy.shape import asarray, astype, getitem_p, ravel, reshape, reshape_p
 
 __all__ = ["copy", "zeros_like", "ones_like", "empty_like", "full_like"]
 
@@ -282,3 +282,114 @@ zeros_like = _like(np.zeros_like)
 ones_like = _like(np.ones_like)
 empty_like = _like(np.empty_like)
 full_like = _like(np.full_like)
+
+
+# -- NumPy's functions that write into their first argument --
+
+
+def _target(a, name):
+    if not isinstance(a, Tracer):
+        raise TypeError(f"dualrev.numpy.{name}: a NumPy array cannot hold a traced value; make the array traced "
+                        "(np.zeros_like(x), x.copy()) or build the result with dnp.where / dnp.at")
+    return a
+
+
+def _write_flat(a, positions, values):
+    """a.flat[positions] = values (repeated to fill, as NumPy's put/place do), through setitem."""
+    shape = a.shape
+    positions = np.asarray(positions, np.intp).ravel()
+    if positions.size == 0:
+        return
+    values = ravel(asarray(values))
+    n = np.shape(values)[0]
+    if n == 0:
+        raise ValueError("cannot write an empty set of values into a non-empty selection")
+    if n != positions.size:
+        values = getitem_p(values, idx=(np.arange(positions.size) % n,))
+    setitem(a, np.unravel_index(positions, shape), values)
+
+
+@implements(np.copyto)
+def copyto(dst, src, casting="same_kind", where=True):
+    """``np.copyto``: ``src`` (broadcast) written into the traced ``dst`` where ``where`` holds."""
+    _target(dst, "copyto")
+    src = asarray(src)
+    if not np.can_cast(np.result_type(core.concrete_value(src)), dst.dtype, casting):
+        raise TypeError(f"Cannot cast array data from {np.result_type(core.concrete_value(src))} to {dst.dtype} "
+                        f"according to the rule {casting!r}")
+    setitem(dst, Ellipsis, _where(where, src, dst) if where is not True else _broadcast(src, dst.shape))
+
+
+@implements(np.fill_diagonal)
+def fill_diagonal(a, val, wrap=False):
+    """``np.fill_diagonal``: the main diagonal of the traced ``a`` set to ``val`` (repeated), NumPy's positions."""
+    _target(a, "fill_diagonal")
+    mask = np.zeros(a.shape, bool)
+    np.fill_diagonal(mask, True, wrap=wrap)
+    _write_flat(a, np.flatnonzero(mask), val)
+
+
+@implements(np.place)
+def place(arr, mask, vals):
+    """``np.place``: the elements of the traced ``arr`` where ``mask`` holds set to ``vals``, in order, repeated."""
+    _target(arr, "place")
+    if isinstance(mask, Tracer) and mask._trace.batched:
+        raise TypeError("dualrev.numpy.place: under vmap the number of places differs per example; use "
+                        "np.putmask(arr, mask, values) or arr[...] = dnp.where(mask, values, arr)")
+    _write_flat(arr, np.flatnonzero(np.broadcast_to(np.asarray(core.concrete_value(mask), bool), arr.shape)), vals)
+
+
+@implements(np.put)
+def put(a, ind, v, mode="raise"):
+    """``np.put``: ``a.flat[ind] = v`` on the traced ``a`` (``v`` repeated; ``mode`` 'raise', 'wrap' or 'clip')."""
+    _target(a, "put")
+    size = int(np.prod(a.shape))
+    ind = np.asarray(core.concrete_value(ind), np.intp)
+    if mode == "wrap":
+        ind = ind % size
+    elif mode == "clip":
+        ind = np.clip(ind, 0, size - 1)
+    elif np.any((ind < -size) | (ind >= size)):
+        raise IndexError(f"index {ind.max()} is out of bounds for axis 0 with size {size}")
+    _write_flat(a, ind % size if size else ind, v)
+
+
+@implements(np.putmask)
+def putmask(a, mask, values):
+    """``np.putmask``: ``a.flat[i] = values.flat[i % len(values)]`` where ``mask`` holds, on the traced ``a`` (a
+    ``where``, so the mask may differ per example under vmap)."""
+    _target(a, "putmask")
+    size = int(np.prod(a.shape))
+    values = ravel(asarray(values))
+    n = np.shape(values)[0]
+    if size and n == 0:
+        raise ValueError("cannot write an empty set of values into a non-empty array")
+    full = reshape(getitem_p(values, idx=(np.arange(size) % n,)), a.shape) if size else values
+    setitem(a, Ellipsis, _where(mask, full, a))
+
+
+@implements(np.put_along_axis)
+def put_along_axis(arr, indices, values, axis):
+    """``np.put_along_axis``: ``values`` written into the traced ``arr`` at ``indices`` along ``axis``."""
+    _target(arr, "put_along_axis")
+    shape = arr.shape
+    labels = np.arange(int(np.prod(shape))).reshape(shape)
+    if axis is None:
+        labels, axis = labels.ravel(), 0
+    positions = np.take_along_axis(labels, np.asarray(core.concrete_value(indices), np.intp), axis=axis)
+    setitem(arr, np.unravel_index(positions, shape), values)
+
+
+def _where(condition, x, y):
+    from dualrev.numpy.ufuncs import where
+
+    return where(condition, x, y)
+
+
+def _broadcast(x, shape):
+    from dualrev.numpy.shape import broadcast_to
+
+    return broadcast_to(x, shape)
+
+
+__all__ += ["copyto", "fill_diagonal", "place", "put", "put_along_axis", "putmask"]

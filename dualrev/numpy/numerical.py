@@ -23,6 +23,7 @@ from dualrev.numpy.shape import (
     astype,
     broadcast_to,
     concatenate,
+    expand_dims,
     getitem,
     moveaxis,
     ravel,
@@ -41,6 +42,7 @@ from dualrev.numpy.ufuncs import (
     logical_and,
     logical_not,
     logical_or,
+    sqrt,
     where,
 )
 
@@ -392,9 +394,11 @@ def select(condlist, choicelist, default=0):
         raise ValueError("dualrev.numpy.select: list of cases must be same length as list of conditions")
     if len(choicelist) == 0:
         raise ValueError("dualrev.numpy.select: select with an empty condition list is not possible")
-    choices = [asarray(c) for c in choicelist]
-    dtype = np.result_type(*[_dtype(c) for c in choices], default if type(default) in (int, float, bool) else
-                           _dtype(default))
+    def weak(v):  # a Python number stays weak, as in JAX: float32 choices stay float32
+        return v if type(v) in (int, float, bool) else asarray(v)
+
+    choices = [weak(c) for c in choicelist]
+    dtype = np.result_type(*[c if type(c) in (int, float, bool) else _dtype(c) for c in choices + [weak(default)]])
     conds = [asarray(c) for c in condlist]
     for i, c in enumerate(conds):
         if _dtype(c) != np.bool_:
@@ -466,3 +470,312 @@ def allclose(a, b, rtol=1e-05, atol=1e-08, equal_nan=False):
     close = _all(isclose(a, b, rtol=rtol, atol=atol, equal_nan=equal_nan))
     return bool(close) if not isinstance(close, Tracer) else close
 
+
+
+# -- more choosing and scans --
+
+
+@implements(np.choose)
+def choose(a, choices, out=None, mode="raise"):
+    """``np.choose``: ``choices[a[i]][i]`` (integer ``a``, no derivative; ``mode`` 'raise', 'wrap' or 'clip');
+    differentiable in the choices."""
+    if out is not None:
+        raise TypeError("dualrev.numpy.choose: out= is not supported")
+    a = asarray(a)
+    if isinstance(a, Tracer):
+        raise TypeError("dualrev.numpy.choose: the index array cannot be traced; pass an integer NumPy array")
+    choices = [c if type(c) in (int, float, bool) else asarray(c) for c in choices]  # Python numbers stay weak
+    n = len(choices)
+    if mode == "wrap":
+        a = a % n
+    elif mode == "clip":
+        a = np.clip(a, 0, n - 1)
+    elif np.any((a < 0) | (a >= n)):
+        raise ValueError("invalid entry in choice array")
+    shape = np.broadcast_shapes(np.shape(a), *[np.shape(c) for c in choices])
+    return select([np.broadcast_to(a == k, shape) for k in range(n)], choices)
+
+
+@implements(np.compress)
+def compress(condition, a, axis=None, out=None):
+    """``np.compress``: the slices of ``a`` along ``axis`` where ``condition`` (a NumPy boolean array) holds."""
+    if out is not None:
+        raise TypeError("dualrev.numpy.compress: out= is not supported")
+    condition = np.asarray(condition, bool)
+    a = asarray(a)
+    if axis is None:
+        a, axis = ravel(a), 0
+    axis = _axis(axis, np.ndim(a), "compress")
+    keep = np.flatnonzero(condition)
+    if keep.size and keep[-1] >= np.shape(a)[axis]:
+        raise IndexError(f"index {keep[-1]} is out of bounds for axis {axis} with size {np.shape(a)[axis]}")
+    return getitem(a, (slice(None),) * axis + (keep,))
+
+
+@implements(np.extract)
+def extract(condition, arr):
+    """``np.extract``: the elements of ``arr`` where ``condition`` (a NumPy array) is nonzero, flattened."""
+    return getitem(ravel(asarray(arr)), (np.flatnonzero(np.asarray(condition)),))
+
+
+def _cumulative(name, scan, x, axis, dtype, out, include_initial, identity):
+    if out is not None:
+        raise TypeError(f"dualrev.numpy.{name}: out= is not supported")
+    x = asarray(x)
+    if axis is None:
+        if np.ndim(x) > 1:
+            raise ValueError(f"dualrev.numpy.{name}: axis must be specified for arrays of more than one dimension")
+        axis = 0
+    out = scan(x, axis=axis, dtype=dtype)
+    if include_initial:
+        shape = list(np.shape(out))
+        shape[_axis(axis, np.ndim(out), name)] = 1
+        out = concatenate([np.full(shape, identity, _dtype(out)), out], axis=axis)
+    return out
+
+
+@implements(np.cumulative_sum)
+def cumulative_sum(x, /, *, axis=None, dtype=None, out=None, include_initial=False):
+    """``np.cumulative_sum`` (the array API's cumsum), optionally with the initial 0."""
+    from dualrev.numpy.reductions import cumsum
+
+    return _cumulative("cumulative_sum", cumsum, x, axis, dtype, out, include_initial, 0)
+
+
+@implements(np.cumulative_prod)
+def cumulative_prod(x, /, *, axis=None, dtype=None, out=None, include_initial=False):
+    """``np.cumulative_prod`` (the array API's cumprod), optionally with the initial 1."""
+    from dualrev.numpy.reductions import cumprod
+
+    return _cumulative("cumulative_prod", cumprod, x, axis, dtype, out, include_initial, 1)
+
+
+@implements(np.unwrap)
+def unwrap(p, discont=None, axis=-1, *, period=2 * np.pi):
+    """``np.unwrap``: jumps larger than ``discont`` (default period/2) along ``axis`` replaced by their
+    complement modulo ``period``, with NumPy's formula; the corrections are piecewise constant, so the derivative
+    is that of ``p``."""
+    p = _float(asarray(p))
+    axis = _axis(axis, np.ndim(p), "unwrap")
+    d = diff(p, axis=axis)
+    discont = period / 2 if discont is None else discont
+    high = period / 2
+    ddmod = (d + high) % period - high
+    ddmod = where(logical_and(equal(ddmod, -high), greater(d, 0)), high, ddmod)
+    correct = where(less(absolute(d), discont), 0.0, ddmod - d)
+    shape = list(np.shape(p))
+    shape[axis] = 1
+    from dualrev.numpy.reductions import cumsum
+
+    return p + concatenate([np.zeros(shape, _dtype(p)), cumsum(correct, axis=axis)], axis=axis)
+
+
+@implements(np.bincount)
+def bincount(x, weights=None, minlength=0):
+    """``np.bincount``: the number of occurrences (no derivative), or the sums of ``weights`` per value of the
+    non-negative integers ``x`` (differentiable in the weights)."""
+    x = np.asarray(concrete_value(x)) if not isinstance(x, Tracer) or not x._trace.batched else None
+    if x is None:
+        raise TypeError("dualrev.numpy.bincount: under vmap the values to count differ per example (the result's "
+                        "length would too); pass them unbatched or use dnp.at(zeros)[x].add(weights)")
+    if weights is None:
+        return np.bincount(x, minlength=minlength)
+    weights = _float(asarray(weights))
+    n = max(int(x.max()) + 1 if x.size else 0, minlength)
+    return at(np.zeros(n, _dtype(weights)))[x].add(weights)
+
+
+@implements(np.modf)
+def modf(x, out=None):
+    """``np.modf``: (fractional part, integral part); the fractional part has derivative 1, the integral part 0."""
+    from dualrev.numpy.ufuncs import trunc
+
+    x = _float(asarray(x))
+    whole = trunc(x)
+    return x - whole, whole
+
+
+@implements(np.ldexp)
+def ldexp(x1, x2, out=None):
+    """``np.ldexp``: ``x1 * 2**x2`` for integer ``x2`` (differentiable in ``x1``)."""
+    x2 = asarray(x2)
+    if _dtype(x2).kind not in "iub":
+        raise TypeError("dualrev.numpy.ldexp: the exponents x2 must be integers")
+    x1 = _float(asarray(x1))
+    scale = np.ldexp(np.ones((), _dtype(x1)), concrete_value(x2)) if not isinstance(x2, Tracer) else 2.0 ** x2
+    return x1 * scale
+
+
+@implements(np.partition)
+def partition(a, kth, axis=-1, kind="introselect", order=None):
+    """``np.partition``: NumPy's own arrangement (its argpartition of the values), as a gather, so the derivative
+    follows the elements. Under vmap the arrangement would differ per example: use ``dnp.sort``, a valid partition
+    for every ``kth``."""
+    if order is not None:
+        raise TypeError("dualrev.numpy.partition: order= (structured arrays) is not supported")
+    from dualrev.numpy.indexing import take_along_axis
+
+    a = asarray(a)
+    if isinstance(a, Tracer) and a._trace.batched:
+        raise TypeError("dualrev.numpy.partition: under vmap each example would be arranged differently; use "
+                        "dnp.sort, which is a valid partition for every kth")
+    if axis is None:
+        a, axis = ravel(a), 0
+    order_ = np.argpartition(concrete_value(a), kth, axis=axis, kind=kind)
+    return take_along_axis(a, order_, axis=axis)
+
+
+# -- polynomials (coefficient arrays, highest power first) --
+
+
+def _poly(p):
+    p = asarray(p)
+    if np.ndim(p) != 1:
+        raise ValueError("dualrev.numpy: polynomial coefficients must be a 1-d array (np.poly1d is not supported)")
+    return p
+
+
+@implements(np.polyadd)
+def polyadd(a1, a2):
+    """``np.polyadd``: the sum of two polynomials."""
+    a1, a2 = _poly(a1), _poly(a2)
+    n1, n2 = np.shape(a1)[0], np.shape(a2)[0]
+    if n1 < n2:
+        a1 = concatenate([np.zeros(n2 - n1, _dtype(a1)), a1])
+    elif n2 < n1:
+        a2 = concatenate([np.zeros(n1 - n2, _dtype(a2)), a2])
+    return a1 + a2
+
+
+@implements(np.polysub)
+def polysub(a1, a2):
+    """``np.polysub``: the difference of two polynomials."""
+    return polyadd(a1, -_poly(a2))
+
+
+@implements(np.polymul)
+def polymul(a1, a2):
+    """``np.polymul``: the product of two polynomials (a convolution of the coefficients)."""
+    return convolve(_poly(a1), _poly(a2))
+
+
+@implements(np.polyder)
+def polyder(p, m=1):
+    """``np.polyder``: the ``m``-th derivative of a polynomial."""
+    p = _poly(p)
+    for _ in range(operator.index(m)):
+        n = np.shape(p)[0] - 1
+        if n <= 0:
+            return np.zeros(1, _dtype(_float(p)))
+        p = getitem(p, slice(None, -1)) * np.arange(n, 0, -1).astype(np.result_type(_dtype(p), np.int8))
+    return p
+
+
+@implements(np.polyint)
+def polyint(p, m=1, k=None):
+    """``np.polyint``: the ``m``-th antiderivative, with integration constants ``k`` (0 by default)."""
+    p = _float(_poly(p))
+    m = operator.index(m)
+    ks = np.zeros(m) if k is None else k
+    ks = [ks] * m if np.ndim(concrete_value(asarray(ks))) == 0 else list(ks)
+    for i in range(m):
+        n = np.shape(p)[0]
+        p = concatenate([p / np.arange(n, 0, -1).astype(_dtype(p)), reshape(astype(asarray(ks[i]), _dtype(p)), (1,))])
+    return p
+
+
+@implements(np.polyfit)
+def polyfit(x, y, deg, rcond=None, full=False, w=None, cov=False):
+    """``np.polyfit``: least-squares polynomial coefficients (highest power first), differentiable in ``x``, ``y``
+    and ``w``; ``full`` and ``cov`` are not supported on traced values."""
+    from dualrev.numpy.building import vander
+    from dualrev.numpy.linalg import lstsq
+
+    if full or cov:
+        raise TypeError("dualrev.numpy.polyfit: full=True and cov=True are not supported on traced values")
+    x, y = _float(asarray(x)), _float(asarray(y))
+    lhs = vander(x, operator.index(deg) + 1)
+    rhs = y
+    if w is not None:
+        w = asarray(w)
+        lhs = lhs * expand_dims(w, 1)
+        rhs = rhs * (w if np.ndim(rhs) == 1 else expand_dims(w, 1))
+    scale = sqrt(_sum(lhs * lhs, axis=0))  # NumPy scales the columns before solving
+    coef = lstsq(lhs / scale, rhs, rcond=rcond)[0]
+    return coef / (scale if np.ndim(coef) == 1 else expand_dims(scale, 1))
+
+
+# -- queries (no derivative) --
+
+
+def _query(np_func):
+    def query(*args, **kwargs):
+        if any(isinstance(a, Tracer) and a._trace.batched for a in args):
+            raise TypeError(f"dualrev.numpy.{np_func.__name__}: under vmap the answer differs per example (and so "
+                            "may its shape); compute it outside vmap")
+        return np_func(*[concrete_value(a) if isinstance(a, Tracer) else a for a in args], **kwargs)
+
+    query.__name__ = np_func.__name__
+    query.__doc__ = f"``np.{np_func.__name__}`` of the values (no derivative; not under vmap)."
+    implements(np_func, nondiff=True)(query)
+    return query
+
+
+def _dtype_query(np_func):
+    def query(*args, **kwargs):
+        return np_func(*[np.empty((), a.dtype) if isinstance(a, Tracer) else a for a in args], **kwargs)
+
+    query.__name__ = np_func.__name__
+    query.__doc__ = f"``np.{np_func.__name__}``: asks about dtypes, which a traced value has as an array has."
+    implements(np_func, nondiff=True)(query)
+    return query
+
+
+for _f in (np.result_type, np.can_cast, np.min_scalar_type, np.isrealobj, np.iscomplexobj, np.common_type):
+    _dtype_query(_f)
+for _f in (np.array_equal, np.array_equiv, np.argwhere, np.flatnonzero, np.isin, np.digitize, np.argpartition,
+           np.lexsort, np.unique, np.unique_values, np.unique_counts, np.unique_inverse, np.unique_all, np.histogram,
+           np.histogram_bin_edges, np.histogram2d, np.histogramdd, np.intersect1d, np.setdiff1d, np.setxor1d,
+           np.union1d, np.trim_zeros, np.isscalar, np.shares_memory, np.may_share_memory):
+    _query(_f)
+
+
+@implements(np.isposinf, nondiff=True)
+def isposinf(x, out=None):
+    """``np.isposinf``: where x is +inf (no derivative; per example under vmap)."""
+    from dualrev.numpy.ufuncs import isinf, signbit
+
+    return logical_and(isinf(x), logical_not(signbit(x)))
+
+
+@implements(np.isneginf, nondiff=True)
+def isneginf(x, out=None):
+    """``np.isneginf``: where x is -inf (no derivative; per example under vmap)."""
+    from dualrev.numpy.ufuncs import isinf, signbit
+
+    return logical_and(isinf(x), signbit(x))
+
+
+@implements(np.fix, nondiff=True)
+def fix(x, out=None):
+    """``np.fix``: rounded towards zero (``trunc``: a zero derivative, as in JAX)."""
+    from dualrev.numpy.ufuncs import trunc
+
+    return trunc(x)
+
+
+@implements(np.isreal, nondiff=True)
+def isreal(x):
+    """``np.isreal``: True everywhere for the real values dualrev traces."""
+    return np.ones(np.shape(x), bool)
+
+
+@implements(np.iscomplex, nondiff=True)
+def iscomplex(x):
+    """``np.iscomplex``: False everywhere for the real values dualrev traces."""
+    return np.zeros(np.shape(x), bool)
+
+
+__all__ += ["bincount", "choose", "compress", "cumulative_prod", "cumulative_sum", "extract", "fix", "isneginf",
+            "isposinf", "ldexp", "modf", "partition", "polyadd", "polyder", "polyfit", "polyint", "polymul",
+            "polysub", "unwrap"]
