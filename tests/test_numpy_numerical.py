@@ -182,6 +182,11 @@ CASES = {  # id -> (f(m, *xs), shapes of the float operands, or the operands the
     "polymul": (lambda m, p, q: m.polymul(p, q), [(3,), (2,)]),
     "polyder polyint": (lambda m, p: [m.polyder(p, 2), m.polyint(p, 2, k=np.array([1.0, -0.5]))], [(4,)]),
     "polyfit": (lambda m, x, y: m.polyfit(x, y, 2), [XP, (5,)]),
+    "poly": (lambda m, r: m.poly(r), [(3,)]),
+    "polydiv": (lambda m, u, v: [m.polydiv(u, v)[0], m.polydiv(u, v)[1][-1:]], [(4,), (2,)]),  # JAX keeps zeros
+    "apply_along_axis": (lambda m, x: m.apply_along_axis(lambda v: m.outer(v, m.sin(v)), 1, x), [(2, 3)]),
+    "apply_over_axes": (lambda m, x: m.apply_over_axes(m.sum, x ** 2, [0, 2]), [(2, 3, 2)]),
+    "row_stack": (lambda m, x, y: (m.row_stack if m is not jnp else m.vstack)([x, y]), [(3,), (2, 3)]),
     "polyfit weights": (lambda m, x, y, w: m.polyfit(x, y, 1, w=m.exp(w)), [XP, (5, 2), (5,)]),
 }
 NANS = np.array([[False, True, False, False, True], [False, False, False, False, False]])
@@ -202,7 +207,7 @@ def test_composite_matches_jax(case):
     check(CASES[case][0], inputs, _jax(_jax_any, CASES[case][0], inputs))
 
 
-VMAPPED = ["block", "vander", "choose", "unwrap", "polyfit weights", "polymul", "resize", "cumulative_sum",
+VMAPPED = ["poly", "apply_along_axis", "block", "vander", "choose", "unwrap", "polyfit weights", "polymul", "resize", "cumulative_sum",
            "quantile q array axis", "nanquantile", "cov weights", "corrcoef", "nanvar nanstd", "diff prepend append",
            "gradient coordinates", "trapezoid x", "interp", "interp left right", "polyval", "convolve same longer v",
            "correlate full", "cross 2 and 3", "select", "insert indices axis", "linspace", "geomspace", "r_",

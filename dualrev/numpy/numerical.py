@@ -779,3 +779,142 @@ def iscomplex(x):
 __all__ += ["bincount", "choose", "compress", "cumulative_prod", "cumulative_sum", "extract", "fix", "isneginf",
             "isposinf", "ldexp", "modf", "partition", "polyadd", "polyder", "polyfit", "polyint", "polymul",
             "polysub", "unwrap"]
+
+
+# -- the rest of NumPy's differentiable functions --
+
+
+@implements(np.nanargmax, nondiff=True)
+def nanargmax(a, axis=None, out=None, *, keepdims=False):
+    """``np.nanargmax``: the index of the largest non-NaN value (no derivative)."""
+    from dualrev.numpy.reductions import argmax
+
+    a = asarray(a)
+    return argmax(where(isnan(a), -np.inf, a), axis=axis, keepdims=keepdims)
+
+
+@implements(np.nanargmin, nondiff=True)
+def nanargmin(a, axis=None, out=None, *, keepdims=False):
+    """``np.nanargmin``: the index of the smallest non-NaN value (no derivative)."""
+    from dualrev.numpy.reductions import argmin
+
+    a = asarray(a)
+    return argmin(where(isnan(a), np.inf, a), axis=axis, keepdims=keepdims)
+
+
+@implements(np.angle, nondiff=True)
+def angle(z, deg=False):
+    """``np.angle`` of real values: 0, or pi where the sign bit is set (a zero derivative, as in JAX)."""
+    from dualrev.numpy.ufuncs import signbit
+
+    z = asarray(z)
+    out = where(signbit(z), 180.0 if deg else np.pi, 0.0)
+    return where(isnan(z), np.nan, out)
+
+
+@implements(np.real_if_close)
+def real_if_close(a, tol=100):
+    """``np.real_if_close``: real values are returned as they are."""
+    return asarray(a)
+
+
+@implements(np.require)
+def require(a, dtype=None, requirements=None, *, like=None):
+    """``np.require``: the values (in ``dtype``); memory requirements mean nothing to a traced value."""
+    return asarray(a, dtype)
+
+
+@implements(np.row_stack)
+def row_stack(tup, *, dtype=None, casting="same_kind"):
+    """``np.row_stack``: ``vstack`` (its old name)."""
+    from dualrev.numpy.shape import vstack
+
+    return vstack(tup, dtype=dtype, casting=casting)
+
+
+@implements(np.poly)
+def poly(seq_of_zeros):
+    """``np.poly`` of a 1-d sequence of roots: the coefficients of prod(x - r), differentiable in the roots (the
+    characteristic polynomial of a matrix needs eigvals, which dualrev does not support)."""
+    r = asarray(seq_of_zeros)
+    if np.ndim(r) != 1:
+        raise TypeError("dualrev.numpy.poly: only a 1-d sequence of roots is supported on traced values")
+    out = np.ones(1, _dtype(_float(r)))
+    for k in range(np.shape(r)[0]):
+        out = convolve(out, stack([np.ones((), _dtype(_float(r))), -getitem(r, k)]))
+    return out
+
+
+@implements(np.polydiv)
+def polydiv(u, v):
+    """``np.polydiv``: quotient and remainder of polynomial division (NumPy's long division), differentiable in
+    both; leading remainder coefficients that are zero to NumPy's tolerance are dropped, as NumPy does."""
+    u, v = _float(_poly(u)), _float(_poly(v))
+    m, n = np.shape(u)[0] - 1, np.shape(v)[0] - 1
+    scale = 1.0 / getitem(v, 0)
+    q, r = [], u
+    for k in range(0, m - n + 1):
+        d = scale * getitem(r, k)
+        q.append(d)
+        r = at(r)[k:k + n + 1].add(-(d * v))
+    q = stack(q) if q else np.zeros(1, _dtype(u))
+    while np.shape(r)[0] > 1 and np.allclose(concrete_value(getitem(r, 0)), 0, rtol=1e-14):
+        r = getitem(r, slice(1, None))
+    return q, r
+
+
+@implements(np.apply_along_axis)
+def apply_along_axis(func1d, axis, arr, *args, **kwargs):
+    """``np.apply_along_axis``: ``func1d`` on every 1-d slice along ``axis``; its results are stacked where the
+    axis was (a loop over the slices, each differentiated)."""
+    arr = asarray(arr)
+    nd = np.ndim(arr)
+    axis = _axis(axis, nd, "apply_along_axis")
+    moved = moveaxis(arr, axis, -1)
+    outer = np.shape(moved)[:-1]
+    if not outer:
+        return asarray(func1d(moved, *args, **kwargs))
+    results = [asarray(func1d(getitem(moved, idx), *args, **kwargs)) for idx in np.ndindex(*outer)]
+    out = reshape(stack(results), outer + np.shape(results[0]))
+    res_nd = np.ndim(results[0])
+    # NumPy puts the result's axes where ``axis`` was
+    return moveaxis(out, list(range(len(outer), len(outer) + res_nd)), list(range(axis, axis + res_nd)))
+
+
+@implements(np.apply_over_axes)
+def apply_over_axes(func, a, axes):
+    """``np.apply_over_axes``: ``func(a, axis)`` for each axis in turn, keeping the dimensions as NumPy does."""
+    from dualrev.numpy.shape import expand_dims as _expand
+
+    val = asarray(a)
+    nd = np.ndim(val)
+    for axis in np.atleast_1d(axes):
+        axis = int(axis) + nd if axis < 0 else int(axis)
+        res = func(val, axis)
+        if np.ndim(res) == np.ndim(val):
+            val = res
+        else:
+            res = _expand(res, axis)
+            if np.ndim(res) != np.ndim(val):
+                raise ValueError("function is not returning an array of the correct shape")
+            val = res
+    return val
+
+
+def _shape_query(np_func):
+    def query(arr, *args, **kwargs):
+        a = asarray(arr)
+        return np_func(np.broadcast_to(np.empty((), np.uint8), np.shape(a)) if isinstance(a, Tracer) else a,
+                       *args, **kwargs)
+
+    query.__name__ = np_func.__name__
+    query.__doc__ = f"``np.{np_func.__name__}``: depends only on the shape (no derivative)."
+    implements(np_func, nondiff=True)(query)
+    return query
+
+
+for _f in (np.diag_indices_from, np.tril_indices_from, np.triu_indices_from, np.isfortran):
+    _shape_query(_f)
+
+__all__ += ["angle", "apply_along_axis", "apply_over_axes", "nanargmax", "nanargmin", "poly", "polydiv",
+            "real_if_close", "require", "row_stack"]
