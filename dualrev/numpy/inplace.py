@@ -117,26 +117,31 @@ def _positions(s, base):
 
 def _track(out, x, shadow_op):
     """Record the traced results of a view-making operation on ``x`` as possible views of x's root (NumPy's
-    ``shadow_op`` on the root's shadow decides, at the first write)."""
-    if not isinstance(x, Tracer):
+    ``shadow_op`` on the root's shadow decides, at the first write). On the path of every slice: kept lean."""
+    if type(out) is tuple or type(out) is list:
+        for k, o in enumerate(out):
+            _track(o, x, lambda s, k=k: shadow_op(s)[k])
         return out
-    single = not isinstance(out, (list, tuple))
+    if out is x or not isinstance(out, Tracer) or not isinstance(x, Tracer):
+        return out
     a = getattr(x, "_alias", None)
-    if a is None or type(a) is _Root:
-        root, base = x, None
-        record = a or _as_root(x)
+    if a is None:
+        root, base, record = x, None, _as_root(x)
+    elif type(a) is _Root:
+        root, base, record = x, None, a
     else:  # x is a view itself, or a copy that looked like one
         base = a.shadow()
-        root = a.root if base is not None else x
-        record = root._alias if base is not None else _as_root(x)
+        if base is None:
+            root, record = x, _as_root(x)
+        else:
+            root = a.root
+            record = root._alias
+    out._alias = _View(root, base, shadow_op)
     views = record.views
-    for k, o in enumerate((out,) if single else out):
-        if isinstance(o, Tracer) and o is not x:
-            o._alias = _View(root, base, shadow_op if single else lambda s, k=k: shadow_op(s)[k])
-            if len(views) >= record.limit:  # forget the views nobody holds any more
-                views[:] = [r for r in views if r() is not None]
-                record.limit = 2 * len(views) + 8
-            views.append(weakref.ref(o))
+    if len(views) >= record.limit:  # forget the views nobody holds any more
+        views[:] = [r for r in views if r() is not None]
+        record.limit = 2 * len(views) + 8
+    views.append(weakref.ref(out))
     return out
 
 
