@@ -516,9 +516,10 @@ class Tracer:
         if "out" in kwargs and all(isinstance(o, Tracer) for o in _outs(kwargs["out"])):
             # NumPy's out= on traced outputs: compute, then write the results into them (in place, as NumPy)
             outs = _outs(kwargs.pop("out"))
+            mask = kwargs.pop("where", True)  # with out=, the elements where= leaves out keep out's values
             res = _dispatch(ufunc, *inputs, **kwargs)
             for o, r in zip(outs, res if len(outs) > 1 else (res,)):
-                _dispatch(index_write, o, Ellipsis, r)
+                _dispatch(index_write, o, Ellipsis, r if mask is True else _dispatch(np.where, mask, r, o))
             return outs if len(outs) > 1 else outs[0]
         if "out" in kwargs:
             raise TypeError(f"dualrev: numpy.{ufunc.__name__} with a traced operand cannot write into a NumPy "
@@ -588,7 +589,21 @@ class Tracer:
     argmin = _method(np.argmin)
     cumprod = _method(np.cumprod)
     argsort = _method(np.argsort)
-    sort = _method(np.sort)  # returns a sorted copy, as JAX arrays do (traced values are immutable)
+    def sort(self, axis=-1, kind=None, order=None, *, stable=None):
+        """Sorts in place and returns None, as ``ndarray.sort`` (``np.sort(x)`` returns a sorted copy)."""
+        _dispatch(index_write, self, Ellipsis, _dispatch(np.sort, self, axis=axis, kind=kind, order=order))
+
+    def partition(self, kth, axis=-1, kind="introselect", order=None):
+        """Partitions in place and returns None, as ``ndarray.partition``."""
+        _dispatch(index_write, self, Ellipsis, _dispatch(np.partition, self, kth, axis=axis, kind=kind, order=order))
+
+    def fill(self, value):
+        """Sets every element to ``value``, in place, as ``ndarray.fill``."""
+        _dispatch(index_write, self, Ellipsis, value)
+
+    def put(self, indices, values, mode="raise"):
+        """``self.flat[indices] = values``, in place, as ``ndarray.put``."""
+        _dispatch(np.put, self, indices, values, mode=mode)
     round = _method(np.round)
     conj = conjugate = _method(np.conj)
     trace = _method(np.trace)

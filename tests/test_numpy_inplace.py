@@ -249,3 +249,20 @@ def test_writing_an_inner_value_into_an_outer_array():
 def test_graph_shows_the_functional_updates():
     text = str(dr.make_graph(issue_example)(X))
     assert "scatter_add" in text and "where" in text
+
+
+def test_in_place_methods_and_masked_out():
+    def f(x):
+        y = x.copy()
+        y.sort()  # in place, as ndarray.sort
+        z = np.empty_like(x)
+        z.fill(0.5)
+        z.put([0, 3], y[:2] * 2.0)
+        np.multiply(x, y, out=z, where=np.array([True, False, True, False]))
+        w = x.copy()
+        w.partition(2)
+        return np.sum(z * np.arange(4.0)) + w[2]
+
+    x = np.array([0.3, -1.2, 2.0, 0.7])
+    np.testing.assert_allclose(dr.jvp(f, (x,), (np.ones(4),))[0], numpy_value(f, x), rtol=1e-14)
+    np.testing.assert_allclose(dr.grad(f)(x), finite_differences(f, x), rtol=1e-6, atol=1e-6)
