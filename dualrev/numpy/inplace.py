@@ -49,9 +49,10 @@ def _rebind(x, new):
     if type(new) is not type(x):
         raise TypeError(
             "dualrev: x[idx] = v (or an in-place operator) writes a value traced by a transform nested inside the "
-            f"one that traces x ({type(new).__name__} into {type(x).__name__}, e.g. a value from an inner grad/vmap "
-            "into an array made outside it); NumPy would change the outer array from the inner function, which no "
-            "transform can follow. Build the array inside the inner function, or write x = x.at[idx].set(v) there")
+            f"one that traces x ({type(new).__name__} into {type(x).__name__}): x was made outside the inner "
+            "grad/jvp/vmap, or from values that do not depend on its inputs (np.zeros_like(params) inside vmap). "
+            "Make the array from a value of the inner function (np.zeros_like(xi), xi.copy() with xi its argument), "
+            "or write x = x.at[idx].set(v)")
     for name in _value_slots(type(x)):
         try:
             setattr(x, name, getattr(new, name))
