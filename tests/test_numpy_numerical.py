@@ -187,6 +187,8 @@ CASES = {  # id -> (f(m, *xs), shapes of the float operands, or the operands the
     "apply_along_axis": (lambda m, x: m.apply_along_axis(lambda v: m.outer(v, m.sin(v)), 1, x), [(2, 3)]),
     "apply_over_axes": (lambda m, x: m.apply_over_axes(m.sum, x ** 2, [0, 2]), [(2, 3, 2)]),
     "row_stack": (lambda m, x, y: (m.row_stack if m is not jnp else m.vstack)([x, y]), [(3,), (2, 3)]),
+    "i0": (lambda m, x: m.log(m.i0(4.5 * x)), [(2, 3)]),  # both branches (|x| above and below 8); log: float32
+    "vectorize": (lambda m, x, y: _r(m).vectorize(lambda v, w: m.sin(v) * w + v ** 2)(x, y), [(2, 3), (3,)]),
     "polyfit weights": (lambda m, x, y, w: m.polyfit(x, y, 1, w=m.exp(w)), [XP, (5, 2), (5,)]),
 }
 NANS = np.array([[False, True, False, False, True], [False, False, False, False, False]])
@@ -207,7 +209,7 @@ def test_composite_matches_jax(case):
     check(CASES[case][0], inputs, _jax(_jax_any, CASES[case][0], inputs))
 
 
-VMAPPED = ["poly", "apply_along_axis", "block", "vander", "choose", "unwrap", "polyfit weights", "polymul", "resize", "cumulative_sum",
+VMAPPED = ["i0", "vectorize", "poly", "apply_along_axis", "block", "vander", "choose", "unwrap", "polyfit weights", "polymul", "resize", "cumulative_sum",
            "quantile q array axis", "nanquantile", "cov weights", "corrcoef", "nanvar nanstd", "diff prepend append",
            "gradient coordinates", "trapezoid x", "interp", "interp left right", "polyval", "convolve same longer v",
            "correlate full", "cross 2 and 3", "select", "insert indices axis", "linspace", "geomspace", "r_",

@@ -32,6 +32,7 @@ from dualrev.numpy.shape import (
 )
 from dualrev.numpy.ufuncs import (
     absolute,
+    exp,
     clip,
     equal,
     greater,
@@ -918,3 +919,73 @@ for _f in (np.diag_indices_from, np.tril_indices_from, np.triu_indices_from, np.
 
 __all__ += ["angle", "apply_along_axis", "apply_over_axes", "nanargmax", "nanargmin", "poly", "polydiv",
             "real_if_close", "require", "row_stack"]
+
+
+# -- Bessel's i0 and vectorize --
+
+try:  # NumPy's Chebyshev coefficients for i0 (Clenshaw's method), on |x| <= 8 and above
+    from numpy.lib._function_base_impl import _i0A, _i0B
+except ImportError:  # pragma: no cover - a NumPy that moved them
+    _i0A = _i0B = None
+
+
+def _chbevl(x, coefficients):
+    b0, b1, b2 = coefficients[0], 0.0, 0.0
+    for c in coefficients[1:]:
+        b2, b1 = b1, b0
+        b0 = x * b1 - b2 + c
+    return 0.5 * (b0 - b2)
+
+
+@implements(np.i0)
+def i0(x):
+    """``np.i0``, the modified Bessel function of the first kind, order 0, by NumPy's own Chebyshev expansions, so
+    every derivative is exact to the expansion's precision (i0' = i1)."""
+    if _i0A is None:
+        raise NotImplementedError("dualrev.numpy.i0: this NumPy does not expose the coefficients of its i0")
+    x = _float(asarray(x))
+    ax = absolute(x)
+    small = less_equal(ax, 8.0)
+    near = where(small, ax, 8.0)  # each branch at values where it is finite (the double-where form)
+    far = where(small, 9.0, ax)
+    return where(small, exp(near) * _chbevl(near / 2.0 - 2.0, _i0A),
+                 exp(far) * _chbevl(32.0 / far - 2.0, _i0B) / sqrt(far))
+
+
+class vectorize:
+    """``np.vectorize`` for functions of traced values: ``pyfunc`` is called on each element (0-d slices of the
+    broadcast arguments) and the results are stacked, so each call is differentiated. ``excluded`` names arguments
+    passed as they are; ``signature`` (core dimensions) is not supported. A loop, as NumPy's is: for speed write the
+    function with array operations (or use dr.vmap).
+
+    >>> dnp.vectorize(lambda v: v if v > 0 else v ** 2)(x)
+    """
+
+    def __init__(self, pyfunc, otypes=None, doc=None, excluded=None, cache=False, signature=None):
+        if signature is not None:
+            raise NotImplementedError("dualrev.numpy.vectorize: signature= is not supported; use dr.vmap")
+        self.pyfunc, self.excluded = pyfunc, set(excluded or ())
+        self.__doc__ = doc or getattr(pyfunc, "__doc__", None)
+
+    def __call__(self, *args, **kwargs):
+        names = [i for i in range(len(args)) if i not in self.excluded]
+        keys = [k for k in kwargs if k not in self.excluded]
+        arrays = [asarray(args[i]) for i in names] + [asarray(kwargs[k]) for k in keys]
+        shape = np.broadcast_shapes(*[np.shape(a) for a in arrays])
+        arrays = [broadcast_to(a, shape) for a in arrays]
+        results = []
+        for idx in np.ndindex(*shape):
+            call_args, call_kwargs = list(args), dict(kwargs)
+            for j, i in enumerate(names):
+                call_args[i] = getitem(arrays[j], idx)
+            for j, k in enumerate(keys):
+                call_kwargs[k] = getitem(arrays[len(names) + j], idx)
+            results.append(self.pyfunc(*call_args, **call_kwargs))
+        if not results:
+            return np.zeros(shape)
+        if isinstance(results[0], tuple):
+            return tuple(reshape(stack([asarray(r[k]) for r in results]), shape) for k in range(len(results[0])))
+        return reshape(stack([asarray(r) for r in results]), shape)
+
+
+__all__ += ["i0", "vectorize"]
