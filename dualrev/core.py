@@ -19,6 +19,7 @@ __all__ = ["Primitive", "defprim", "Trace", "Tracer", "new_trace", "implements",
 PRIMITIVES: dict[str, "Primitive"] = {}  # name -> Primitive, every primitive ever defined
 NUMPY_TABLE: dict[Callable, Callable] = {}  # NumPy callable -> the dualrev function that replaces it
 NONDIFF_FUNCTIONS: set = set()  # composite functions of NUMPY_TABLE whose results carry no derivative
+LIKE_FUNCTIONS: set = set()  # NumPy creation functions whose like= argument (a tracer) is passed on as like=
 
 
 class LeakedTracerError(TypeError):
@@ -472,7 +473,7 @@ class Tracer:
         # NumPy calls float() when a traced scalar is written into one of its arrays (``y[i] = x``), and shows
         # this message as the cause of its "setting an array element with a sequence".
         self._refuse("float() (or writing into a NumPy array: a NumPy buffer cannot hold a traced value; make "
-                     "the buffer a traced one with np.zeros_like(x) or dnp.zeros_like(x, shape=...), or write "
+                     "the buffer a traced one with np.zeros_like(x) or np.zeros(n, like=x), or write "
                      "y = dnp.at(y)[i].set(x))")
 
     def __int__(self):
@@ -488,8 +489,7 @@ class Tracer:
         self._refuse("converting to a NumPy array (np.asarray/np.array(x); or a list or tuple of traced values "
                      "given to a NumPy function, which NumPy converts before dualrev sees it: write dnp.f([...]) or "
                      "np.f(dnp.array([...])); or writing into a NumPy array, which cannot hold a traced value: make "
-                     "the buffer with np.zeros_like(x) or dnp.zeros_like(x, shape=...), or write "
-                     "y = dnp.at(y)[idx].set(v))")
+                     "the buffer with np.zeros_like(x) or np.zeros(n, like=x), or write y = dnp.at(y)[idx].set(v))")
 
     def item(self, *args):
         self._refuse(".item()")
@@ -532,6 +532,8 @@ class Tracer:
         return _dispatch(ufunc, *inputs, **kwargs)
 
     def __array_function__(self, func, types, args, kwargs):
+        if func in LIKE_FUNCTIONS:  # NEP 35: np.zeros(3, like=x) asks the traced x to make the array
+            kwargs = dict(kwargs, like=self)
         return _dispatch(func, *args, **kwargs)
 
     __add__ = _binary(np.add)

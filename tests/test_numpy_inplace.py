@@ -266,3 +266,18 @@ def test_in_place_methods_and_masked_out():
     x = np.array([0.3, -1.2, 2.0, 0.7])
     np.testing.assert_allclose(dr.jvp(f, (x,), (np.ones(4),))[0], numpy_value(f, x), rtol=1e-14)
     np.testing.assert_allclose(dr.grad(f)(x), finite_differences(f, x), rtol=1e-6, atol=1e-6)
+
+
+def test_buffers_made_like_a_traced_value():
+    def f(x):
+        y = np.zeros(3, like=x)  # NumPy's like= protocol: the traced x makes the array
+        y[0] = x ** 2
+        y[1:] = np.array([x, 1.0], like=x) * 2
+        z = np.full((2,), 0.5, like=x)
+        z[1] = x
+        return np.sum(y) + np.sum(z) + np.sum(np.asarray([x, x], like=x))
+
+    assert dr.grad(f)(1.5) == 2 * 1.5 + 2 + 1 + 2
+    np.testing.assert_allclose(dr.vmap(dr.grad(f))(np.array([1.0, 2.0])), [7.0, 9.0])
+    assert dr.hessian(f)(1.5) == 2.0
+    assert type(np.zeros(3)) is np.ndarray and type(dnp.zeros(3)) is np.ndarray

@@ -399,3 +399,46 @@ def _broadcast(x, shape):
 
 
 __all__ += ["copyto", "fill_diagonal", "place", "put", "put_along_axis", "putmask"]
+
+
+# -- np.zeros(n, like=x) & co. (NumPy's NEP 35): buffers at x's levels --
+
+
+def _made_like(np_func):
+    def made(*args, like=None, **kwargs):
+        out = np_func(*args, **kwargs)
+        if isinstance(like, Tracer) and isinstance(out, np.ndarray) and out.dtype.kind in "fc":
+            return _traced_constant(out, like)
+        return out
+
+    made.__name__ = np_func.__name__
+    made.__doc__ = (f"``np.{np_func.__name__}(..., like=x)`` with a traced ``x``: the new array, traced at x's levels "
+                    "with a zero derivative, so traced values can be written into it (NumPy's ``like=`` protocol).")
+    core.LIKE_FUNCTIONS.add(np_func)
+    return implements(np_func, nondiff=True)(made)
+
+
+for _f in (np.zeros, np.ones, np.empty, np.full, np.eye, np.identity, np.arange):
+    _made_like(_f)
+
+
+def _array_like_of(np_func):
+    def made(obj, *args, like=None, **kwargs):
+        from dualrev.numpy.shape import array as _array
+
+        out = _array(obj, *args, **kwargs) if np_func is np.array else asarray(obj, *args, **kwargs)
+        if isinstance(like, Tracer) and isinstance(out, np.ndarray) and out.dtype.kind in "fc":
+            return _traced_constant(out, like)
+        return out
+
+    made.__name__ = np_func.__name__
+    made.__doc__ = (f"``dnp.{np_func.__name__}([...])`` builds arrays from traced values (plain "
+                    f"``np.{np_func.__name__}`` converts them first), and so does ``np.{np_func.__name__}(obj, like=x)`` "
+                    "with a traced ``x``, whose result is traced at x's levels so that traced values can be written "
+                    "into it.")
+    core.LIKE_FUNCTIONS.add(np_func)
+    return implements(np_func)(made)
+
+
+for _f in (np.array, np.asarray):
+    _array_like_of(_f)
