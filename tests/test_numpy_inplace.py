@@ -115,7 +115,8 @@ def numpy_writing_functions(x):
     return np.sum(m * np.arange(16.0).reshape(4, 4))
 
 
-PROGRAMS = [issue_example, numpy_writing_functions, write_through_slices, transposes_and_copies, recurrence, rows_and_splits, views_of_views,
+PROGRAMS = [issue_example, numpy_writing_functions, write_through_slices, transposes_and_copies, recurrence,
+            rows_and_splits, views_of_views,
             aliases_and_inputs]
 X = np.array([0.3, -1.2, 0.9, 0.7])
 

@@ -39,7 +39,8 @@ CALLS = {  # id -> (with lists, with arrays), functions of two scalars
     "cumsum": (lambda a, b: dnp.sum(dnp.cumsum([a, b]) ** 2), lambda a, b: dnp.sum(dnp.cumsum(A([a, b])) ** 2)),
     "reshape": (lambda a, b: dnp.sum(dnp.reshape([a, b], (2, 1)) * [1.0, 2.0]),
                 lambda a, b: dnp.sum(dnp.reshape(A([a, b]), (2, 1)) * A([1.0, 2.0]))),
-    "interp": (lambda a, b: dnp.interp(0.5, [0.0, 1.0], [a, b]), lambda a, b: dnp.interp(0.5, A([0.0, 1.0]), A([a, b]))),
+    "interp": (lambda a, b: dnp.interp(0.5, [0.0, 1.0], [a, b]),
+               lambda a, b: dnp.interp(0.5, A([0.0, 1.0]), A([a, b]))),
     "r_ and c_": (lambda a, b: dnp.sum(dnp.r_[a, 0.5, [b, a]] ** 2) + dnp.sum(dnp.c_[[a, b], [b, a]] ** 3),
                   lambda a, b: dnp.sum(dnp.concatenate([A([a]), A([0.5]), A([b, a])]) ** 2)
                   + dnp.sum(dnp.stack([A([a, b]), A([b, a])], axis=1) ** 3)),

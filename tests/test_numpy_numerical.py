@@ -209,11 +209,12 @@ def test_composite_matches_jax(case):
     check(CASES[case][0], inputs, _jax(_jax_any, CASES[case][0], inputs))
 
 
-VMAPPED = ["i0", "vectorize", "poly", "apply_along_axis", "block", "vander", "choose", "unwrap", "polyfit weights", "polymul", "resize", "cumulative_sum",
-           "quantile q array axis", "nanquantile", "cov weights", "corrcoef", "nanvar nanstd", "diff prepend append",
-           "gradient coordinates", "trapezoid x", "interp", "interp left right", "polyval", "convolve same longer v",
-           "correlate full", "cross 2 and 3", "select", "insert indices axis", "linspace", "geomspace", "r_",
-           "logaddexp.reduce", "add.accumulate", "max where initial", "var where", "ediff1d"]
+VMAPPED = ["i0", "vectorize", "poly", "apply_along_axis", "block", "vander", "choose", "unwrap", "polyfit weights",
+           "polymul", "resize", "cumulative_sum", "quantile q array axis", "nanquantile", "cov weights", "corrcoef",
+           "nanvar nanstd", "diff prepend append", "gradient coordinates", "trapezoid x", "interp",
+           "interp left right", "polyval", "convolve same longer v", "correlate full", "cross 2 and 3", "select",
+           "insert indices axis", "linspace", "geomspace", "r_", "logaddexp.reduce", "add.accumulate",
+           "max where initial", "var where", "ediff1d"]
 
 
 @pytest.mark.parametrize("case", VMAPPED)

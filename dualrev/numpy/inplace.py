@@ -432,10 +432,10 @@ def _array_like_of(np_func):
         return out
 
     made.__name__ = np_func.__name__
-    made.__doc__ = (f"``dnp.{np_func.__name__}([...])`` builds arrays from traced values (plain "
-                    f"``np.{np_func.__name__}`` converts them first), and so does ``np.{np_func.__name__}(obj, like=x)`` "
-                    "with a traced ``x``, whose result is traced at x's levels so that traced values can be written "
-                    "into it.")
+    name = np_func.__name__
+    made.__doc__ = (f"``dnp.{name}([...])`` builds arrays from traced values (plain ``np.{name}`` converts them "
+                    f"first), and so does ``np.{name}(obj, like=x)`` with a traced ``x``, whose result is traced at "
+                    "x's levels so that traced values can be written into it.")
     core.LIKE_FUNCTIONS.add(np_func)
     return implements(np_func)(made)
 
