@@ -5,8 +5,9 @@ Primitives convert such operands themselves (dualrev.core). The composites of th
 every family is loaded: a positional or keyword argument that is a list or tuple holding a traced value becomes
 ``dnp.asarray(arg)`` before the function runs, and so does a plain list as the first argument (the array operand of
 nearly every NumPy function: ``dnp.linalg.norm([3.0, 4.0])``). Functions that take a sequence of arrays
-(concatenate, stack, ...) build from the sequence themselves and are left alone. Plain ``np.f([a, b])`` cannot be helped: NumPy converts the
-list to an array before dualrev is asked, and the error says what to write instead (``dnp.f`` or ``dnp.array``).
+(concatenate, stack, ...) build from the sequence themselves and are left alone. Plain ``np.f([a, b])`` cannot be
+helped: NumPy converts the list to an array before dualrev is asked, and the error says what to write instead
+(``dnp.f`` or ``dnp.array``).
 """
 
 from __future__ import annotations
