@@ -123,7 +123,12 @@ def rows():
         out.append((title, [_row(name, obj) for name, obj in _public(module, prefix)]))
     syntax = [(label, *_status(NUMPY_TABLE[key])) for label, key in _SYNTAX if key in NUMPY_TABLE]
     syntax += [("`dnp.r_[...]`, `dnp.c_[...]`", "differentiable", "composite",
-                "NumPy's index tricks for traced entries (np.r_ converts its entries with np.array first)")]
+                "NumPy's index tricks for traced entries (np.r_ converts its entries with np.array first)"),
+               ("`dnp.vectorize(f)`", "differentiable", "composite",
+                "np.vectorize for functions of traced values: a loop over the elements, each call differentiated "
+                "(np.vectorize converts its arguments with np.asarray first)"),
+               ("`x.sort()`, `x.partition(k)`, `x.fill(v)`, `x.put(i, v)`", "differentiable", "composite",
+                "in place, as the ndarray methods (sort returns None, as NumPy's; JAX's returns a copy)")]
     out.append(("Operators, methods and syntax", syntax))
     return out
 
