@@ -170,6 +170,7 @@ def _getitem(x, idx):
 
 
 _getitem_untracked = NUMPY_TABLE[operator.getitem]
+_getitem.__doc__ = _getitem_untracked.__doc__
 NUMPY_TABLE[operator.getitem] = _getitem
 _VIEWS = (np.reshape, np.ravel, np.transpose, np.permute_dims, np.swapaxes, np.moveaxis, np.squeeze,
           np.expand_dims, np.diagonal, np.broadcast_to, np.flip, np.fliplr, np.flipud, np.rot90, np.atleast_1d,
