@@ -151,7 +151,8 @@ def table() -> str:
     for k, (title, rs) in enumerate(rows()):
         syntax = k == len(SECTIONS)  # the last section's names are written out already
         lines += [f"## {title}", "", "| NumPy | status | dualrev | notes |", "|---|---|---|---|"]
-        lines += [f"| {name if syntax else f'`{name}`'} | {status} | {kind} | {note} |" for name, status, kind, note in rs]
+        lines += [f"| {name if syntax else f'`{name}`'} | {status} | {kind} | {note} |"
+                  for name, status, kind, note in rs]
         lines.append("")
     return "\n".join(lines)
 
