@@ -282,3 +282,19 @@ def test_buffers_made_like_a_traced_value():
     np.testing.assert_allclose(dr.vmap(dr.grad(f))(np.array([1.0, 2.0])), [7.0, 9.0])
     assert dr.hessian(f)(1.5) == 2.0
     assert type(np.zeros(3)) is np.ndarray and type(dnp.zeros(3)) is np.ndarray
+
+
+def test_masks_that_differ_between_examples_under_vmap():
+    def f(x):
+        y = x.copy()
+        y[y < 0] = 0.0  # a where, example by example
+        m = np.outer(y, x)
+        r = m[1:]
+        r[r > 0.1] = x[0]  # through a view
+        return np.sum(m * np.arange(16.0).reshape(4, 4))
+
+    xs = np.stack([X, -X, 2 * X])
+    np.testing.assert_allclose(dr.vmap(f)(xs), [numpy_value(f, r) for r in xs], rtol=1e-14)
+    np.testing.assert_allclose(dr.vmap(dr.grad(f))(xs), [dr.grad(f)(r) for r in xs], rtol=1e-14)
+    with pytest.raises(TypeError, match="takes one value"):
+        dr.vmap(lambda x: np.sum(x.__setitem__(x > 0, x[:2]) or x))(xs)

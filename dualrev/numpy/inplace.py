@@ -209,6 +209,9 @@ def _refresh(root):
 def setitem(x, idx, value):
     """``x[idx] = value`` on a traced ``x``: ``x`` (and every traced view sharing its memory in NumPy) now holds
     ``x.at[idx].set(value)``, cast to x's dtype as NumPy casts."""
+    if isinstance(idx, Tracer) and idx._trace.batched and idx.dtype == np.bool_:
+        # a mask that differs between examples (vmap): x[mask] = scalar is a where, the same for every example
+        idx, value = Ellipsis, _masked_write(x, idx, value)
     alias = _alias(x)
     if type(alias) is _View:
         s = alias.shadow()
@@ -229,6 +232,21 @@ def setitem(x, idx, value):
     else:
         _rebind(x, at(x)[idx].set(value))
     _refresh(x)
+
+
+def _masked_write(x, mask, value):
+    shape = x.shape
+    if mask.shape != shape[:len(mask.shape)]:
+        raise IndexError(f"dualrev: boolean index of shape {mask.shape} does not match the array's shape {shape}")
+    value = asarray(value)
+    if (value.size if isinstance(value, Tracer) else np.size(value)) != 1:  # one example's size
+        raise TypeError("dualrev: x[mask] = values with a mask that differs between examples under vmap takes one "
+                        "value (the number of places differs per example); write x[...] = dnp.where(mask, v, x)")
+    from dualrev.numpy.ufuncs import where
+
+    mask = reshape(mask, mask.shape + (1,) * (len(shape) - len(mask.shape)))
+    value = reshape(value, ())
+    return where(mask, astype(value, x.dtype) if value.dtype != x.dtype else value, x)
 
 
 @implements(core.inplace_operator)
