@@ -115,8 +115,42 @@ def numpy_writing_functions(x):
     return np.sum(m * np.arange(16.0).reshape(4, 4))
 
 
+def zero_d_and_steps(x):
+    s = np.sum(x, keepdims=True).reshape(())  # a 0-d array
+    s += x[0]
+    s[...] = s * x[1]
+    v = s[...]  # a 0-d view
+    v += 1.0
+    y = x.copy()
+    y[2:2] = 5.0  # an empty selection
+    y[::-2] = x[:2] * 3
+    w = y[::-1]  # a view, reversed
+    w[0] += 1.0
+    e = y[None]  # views with new axes
+    e[0, 1] = x[3] ** 2
+    f = y[..., None]
+    f[2, 0] -= x[0]
+    return s + v + np.sum(y * np.arange(4.0)) + np.sum(w) + np.sum(e) + np.sum(f)
+
+
+def indices_through_views(x):
+    m = np.outer(x, x)
+    r = m[1:, ::2]
+    r[[0, 2], [1, 0]] = x[:2]  # integer arrays through a view
+    r[1] = x[2:]
+    c = m[:, 2]
+    c[np.array([True, False, True, False])] = x[1]  # a mask through a view
+    flat = m.ravel()  # a view of a contiguous array
+    flat[5] = 100 * x[0]
+    g = m.T.reshape(-1)  # a copy
+    g[0] = 7.0
+    s = m.reshape(2, 8)
+    s[1, ::3] = x[1]
+    return np.sum(m * np.arange(16.0).reshape(4, 4)) + np.sum(g)
+
+
 PROGRAMS = [issue_example, numpy_writing_functions, write_through_slices, transposes_and_copies, recurrence,
-            rows_and_splits, views_of_views,
+            rows_and_splits, views_of_views, zero_d_and_steps, indices_through_views,
             aliases_and_inputs]
 X = np.array([0.3, -1.2, 0.9, 0.7])
 
