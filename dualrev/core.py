@@ -22,6 +22,7 @@ __all__ = ["Primitive", "defprim", "Trace", "Tracer", "new_trace", "implements",
 PRIMITIVES: dict[str, "Primitive"] = {}  # name -> Primitive, every primitive ever defined
 NUMPY_TABLE: dict[Callable, Callable] = {}  # NumPy callable -> the dualrev function that replaces it
 NONDIFF_FUNCTIONS: set = set()  # composite functions of NUMPY_TABLE whose results carry no derivative
+LIKE_FUNCTIONS: set = set()  # NumPy creation functions whose like= argument (a tracer) is passed on as like=
 
 
 class LeakedTracerError(TypeError):
@@ -403,7 +404,7 @@ class BufferWriteError(TypeError):
 
 _BUFFER_WRITE = (
     "dualrev: a NumPy array cannot hold a traced value: `y[i] = x` with y a NumPy array (np.zeros(n), say) would "
-    "drop x's derivative. Make the buffer a traced one, y = np.zeros_like(x) or dnp.zeros_like(x, shape=n) "
+    "drop x's derivative. Make the buffer a traced one, y = np.zeros_like(x) or np.zeros(n, like=x) "
     "(then y[i] = x works), write the update functionally, y = dnp.at(y)[i].set(x), or build the array from "
     "traced values in one go with dnp.stack([...])."
 )
@@ -504,6 +505,9 @@ def conversion_error(what: str) -> TypeError:
     replacement = _dualrev_counterpart(caller)
     if replacement is not None:
         advice = f"call {replacement} instead, which takes traced values"
+        if caller.startswith("numpy"):
+            advice += (" (NumPy converts a list or tuple of traced values before dualrev sees it: write dnp.f([...]) "
+                       "or np.f(dnp.array([...])))")
     else:
         prefixes = [p for p in _ALTERNATIVES if caller == p or caller.startswith(p + ".")]
         advice = (_ALTERNATIVES[max(prefixes, key=len)] if prefixes
@@ -696,9 +700,10 @@ class Tracer:
         if "out" in kwargs and all(isinstance(o, Tracer) for o in _outs(kwargs["out"])):
             # NumPy's out= on traced outputs: compute, then write the results into them (in place, as NumPy)
             outs = _outs(kwargs.pop("out"))
+            mask = kwargs.pop("where", True)  # with out=, the elements where= leaves out keep out's values
             res = _dispatch(ufunc, *inputs, **kwargs)
             for o, r in zip(outs, res if len(outs) > 1 else (res,)):
-                _dispatch(index_write, o, Ellipsis, r)
+                _dispatch(index_write, o, Ellipsis, r if mask is True else _dispatch(np.where, mask, r, o))
             return outs if len(outs) > 1 else outs[0]
         if "out" in kwargs:
             raise TypeError(f"dualrev: numpy.{ufunc.__name__} with a traced operand cannot write into a NumPy "
@@ -711,6 +716,8 @@ class Tracer:
         return _dispatch(ufunc, *inputs, **kwargs)
 
     def __array_function__(self, func, types, args, kwargs):
+        if func in LIKE_FUNCTIONS:  # NEP 35: np.zeros(3, like=x) asks the traced x to make the array
+            kwargs = dict(kwargs, like=self)
         return _dispatch(func, *args, **kwargs)
 
     __add__ = _binary(np.add)
@@ -768,7 +775,21 @@ class Tracer:
     argmin = _method(np.argmin)
     cumprod = _method(np.cumprod)
     argsort = _method(np.argsort)
-    sort = _method(np.sort)  # returns a sorted copy, as JAX arrays do (traced values are immutable)
+    def sort(self, axis=-1, kind=None, order=None, *, stable=None):
+        """Sorts in place and returns None, as ``ndarray.sort`` (``np.sort(x)`` returns a sorted copy)."""
+        _dispatch(index_write, self, Ellipsis, _dispatch(np.sort, self, axis=axis, kind=kind, order=order))
+
+    def partition(self, kth, axis=-1, kind="introselect", order=None):
+        """Partitions in place and returns None, as ``ndarray.partition``."""
+        _dispatch(index_write, self, Ellipsis, _dispatch(np.partition, self, kth, axis=axis, kind=kind, order=order))
+
+    def fill(self, value):
+        """Sets every element to ``value``, in place, as ``ndarray.fill``."""
+        _dispatch(index_write, self, Ellipsis, value)
+
+    def put(self, indices, values, mode="raise"):
+        """``self.flat[indices] = values``, in place, as ``ndarray.put``."""
+        _dispatch(np.put, self, indices, values, mode=mode)
     round = _method(np.round)
     conj = conjugate = _method(np.conj)
     trace = _method(np.trace)

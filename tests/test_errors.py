@@ -41,6 +41,7 @@ def test_writing_a_tracer_into_a_numpy_array_raises():
     # ... whose cause, printed first in the traceback, says what happened and what to write instead
     assert "NumPy array cannot hold a traced value" in str(info.value.__cause__ or info.value)
     assert "np.zeros_like(x)" in str(info.value.__cause__ or info.value)
+    assert "np.zeros(n, like=x)" in str(info.value.__cause__ or info.value)
 
     def fill(x):
         a = np.zeros(3)

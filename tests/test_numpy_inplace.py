@@ -103,7 +103,54 @@ def aliases_and_inputs(x):
     return np.sum(alias * np.array([1.0, -2.0, 3.0, 0.5]))
 
 
-PROGRAMS = [issue_example, write_through_slices, transposes_and_copies, recurrence, rows_and_splits, views_of_views,
+def numpy_writing_functions(x):
+    m = np.outer(x, x) + np.eye(4)
+    np.fill_diagonal(m, x ** 2)
+    np.put(m, [1, 6, -1], [x[0], 2.0])  # values repeated, as NumPy does
+    np.place(m, np.arange(16).reshape(4, 4) % 3 == 1, np.sin(x[:3]))
+    np.putmask(m, m < -0.2, x[3] * np.arange(16.0))
+    np.put_along_axis(m, np.array([[0], [2], [1], [3]]), x[:, None] * 3.0, axis=1)
+    np.copyto(m, np.cos(m), where=np.eye(4, dtype=bool))
+    np.add.at(m, (np.array([0, 0, 3]), np.array([1, 1, 2])), x[1])
+    return np.sum(m * np.arange(16.0).reshape(4, 4))
+
+
+def zero_d_and_steps(x):
+    s = np.sum(x, keepdims=True).reshape(())  # a 0-d array
+    s += x[0]
+    s[...] = s * x[1]
+    v = s[...]  # a 0-d view
+    v += 1.0
+    y = x.copy()
+    y[2:2] = 5.0  # an empty selection
+    y[::-2] = x[:2] * 3
+    w = y[::-1]  # a view, reversed
+    w[0] += 1.0
+    e = y[None]  # views with new axes
+    e[0, 1] = x[3] ** 2
+    f = y[..., None]
+    f[2, 0] -= x[0]
+    return s + v + np.sum(y * np.arange(4.0)) + np.sum(w) + np.sum(e) + np.sum(f)
+
+
+def indices_through_views(x):
+    m = np.outer(x, x)
+    r = m[1:, ::2]
+    r[[0, 2], [1, 0]] = x[:2]  # integer arrays through a view
+    r[1] = x[2:]
+    c = m[:, 2]
+    c[np.array([True, False, True, False])] = x[1]  # a mask through a view
+    flat = m.ravel()  # a view of a contiguous array
+    flat[5] = 100 * x[0]
+    g = m.T.reshape(-1)  # a copy
+    g[0] = 7.0
+    s = m.reshape(2, 8)
+    s[1, ::3] = x[1]
+    return np.sum(m * np.arange(16.0).reshape(4, 4)) + np.sum(g)
+
+
+PROGRAMS = [issue_example, numpy_writing_functions, write_through_slices, transposes_and_copies, recurrence,
+            rows_and_splits, views_of_views, zero_d_and_steps, indices_through_views,
             aliases_and_inputs]
 X = np.array([0.3, -1.2, 0.9, 0.7])
 
@@ -237,3 +284,51 @@ def test_writing_an_inner_value_into_an_outer_array():
 def test_graph_shows_the_functional_updates():
     text = str(dr.make_graph(issue_example)(X))
     assert "scatter_add" in text and "where" in text
+
+
+def test_in_place_methods_and_masked_out():
+    def f(x):
+        y = x.copy()
+        y.sort()  # in place, as ndarray.sort
+        z = np.empty_like(x)
+        z.fill(0.5)
+        z.put([0, 3], y[:2] * 2.0)
+        np.multiply(x, y, out=z, where=np.array([True, False, True, False]))
+        w = x.copy()
+        w.partition(2)
+        return np.sum(z * np.arange(4.0)) + w[2]
+
+    x = np.array([0.3, -1.2, 2.0, 0.7])
+    np.testing.assert_allclose(dr.jvp(f, (x,), (np.ones(4),))[0], numpy_value(f, x), rtol=1e-14)
+    np.testing.assert_allclose(dr.grad(f)(x), finite_differences(f, x), rtol=1e-6, atol=1e-6)
+
+
+def test_buffers_made_like_a_traced_value():
+    def f(x):
+        y = np.zeros(3, like=x)  # NumPy's like= protocol: the traced x makes the array
+        y[0] = x ** 2
+        y[1:] = np.array([x, 1.0], like=x) * 2
+        z = np.full((2,), 0.5, like=x)
+        z[1] = x
+        return np.sum(y) + np.sum(z) + np.sum(np.asarray([x, x], like=x))
+
+    assert dr.grad(f)(1.5) == 2 * 1.5 + 2 + 1 + 2
+    np.testing.assert_allclose(dr.vmap(dr.grad(f))(np.array([1.0, 2.0])), [7.0, 9.0])
+    assert dr.hessian(f)(1.5) == 2.0
+    assert type(np.zeros(3)) is np.ndarray and type(dnp.zeros(3)) is np.ndarray
+
+
+def test_masks_that_differ_between_examples_under_vmap():
+    def f(x):
+        y = x.copy()
+        y[y < 0] = 0.0  # a where, example by example
+        m = np.outer(y, x)
+        r = m[1:]
+        r[r > 0.1] = x[0]  # through a view
+        return np.sum(m * np.arange(16.0).reshape(4, 4))
+
+    xs = np.stack([X, -X, 2 * X])
+    np.testing.assert_allclose(dr.vmap(f)(xs), [numpy_value(f, r) for r in xs], rtol=1e-14)
+    np.testing.assert_allclose(dr.vmap(dr.grad(f))(xs), [dr.grad(f)(r) for r in xs], rtol=1e-14)
+    with pytest.raises(TypeError, match="takes one value"):
+        dr.vmap(lambda x: np.sum(x.__setitem__(x > 0, x[:2]) or x))(xs)

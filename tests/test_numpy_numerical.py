@@ -24,6 +24,11 @@ jax.config.update("jax_enable_x64", True)
 I = np.array  # noqa: E741
 
 
+def _size(m, n):
+    """JAX needs the size of a data-dependent result under jit; NumPy and dualrev take the mask as it is."""
+    return {"size": n} if m is jnp else {}
+
+
 def _r(m):
     """``m.r_``/``m.c_`` live on dualrev.numpy, not on NumPy (whose r_ converts its entries with np.array)."""
     return dnp if m is np else m
@@ -57,6 +62,7 @@ def _gradient(m):
 
 
 X5 = np.array([0.1, 0.45, 1.3, 2.2, 2.6])  # sorted sample points, distinct
+XP = np.array([-1.0, -0.5, 0.25, 0.5, 1.0])  # well-conditioned sample points for fits (JAX's vander: NaN at 0)
 XG = np.array([0.0, 0.5, 1.25, 2.0, 3.0])  # coordinates, exact in float32
 
 CASES = {  # id -> (f(m, *xs), shapes of the float operands, or the operands themselves)
@@ -153,6 +159,37 @@ CASES = {  # id -> (f(m, *xs), shapes of the float operands, or the operands the
     "cov rowvar bias": (lambda m, x: m.cov(x, rowvar=False, bias=True), [(4, 2)]),
     "cov weights": (lambda m, x, w: m.cov(x, fweights=np.array([1, 2, 1, 3]), aweights=m.exp(w)), [(2, 4), (4,)]),
     "corrcoef": (lambda m, x: m.corrcoef(x), [(3, 5)]),
+    # more building, choosing, scans, polynomials
+    "broadcast_arrays": (lambda m, x, y: m.broadcast_arrays(x, y), [(2, 1), (3,)]),
+    "block": (lambda m, x, y, z: m.block([[x, y], [z, 2.0 * z[:, :1]]]), [(2, 2), (2, 1), (1, 2)]),
+    "diagflat": (lambda m, x: m.diagflat(x, 1), [(2, 2)]),
+    "vander": (lambda m, x: m.vander(x, 4), [(3,)]),
+    "vander increasing": (lambda m, x: m.vander(x, increasing=True), [(3,)]),
+    "matrix_transpose": (lambda m, x: m.matrix_transpose(x), [(2, 3, 4)]),
+    "rollaxis": (lambda m, x: m.rollaxis(x, 2, 0), [(2, 3, 4)]),
+    "resize": (lambda m, x: m.resize(x, (3, 3)), [(2, 2)]),
+    "choose": (lambda m, x, y: m.choose(I([[0, 1, 2], [2, 1, 0]]), [x, y, 0.5], mode="clip"), [(2, 3), (3,)]),
+    "compress": (lambda m, x: m.compress(I([True, False, True]), x, axis=1, **_size(m, 2)), [(2, 3)]),
+    "extract": (lambda m, x: m.extract(I([[1, 0, 1], [0, 0, 1]]), x, **_size(m, 3)), [(2, 3)]),
+    "cumulative_sum": (lambda m, x: m.cumulative_sum(x, axis=1, include_initial=True), [(2, 3)]),
+    "cumulative_prod": (lambda m, x: m.cumulative_prod(x), [(4,)]),
+    "unwrap": (lambda m, x: m.unwrap(4.0 * x), [(6,)]),
+    "bincount weights": (lambda m, x: m.bincount(I([0, 2, 2, 4]), weights=x, minlength=6,
+                                                  **({"length": 6} if m is jnp else {})), [(4,)]),
+    "modf": (lambda m, x: m.modf(3.0 * x), [(5,)]),
+    "ldexp": (lambda m, x: m.ldexp(x, I([1, -2, 3])), [(3,)]),
+    "polyadd polysub": (lambda m, p, q: [m.polyadd(p, q), m.polysub(q, p)], [(4,), (2,)]),
+    "polymul": (lambda m, p, q: m.polymul(p, q), [(3,), (2,)]),
+    "polyder polyint": (lambda m, p: [m.polyder(p, 2), m.polyint(p, 2, k=np.array([1.0, -0.5]))], [(4,)]),
+    "polyfit": (lambda m, x, y: m.polyfit(x, y, 2), [XP, (5,)]),
+    "poly": (lambda m, r: m.poly(r), [(3,)]),
+    "polydiv": (lambda m, u, v: [m.polydiv(u, v)[0], m.polydiv(u, v)[1][-1:]], [(4,), (2,)]),  # JAX keeps zeros
+    "apply_along_axis": (lambda m, x: m.apply_along_axis(lambda v: m.outer(v, m.sin(v)), 1, x), [(2, 3)]),
+    "apply_over_axes": (lambda m, x: m.apply_over_axes(m.sum, x ** 2, [0, 2]), [(2, 3, 2)]),
+    "row_stack": (lambda m, x, y: (m.row_stack if m is not jnp else m.vstack)([x, y]), [(3,), (2, 3)]),
+    "i0": (lambda m, x: m.log(m.i0(4.5 * x)), [(2, 3)]),  # both branches (|x| above and below 8); log: float32
+    "vectorize": (lambda m, x, y: _r(m).vectorize(lambda v, w: m.sin(v) * w + v ** 2)(x, y), [(2, 3), (3,)]),
+    "polyfit weights": (lambda m, x, y, w: m.polyfit(x, y, 1, w=m.exp(w)), [XP, (5, 2), (5,)]),
 }
 NANS = np.array([[False, True, False, False, True], [False, False, False, False, False]])
 
@@ -172,9 +209,12 @@ def test_composite_matches_jax(case):
     check(CASES[case][0], inputs, _jax(_jax_any, CASES[case][0], inputs))
 
 
-VMAPPED = ["quantile q array axis", "nanquantile", "cov weights", "corrcoef", "nanvar nanstd", "diff prepend append", "gradient coordinates", "trapezoid x", "interp", "interp left right", "polyval",
-           "convolve same longer v", "correlate full", "cross 2 and 3", "select", "insert indices axis", "linspace",
-           "geomspace", "r_", "logaddexp.reduce", "add.accumulate", "max where initial", "var where", "ediff1d"]
+VMAPPED = ["i0", "vectorize", "poly", "apply_along_axis", "block", "vander", "choose", "unwrap", "polyfit weights",
+           "polymul", "resize", "cumulative_sum", "quantile q array axis", "nanquantile", "cov weights", "corrcoef",
+           "nanvar nanstd", "diff prepend append", "gradient coordinates", "trapezoid x", "interp",
+           "interp left right", "polyval", "convolve same longer v", "correlate full", "cross 2 and 3", "select",
+           "insert indices axis", "linspace", "geomspace", "r_", "logaddexp.reduce", "add.accumulate",
+           "max where initial", "var where", "ediff1d"]
 
 
 @pytest.mark.parametrize("case", VMAPPED)

@@ -44,6 +44,12 @@ MEDIAN_ORDER = np.array([[[1.0, 2.0], [1.0, -1.0]], [[1.0, 0.5], [0.0, 3.0]]])
 for _x in (X, ZEROS, TIES, CONST, WITH_NAN, MEDIAN_ORDER):
     _x.setflags(write=False)  # a case that sorts in place (x.sort() on a NumPy array) fails instead of corrupting
 
+def _sorted_in_place(x, axis):
+    """ndarray.sort sorts in place and returns None, on traced values as on NumPy arrays (JAX's returns a copy)."""
+    assert x.sort(axis=axis) is None
+    return x
+
+
 # id -> (f(module, x) with module numpy (dualrev's dispatch on tracers) or jax.numpy, input)
 CASES = {
     "sum axis=(0,-1) keepdims": (lambda m, x: m.sum(x, axis=(0, -1), keepdims=True), X),
@@ -104,7 +110,8 @@ CASES = {
     "x.std(ddof=1)": (lambda m, x: x.std(ddof=1), X),
     "x.cumsum()": (lambda m, x: x.cumsum(), X),
     "x.cumprod(axis=1)": (lambda m, x: x.cumprod(axis=1), ZEROS),
-    "x.sort(axis=0)": (lambda m, x: np.sort(x, 0) if type(x) is np.ndarray else x.sort(axis=0), TIES),
+    "x.sort(axis=0)": (lambda m, x: np.sort(x, 0) if type(x) is np.ndarray else
+                       x.sort(axis=0) if m is not np else _sorted_in_place(x, 0), TIES),
     "x.mean(axis=-1)": (lambda m, x: x.mean(axis=-1), X),
 }
 

@@ -3,9 +3,11 @@
 
 Primitives convert such operands themselves (dualrev.core). The composites of the registry are wrapped here, once
 every family is loaded: a positional or keyword argument that is a list or tuple holding a traced value becomes
-``dnp.asarray(arg)`` before the function runs. Functions that take a sequence of arrays (concatenate, stack, ...)
-build from the sequence themselves and are left alone. Plain ``np.f([a, b])`` cannot be helped: NumPy converts the
-list to an array before dualrev is asked, and the error says what to write instead (``dnp.f`` or ``dnp.array``).
+``dnp.asarray(arg)`` before the function runs, and so does a plain list as the first argument (the array operand of
+nearly every NumPy function: ``dnp.linalg.norm([3.0, 4.0])``). Functions that take a sequence of arrays
+(concatenate, stack, ...) build from the sequence themselves and are left alone. Plain ``np.f([a, b])`` cannot be
+helped: NumPy converts the list to an array before dualrev is asked, and the error says what to write instead
+(``dnp.f`` or ``dnp.array``).
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ __all__: list = []
 # functions whose arguments are sequences of arrays, or indices: converted by the function itself, or never
 _SEQUENCES = {np.concatenate, np.stack, np.hstack, np.vstack, np.dstack, np.column_stack, np.linalg.multi_dot,
               operator.getitem, core.index_write, core.index_update, core.array_like, core.ufunc_method,
-              core.inplace_operator, np.select, np.piecewise, np.block}
+              core.inplace_operator, np.select, np.piecewise, np.block, np.choose, np.lexsort, np.row_stack}
 
 
 def _convert(a):
@@ -36,6 +38,8 @@ def accepting_array_likes(f):
 
     @functools.wraps(f)
     def wrapper(*args, **kwargs):
+        if args and type(args[0]) is list:  # the array operand, given as a plain list: as NumPy takes it
+            args = (asarray(args[0]),) + args[1:]
         for a in args:
             if type(a) is list or type(a) is tuple:
                 args = [_convert(b) for b in args]

@@ -251,3 +251,130 @@ def geomspace(start, stop, num=50, endpoint=True, dtype=None, axis=0):
         y = moveaxis(y, 0, axis)
     return y if dtype is None else astype(y, dtype)
 
+
+
+# -- more shapes and copies --
+
+
+@implements(np.broadcast_arrays)
+def broadcast_arrays(*args, subok=False):
+    """``np.broadcast_arrays``: the arguments broadcast against each other (a tuple)."""
+    arrays = [asarray(a) for a in args]
+    shape = np.broadcast_shapes(*[np.shape(a) for a in arrays])
+    return tuple(broadcast_to(a, shape) for a in arrays)
+
+
+@implements(np.block)
+def block(arrays):
+    """``np.block``: an array assembled from nested lists of blocks (the innermost lists joined along the last
+    axis, the next ones along the one before, ...)."""
+
+    def depth(x):
+        return 1 + depth(x[0]) if isinstance(x, list) and x else (1 if isinstance(x, list) else 0)
+
+    levels = depth(arrays)
+    if isinstance(arrays, tuple):
+        raise TypeError("dualrev.numpy.block: arrays is a tuple; only lists can be used to arrange blocks")
+
+    def ndim_of(x):
+        return max(ndim_of(e) for e in x) if isinstance(x, list) else np.ndim(asarray(x))  # one example's
+
+    nd = max(levels, ndim_of(arrays))
+
+    def assemble(x, level):
+        if not isinstance(x, list):
+            x = asarray(x)
+            return reshape(x, (1,) * (nd - np.ndim(x)) + np.shape(x)) if np.ndim(x) < nd else x
+        if not x:
+            raise ValueError("dualrev.numpy.block: lists cannot be empty")
+        return concatenate([assemble(e, level + 1) for e in x], axis=-(levels - level))
+
+    return assemble(arrays, 0)
+
+
+@implements(np.diagflat)
+def diagflat(v, k=0):
+    """``np.diagflat``: the flattened input as the k-th diagonal of a square matrix."""
+    from dualrev.numpy.indexing import diag
+
+    return diag(ravel(asarray(v)), k)
+
+
+@implements(np.vander)
+def vander(x, N=None, increasing=False):
+    """``np.vander``: the powers of ``x`` as columns (decreasing unless ``increasing``)."""
+    x = asarray(x)
+    if np.ndim(x) != 1:
+        raise ValueError("dualrev.numpy.vander: x must be a one-dimensional array or sequence.")
+    n = np.shape(x)[0] if N is None else operator.index(N)
+    powers = np.arange(n) if increasing else np.arange(n)[::-1]
+    ones = np.ones(np.shape(x), np.result_type(concrete_value(x)))  # x ** 0, with no 0 * inf derivative at 0
+    cols = [ones if p == 0 else x ** int(p) for p in powers]
+    from dualrev.numpy.shape import stack
+
+    return stack(cols, axis=1) if cols else reshape(x[:0], (np.shape(x)[0], 0))
+
+
+@implements(np.matrix_transpose, np.linalg.matrix_transpose)
+def matrix_transpose(x):
+    """``np.matrix_transpose``: the last two axes swapped."""
+    x = asarray(x)
+    if np.ndim(x) < 2:
+        raise ValueError("dualrev.numpy.matrix_transpose: input array must be at least 2-dimensional")
+    return swapaxes(x, -1, -2)
+
+
+@implements(np.rollaxis)
+def rollaxis(a, axis, start=0):
+    """``np.rollaxis``: ``axis`` moved to before position ``start``."""
+    a = asarray(a)
+    n = np.ndim(a)
+    # NumPy's own rules (and errors), on a stand-in whose axis lengths name the axes
+    stand_in = np.broadcast_to(np.empty((), np.uint8), tuple(range(2, n + 2)))
+    dims = [d - 2 for d in np.rollaxis(stand_in, axis, start).shape]
+    return a if dims == list(range(n)) else transpose(a, dims)
+
+
+@implements(np.resize)
+def resize(a, new_shape):
+    """``np.resize``: the flattened array repeated (or cut) to fill ``new_shape``."""
+    a = ravel(asarray(a))
+    new_shape = (operator.index(new_shape),) if np.ndim(new_shape) == 0 else tuple(new_shape)
+    size = int(np.prod(new_shape))
+    n = np.shape(a)[0]
+    if size == 0 or n == 0:
+        return np.zeros(new_shape, np.result_type(concrete_value(a)))
+    return reshape(getitem(a, (np.arange(size) % n,)), new_shape)
+
+
+def _same(name):
+    def same(a, *args, **kwargs):
+        return asarray(a, kwargs.get("dtype")) if isinstance(a, Tracer) or _traced(a) else getattr(np, name)(
+            a, *args, **kwargs)
+
+    same.__name__ = name
+    same.__doc__ = f"``np.{name}``: the values themselves (memory layout means nothing to a traced value)."
+    return implements(getattr(np, name))(same)
+
+
+ascontiguousarray = _same("ascontiguousarray")
+asfortranarray = _same("asfortranarray")
+
+
+@implements(np.asarray_chkfinite)
+def asarray_chkfinite(a, dtype=None, order=None):
+    """``np.asarray_chkfinite``: the values, after checking that every one is finite."""
+    a = asarray(a, dtype)
+    if not np.all(np.isfinite(concrete_value(a))):
+        raise ValueError("array must not contain infs or NaNs")
+    return a
+
+
+@implements(np.astype)
+def astype_function(x, dtype, /, *, copy=True, device=None):
+    """``np.astype``: ``x.astype(dtype)``."""
+    return astype(asarray(x), dtype)
+
+
+__all__ += ["ascontiguousarray", "asarray_chkfinite", "asfortranarray", "block", "broadcast_arrays", "diagflat",
+            "matrix_transpose", "resize", "rollaxis", "vander"]

@@ -29,8 +29,8 @@ look before you hit an error:
   for primitives, `tests/test_numpy_*.py` for composites), under vmap too;
 - **no derivative**: runs on traced values and returns plain NumPy arrays (indices, masks, shapes, booleans), which
   Python control flow can use (under vmap, one per example);
-- **constant**: takes no array to differentiate (creation functions such as `np.zeros`); the arrays it makes are
-  constants to every transform;
+- **constant**: takes no array to differentiate (creation functions such as `np.zeros`, window functions, dtype and
+  string utilities); what it makes is a constant to every transform;
 - **not supported**: raises a TypeError naming the function when given a traced value.
 
 Lists and tuples of traced values are accepted wherever NumPy takes an array-like when you call `dnp.f([a, b])`;
@@ -39,7 +39,8 @@ plain `np.f([a, b])` cannot work, because NumPy converts the list to an array be
 
 """
 
-# Functions that take no array to differentiate: what they return is a constant to every transform.
+# Functions that take no array to differentiate (sizes, dtypes, strings, dates): what they return is a constant to
+# every transform.
 _CONSTANTS = {
     "arange", "empty", "eye", "full", "identity", "ones", "zeros", "tri", "indices", "fromfunction", "fromiter",
     "frombuffer", "fromfile", "fromstring", "fromregex", "loadtxt", "genfromtxt", "load", "save", "savez",
@@ -47,7 +48,10 @@ _CONSTANTS = {
     "fft.fftfreq", "fft.rfftfreq", "unravel_index", "ravel_multi_index",
     "get_include", "show_config", "show_runtime", "info", "set_printoptions", "get_printoptions", "printoptions",
     "seterr", "geterr", "seterrcall", "geterrcall", "setbufsize", "getbufsize", "typename", "mintypecode",
-    "from_dlpack", "asmatrix", "bmat",
+    "from_dlpack", "asmatrix", "bmat", "bartlett", "blackman", "hamming", "hanning", "kaiser", "broadcast_shapes",
+    "isdtype", "issubdtype", "promote_types", "iterable", "base_repr", "binary_repr", "format_float_positional",
+    "format_float_scientific", "array2string", "array_repr", "array_str", "busday_count", "busday_offset",
+    "is_busday", "datetime_as_string", "datetime_data", "frompyfunc", "nested_iters", "test",
 }
 # NumPy functions that convert their input with np.asarray before any dispatch: dualrev.numpy has its own.
 _DUALREV_ONLY = {
@@ -119,7 +123,12 @@ def rows():
         out.append((title, [_row(name, obj) for name, obj in _public(module, prefix)]))
     syntax = [(label, *_status(NUMPY_TABLE[key])) for label, key in _SYNTAX if key in NUMPY_TABLE]
     syntax += [("`dnp.r_[...]`, `dnp.c_[...]`", "differentiable", "composite",
-                "NumPy's index tricks for traced entries (np.r_ converts its entries with np.array first)")]
+                "NumPy's index tricks for traced entries (np.r_ converts its entries with np.array first)"),
+               ("`dnp.vectorize(f)`", "differentiable", "composite",
+                "np.vectorize for functions of traced values: a loop over the elements, each call differentiated "
+                "(np.vectorize converts its arguments with np.asarray first)"),
+               ("`x.sort()`, `x.partition(k)`, `x.fill(v)`, `x.put(i, v)`", "differentiable", "composite",
+                "in place, as the ndarray methods (sort returns None, as NumPy's; JAX's returns a copy)")]
     out.append(("Operators, methods and syntax", syntax))
     return out
 
@@ -139,10 +148,11 @@ def table() -> str:
              f"{c.get('differentiable', 0)} differentiable NumPy functions, {c.get('no derivative', 0)} more "
              f"accepted without a derivative, {c.get('constant', 0)} constant makers, {c.get('not supported', 0)} "
              "not supported (of NumPy's public functions in the main namespace, `linalg` and `fft`).", ""]
-    for title, rs in rows():
+    for k, (title, rs) in enumerate(rows()):
+        syntax = k == len(SECTIONS)  # the last section's names are written out already
         lines += [f"## {title}", "", "| NumPy | status | dualrev | notes |", "|---|---|---|---|"]
-        lines += [f"| `{name}` | {status} | {kind} | {note} |" if not name.startswith("`") else
-                  f"| {name} | {status} | {kind} | {note} |" for name, status, kind, note in rs]
+        lines += [f"| {name if syntax else f'`{name}`'} | {status} | {kind} | {note} |"
+                  for name, status, kind, note in rs]
         lines.append("")
     return "\n".join(lines)
 

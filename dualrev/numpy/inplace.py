@@ -26,7 +26,7 @@ from dualrev import core
 from dualrev.core import NUMPY_TABLE, Tracer, implements
 from dualrev.numpy.indexing import at
 from dualrev.numpy.reductions import sum as _sum
-from dualrev.numpy.shape import astype, getitem_p, ravel, reshape, reshape_p
+from dualrev.numpy.shape import asarray, astype, getitem_p, ravel, reshape, reshape_p
 
 __all__ = ["copy", "zeros_like", "ones_like", "empty_like", "full_like"]
 
@@ -49,9 +49,10 @@ def _rebind(x, new):
     if type(new) is not type(x):
         raise TypeError(
             "dualrev: x[idx] = v (or an in-place operator) writes a value traced by a transform nested inside the "
-            f"one that traces x ({type(new).__name__} into {type(x).__name__}, e.g. a value from an inner grad/vmap "
-            "into an array made outside it); NumPy would change the outer array from the inner function, which no "
-            "transform can follow. Build the array inside the inner function, or write x = x.at[idx].set(v) there")
+            f"one that traces x ({type(new).__name__} into {type(x).__name__}): x was made outside the inner "
+            "grad/jvp/vmap, or from values that do not depend on its inputs (np.zeros_like(params) inside vmap). "
+            "Make the array from a value of the inner function (np.zeros_like(xi), xi.copy() with xi its argument), "
+            "or write x = x.at[idx].set(v)")
     for name in _value_slots(type(x)):
         try:
             setattr(x, name, getattr(new, name))
@@ -117,26 +118,31 @@ def _positions(s, base):
 
 def _track(out, x, shadow_op):
     """Record the traced results of a view-making operation on ``x`` as possible views of x's root (NumPy's
-    ``shadow_op`` on the root's shadow decides, at the first write)."""
-    if not isinstance(x, Tracer):
+    ``shadow_op`` on the root's shadow decides, at the first write). On the path of every slice: kept lean."""
+    if type(out) is tuple or type(out) is list:
+        for k, o in enumerate(out):
+            _track(o, x, lambda s, k=k: shadow_op(s)[k])
         return out
-    single = not isinstance(out, (list, tuple))
+    if out is x or not isinstance(out, Tracer) or not isinstance(x, Tracer):
+        return out
     a = getattr(x, "_alias", None)
-    if a is None or type(a) is _Root:
-        root, base = x, None
-        record = a or _as_root(x)
+    if a is None:
+        root, base, record = x, None, _as_root(x)
+    elif type(a) is _Root:
+        root, base, record = x, None, a
     else:  # x is a view itself, or a copy that looked like one
         base = a.shadow()
-        root = a.root if base is not None else x
-        record = root._alias if base is not None else _as_root(x)
+        if base is None:
+            root, record = x, _as_root(x)
+        else:
+            root = a.root
+            record = root._alias
+    out._alias = _View(root, base, shadow_op)
     views = record.views
-    for k, o in enumerate((out,) if single else out):
-        if isinstance(o, Tracer) and o is not x:
-            o._alias = _View(root, base, shadow_op if single else lambda s, k=k: shadow_op(s)[k])
-            if len(views) >= record.limit:  # forget the views nobody holds any more
-                views[:] = [r for r in views if r() is not None]
-                record.limit = 2 * len(views) + 8
-            views.append(weakref.ref(o))
+    if len(views) >= record.limit:  # forget the views nobody holds any more
+        views[:] = [r for r in views if r() is not None]
+        record.limit = 2 * len(views) + 8
+    views.append(weakref.ref(out))
     return out
 
 
@@ -164,6 +170,7 @@ def _getitem(x, idx):
 
 
 _getitem_untracked = NUMPY_TABLE[operator.getitem]
+_getitem.__doc__ = _getitem_untracked.__doc__
 NUMPY_TABLE[operator.getitem] = _getitem
 _VIEWS = (np.reshape, np.ravel, np.transpose, np.permute_dims, np.swapaxes, np.moveaxis, np.squeeze,
           np.expand_dims, np.diagonal, np.broadcast_to, np.flip, np.fliplr, np.flipud, np.rot90, np.atleast_1d,
@@ -202,6 +209,9 @@ def _refresh(root):
 def setitem(x, idx, value):
     """``x[idx] = value`` on a traced ``x``: ``x`` (and every traced view sharing its memory in NumPy) now holds
     ``x.at[idx].set(value)``, cast to x's dtype as NumPy casts."""
+    if isinstance(idx, Tracer) and idx._trace.batched and idx.dtype == np.bool_:
+        # a mask that differs between examples (vmap): x[mask] = scalar is a where, the same for every example
+        idx, value = Ellipsis, _masked_write(x, idx, value)
     alias = _alias(x)
     if type(alias) is _View:
         s = alias.shadow()
@@ -222,6 +232,21 @@ def setitem(x, idx, value):
     else:
         _rebind(x, at(x)[idx].set(value))
     _refresh(x)
+
+
+def _masked_write(x, mask, value):
+    shape = x.shape
+    if mask.shape != shape[:len(mask.shape)]:
+        raise IndexError(f"dualrev: boolean index of shape {mask.shape} does not match the array's shape {shape}")
+    value = asarray(value)
+    if (value.size if isinstance(value, Tracer) else np.size(value)) != 1:  # one example's size
+        raise TypeError("dualrev: x[mask] = values with a mask that differs between examples under vmap takes one "
+                        "value (the number of places differs per example); write x[...] = dnp.where(mask, v, x)")
+    from dualrev.numpy.ufuncs import where
+
+    mask = reshape(mask, mask.shape + (1,) * (len(shape) - len(mask.shape)))
+    value = reshape(value, ())
+    return where(mask, astype(value, x.dtype) if value.dtype != x.dtype else value, x)
 
 
 @implements(core.inplace_operator)
@@ -282,3 +307,157 @@ zeros_like = _like(np.zeros_like)
 ones_like = _like(np.ones_like)
 empty_like = _like(np.empty_like)
 full_like = _like(np.full_like)
+
+
+# -- NumPy's functions that write into their first argument --
+
+
+def _target(a, name):
+    if not isinstance(a, Tracer):
+        raise TypeError(f"dualrev.numpy.{name}: a NumPy array cannot hold a traced value; make the array traced "
+                        "(np.zeros_like(x), x.copy()) or build the result with dnp.where / dnp.at")
+    return a
+
+
+def _write_flat(a, positions, values):
+    """a.flat[positions] = values (repeated to fill, as NumPy's put/place do), through setitem."""
+    shape = a.shape
+    positions = np.asarray(positions, np.intp).ravel()
+    if positions.size == 0:
+        return
+    values = ravel(asarray(values))
+    n = np.shape(values)[0]
+    if n == 0:
+        raise ValueError("cannot write an empty set of values into a non-empty selection")
+    if n != positions.size:
+        values = getitem_p(values, idx=(np.arange(positions.size) % n,))
+    setitem(a, np.unravel_index(positions, shape), values)
+
+
+@implements(np.copyto)
+def copyto(dst, src, casting="same_kind", where=True):
+    """``np.copyto``: ``src`` (broadcast) written into the traced ``dst`` where ``where`` holds."""
+    _target(dst, "copyto")
+    src = asarray(src)
+    if not np.can_cast(np.result_type(core.concrete_value(src)), dst.dtype, casting):
+        raise TypeError(f"Cannot cast array data from {np.result_type(core.concrete_value(src))} to {dst.dtype} "
+                        f"according to the rule {casting!r}")
+    setitem(dst, Ellipsis, _where(where, src, dst) if where is not True else _broadcast(src, dst.shape))
+
+
+@implements(np.fill_diagonal)
+def fill_diagonal(a, val, wrap=False):
+    """``np.fill_diagonal``: the main diagonal of the traced ``a`` set to ``val`` (repeated), NumPy's positions."""
+    _target(a, "fill_diagonal")
+    mask = np.zeros(a.shape, bool)
+    np.fill_diagonal(mask, True, wrap=wrap)
+    _write_flat(a, np.flatnonzero(mask), val)
+
+
+@implements(np.place)
+def place(arr, mask, vals):
+    """``np.place``: the elements of the traced ``arr`` where ``mask`` holds set to ``vals``, in order, repeated."""
+    _target(arr, "place")
+    if isinstance(mask, Tracer) and mask._trace.batched:
+        raise TypeError("dualrev.numpy.place: under vmap the number of places differs per example; use "
+                        "np.putmask(arr, mask, values) or arr[...] = dnp.where(mask, values, arr)")
+    _write_flat(arr, np.flatnonzero(np.broadcast_to(np.asarray(core.concrete_value(mask), bool), arr.shape)), vals)
+
+
+@implements(np.put)
+def put(a, ind, v, mode="raise"):
+    """``np.put``: ``a.flat[ind] = v`` on the traced ``a`` (``v`` repeated; ``mode`` 'raise', 'wrap' or 'clip')."""
+    _target(a, "put")
+    size = int(np.prod(a.shape))
+    ind = np.asarray(core.concrete_value(ind), np.intp)
+    if mode == "wrap":
+        ind = ind % size
+    elif mode == "clip":
+        ind = np.clip(ind, 0, size - 1)
+    elif np.any((ind < -size) | (ind >= size)):
+        raise IndexError(f"index {ind.max()} is out of bounds for axis 0 with size {size}")
+    _write_flat(a, ind % size if size else ind, v)
+
+
+@implements(np.putmask)
+def putmask(a, mask, values):
+    """``np.putmask``: ``a.flat[i] = values.flat[i % len(values)]`` where ``mask`` holds, on the traced ``a`` (a
+    ``where``, so the mask may differ per example under vmap)."""
+    _target(a, "putmask")
+    size = int(np.prod(a.shape))
+    values = ravel(asarray(values))
+    n = np.shape(values)[0]
+    if size and n == 0:
+        raise ValueError("cannot write an empty set of values into a non-empty array")
+    full = reshape(getitem_p(values, idx=(np.arange(size) % n,)), a.shape) if size else values
+    setitem(a, Ellipsis, _where(mask, full, a))
+
+
+@implements(np.put_along_axis)
+def put_along_axis(arr, indices, values, axis):
+    """``np.put_along_axis``: ``values`` written into the traced ``arr`` at ``indices`` along ``axis``."""
+    _target(arr, "put_along_axis")
+    shape = arr.shape
+    labels = np.arange(int(np.prod(shape))).reshape(shape)
+    if axis is None:
+        labels, axis = labels.ravel(), 0
+    positions = np.take_along_axis(labels, np.asarray(core.concrete_value(indices), np.intp), axis=axis)
+    setitem(arr, np.unravel_index(positions, shape), values)
+
+
+def _where(condition, x, y):
+    from dualrev.numpy.ufuncs import where
+
+    return where(condition, x, y)
+
+
+def _broadcast(x, shape):
+    from dualrev.numpy.shape import broadcast_to
+
+    return broadcast_to(x, shape)
+
+
+__all__ += ["copyto", "fill_diagonal", "place", "put", "put_along_axis", "putmask"]
+
+
+# -- np.zeros(n, like=x) & co. (NumPy's NEP 35): buffers at x's levels --
+
+
+def _made_like(np_func):
+    def made(*args, like=None, **kwargs):
+        out = np_func(*args, **kwargs)
+        if isinstance(like, Tracer) and isinstance(out, np.ndarray) and out.dtype.kind in "fc":
+            return _traced_constant(out, like)
+        return out
+
+    made.__name__ = np_func.__name__
+    made.__doc__ = (f"``np.{np_func.__name__}(..., like=x)`` with a traced ``x``: the new array, traced at x's levels "
+                    "with a zero derivative, so traced values can be written into it (NumPy's ``like=`` protocol).")
+    core.LIKE_FUNCTIONS.add(np_func)
+    return implements(np_func, nondiff=True)(made)
+
+
+for _f in (np.zeros, np.ones, np.empty, np.full, np.eye, np.identity, np.arange):
+    _made_like(_f)
+
+
+def _array_like_of(np_func):
+    def made(obj, *args, like=None, **kwargs):
+        from dualrev.numpy.shape import array as _array
+
+        out = _array(obj, *args, **kwargs) if np_func is np.array else asarray(obj, *args, **kwargs)
+        if isinstance(like, Tracer) and isinstance(out, np.ndarray) and out.dtype.kind in "fc":
+            return _traced_constant(out, like)
+        return out
+
+    made.__name__ = np_func.__name__
+    name = np_func.__name__
+    made.__doc__ = (f"``dnp.{name}([...])`` builds arrays from traced values (plain ``np.{name}`` converts them "
+                    f"first), and so does ``np.{name}(obj, like=x)`` with a traced ``x``, whose result is traced at "
+                    "x's levels so that traced values can be written into it.")
+    core.LIKE_FUNCTIONS.add(np_func)
+    return implements(np_func)(made)
+
+
+for _f in (np.array, np.asarray):
+    _array_like_of(_f)

@@ -64,7 +64,7 @@ SVDResult = namedtuple("SVDResult", ["U", "S", "Vh"])
 
 
 def _dtype(x):
-    return x.dtype if isinstance(x, (Tracer, np.ndarray, np.generic)) else np.result_type(x)
+    return x.dtype if isinstance(x, (Tracer, np.ndarray, np.generic)) else np.asarray(x).dtype  # lists too
 
 
 def _float(x):

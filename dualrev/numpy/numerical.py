@@ -23,6 +23,7 @@ from dualrev.numpy.shape import (
     astype,
     broadcast_to,
     concatenate,
+    expand_dims,
     getitem,
     moveaxis,
     ravel,
@@ -31,6 +32,7 @@ from dualrev.numpy.shape import (
 )
 from dualrev.numpy.ufuncs import (
     absolute,
+    exp,
     clip,
     equal,
     greater,
@@ -41,6 +43,7 @@ from dualrev.numpy.ufuncs import (
     logical_and,
     logical_not,
     logical_or,
+    sqrt,
     where,
 )
 
@@ -392,9 +395,11 @@ def select(condlist, choicelist, default=0):
         raise ValueError("dualrev.numpy.select: list of cases must be same length as list of conditions")
     if len(choicelist) == 0:
         raise ValueError("dualrev.numpy.select: select with an empty condition list is not possible")
-    choices = [asarray(c) for c in choicelist]
-    dtype = np.result_type(*[_dtype(c) for c in choices], default if type(default) in (int, float, bool) else
-                           _dtype(default))
+    def weak(v):  # a Python number stays weak, as in JAX: float32 choices stay float32
+        return v if type(v) in (int, float, bool) else asarray(v)
+
+    choices = [weak(c) for c in choicelist]
+    dtype = np.result_type(*[c if type(c) in (int, float, bool) else _dtype(c) for c in choices + [weak(default)]])
     conds = [asarray(c) for c in condlist]
     for i, c in enumerate(conds):
         if _dtype(c) != np.bool_:
@@ -466,3 +471,521 @@ def allclose(a, b, rtol=1e-05, atol=1e-08, equal_nan=False):
     close = _all(isclose(a, b, rtol=rtol, atol=atol, equal_nan=equal_nan))
     return bool(close) if not isinstance(close, Tracer) else close
 
+
+
+# -- more choosing and scans --
+
+
+@implements(np.choose)
+def choose(a, choices, out=None, mode="raise"):
+    """``np.choose``: ``choices[a[i]][i]`` (integer ``a``, no derivative; ``mode`` 'raise', 'wrap' or 'clip');
+    differentiable in the choices."""
+    if out is not None:
+        raise TypeError("dualrev.numpy.choose: out= is not supported")
+    a = asarray(a)
+    if isinstance(a, Tracer):
+        raise TypeError("dualrev.numpy.choose: the index array cannot be traced; pass an integer NumPy array")
+    choices = [c if type(c) in (int, float, bool) else asarray(c) for c in choices]  # Python numbers stay weak
+    n = len(choices)
+    if mode == "wrap":
+        a = a % n
+    elif mode == "clip":
+        a = np.clip(a, 0, n - 1)
+    elif np.any((a < 0) | (a >= n)):
+        raise ValueError("invalid entry in choice array")
+    shape = np.broadcast_shapes(np.shape(a), *[np.shape(c) for c in choices])
+    return select([np.broadcast_to(a == k, shape) for k in range(n)], choices)
+
+
+@implements(np.compress)
+def compress(condition, a, axis=None, out=None):
+    """``np.compress``: the slices of ``a`` along ``axis`` where ``condition`` (a NumPy boolean array) holds."""
+    if out is not None:
+        raise TypeError("dualrev.numpy.compress: out= is not supported")
+    condition = np.asarray(condition, bool)
+    a = asarray(a)
+    if axis is None:
+        a, axis = ravel(a), 0
+    axis = _axis(axis, np.ndim(a), "compress")
+    keep = np.flatnonzero(condition)
+    if keep.size and keep[-1] >= np.shape(a)[axis]:
+        raise IndexError(f"index {keep[-1]} is out of bounds for axis {axis} with size {np.shape(a)[axis]}")
+    return getitem(a, (slice(None),) * axis + (keep,))
+
+
+@implements(np.extract)
+def extract(condition, arr):
+    """``np.extract``: the elements of ``arr`` where ``condition`` (a NumPy array) is nonzero, flattened."""
+    return getitem(ravel(asarray(arr)), (np.flatnonzero(np.asarray(condition)),))
+
+
+def _cumulative(name, scan, x, axis, dtype, out, include_initial, identity):
+    if out is not None:
+        raise TypeError(f"dualrev.numpy.{name}: out= is not supported")
+    x = asarray(x)
+    if axis is None:
+        if np.ndim(x) > 1:
+            raise ValueError(f"dualrev.numpy.{name}: axis must be specified for arrays of more than one dimension")
+        axis = 0
+    out = scan(x, axis=axis, dtype=dtype)
+    if include_initial:
+        shape = list(np.shape(out))
+        shape[_axis(axis, np.ndim(out), name)] = 1
+        out = concatenate([np.full(shape, identity, _dtype(out)), out], axis=axis)
+    return out
+
+
+@implements(np.cumulative_sum)
+def cumulative_sum(x, /, *, axis=None, dtype=None, out=None, include_initial=False):
+    """``np.cumulative_sum`` (the array API's cumsum), optionally with the initial 0."""
+    from dualrev.numpy.reductions import cumsum
+
+    return _cumulative("cumulative_sum", cumsum, x, axis, dtype, out, include_initial, 0)
+
+
+@implements(np.cumulative_prod)
+def cumulative_prod(x, /, *, axis=None, dtype=None, out=None, include_initial=False):
+    """``np.cumulative_prod`` (the array API's cumprod), optionally with the initial 1."""
+    from dualrev.numpy.reductions import cumprod
+
+    return _cumulative("cumulative_prod", cumprod, x, axis, dtype, out, include_initial, 1)
+
+
+@implements(np.unwrap)
+def unwrap(p, discont=None, axis=-1, *, period=2 * np.pi):
+    """``np.unwrap``: jumps larger than ``discont`` (default period/2) along ``axis`` replaced by their
+    complement modulo ``period``, with NumPy's formula; the corrections are piecewise constant, so the derivative
+    is that of ``p``."""
+    p = _float(asarray(p))
+    axis = _axis(axis, np.ndim(p), "unwrap")
+    d = diff(p, axis=axis)
+    discont = period / 2 if discont is None else discont
+    high = period / 2
+    ddmod = (d + high) % period - high
+    ddmod = where(logical_and(equal(ddmod, -high), greater(d, 0)), high, ddmod)
+    correct = where(less(absolute(d), discont), 0.0, ddmod - d)
+    shape = list(np.shape(p))
+    shape[axis] = 1
+    from dualrev.numpy.reductions import cumsum
+
+    return p + concatenate([np.zeros(shape, _dtype(p)), cumsum(correct, axis=axis)], axis=axis)
+
+
+@implements(np.bincount)
+def bincount(x, weights=None, minlength=0):
+    """``np.bincount``: the number of occurrences (no derivative), or the sums of ``weights`` per value of the
+    non-negative integers ``x`` (differentiable in the weights)."""
+    x = np.asarray(concrete_value(x)) if not isinstance(x, Tracer) or not x._trace.batched else None
+    if x is None:
+        raise TypeError("dualrev.numpy.bincount: under vmap the values to count differ per example (the result's "
+                        "length would too); pass them unbatched or use dnp.at(zeros)[x].add(weights)")
+    if weights is None:
+        return np.bincount(x, minlength=minlength)
+    weights = _float(asarray(weights))
+    n = max(int(x.max()) + 1 if x.size else 0, minlength)
+    return at(np.zeros(n, _dtype(weights)))[x].add(weights)
+
+
+@implements(np.modf)
+def modf(x, out=None):
+    """``np.modf``: (fractional part, integral part); the fractional part has derivative 1, the integral part 0."""
+    from dualrev.numpy.ufuncs import trunc
+
+    x = _float(asarray(x))
+    whole = trunc(x)
+    return x - whole, whole
+
+
+@implements(np.ldexp)
+def ldexp(x1, x2, out=None):
+    """``np.ldexp``: ``x1 * 2**x2`` for integer ``x2`` (differentiable in ``x1``)."""
+    x2 = asarray(x2)
+    if _dtype(x2).kind not in "iub":
+        raise TypeError("dualrev.numpy.ldexp: the exponents x2 must be integers")
+    x1 = _float(asarray(x1))
+    scale = np.ldexp(np.ones((), _dtype(x1)), concrete_value(x2)) if not isinstance(x2, Tracer) else 2.0 ** x2
+    return x1 * scale
+
+
+@implements(np.partition)
+def partition(a, kth, axis=-1, kind="introselect", order=None):
+    """``np.partition``: NumPy's own arrangement (its argpartition of the values), as a gather, so the derivative
+    follows the elements. Under vmap the arrangement would differ per example: use ``dnp.sort``, a valid partition
+    for every ``kth``."""
+    if order is not None:
+        raise TypeError("dualrev.numpy.partition: order= (structured arrays) is not supported")
+    from dualrev.numpy.indexing import take_along_axis
+
+    a = asarray(a)
+    if isinstance(a, Tracer) and a._trace.batched:
+        raise TypeError("dualrev.numpy.partition: under vmap each example would be arranged differently; use "
+                        "dnp.sort, which is a valid partition for every kth")
+    if axis is None:
+        a, axis = ravel(a), 0
+    order_ = np.argpartition(concrete_value(a), kth, axis=axis, kind=kind)
+    return take_along_axis(a, order_, axis=axis)
+
+
+# -- polynomials (coefficient arrays, highest power first) --
+
+
+def _poly(p):
+    p = asarray(p)
+    if np.ndim(p) != 1:
+        raise ValueError("dualrev.numpy: polynomial coefficients must be a 1-d array (np.poly1d is not supported)")
+    return p
+
+
+@implements(np.polyadd)
+def polyadd(a1, a2):
+    """``np.polyadd``: the sum of two polynomials."""
+    a1, a2 = _poly(a1), _poly(a2)
+    n1, n2 = np.shape(a1)[0], np.shape(a2)[0]
+    if n1 < n2:
+        a1 = concatenate([np.zeros(n2 - n1, _dtype(a1)), a1])
+    elif n2 < n1:
+        a2 = concatenate([np.zeros(n1 - n2, _dtype(a2)), a2])
+    return a1 + a2
+
+
+@implements(np.polysub)
+def polysub(a1, a2):
+    """``np.polysub``: the difference of two polynomials."""
+    return polyadd(a1, -_poly(a2))
+
+
+@implements(np.polymul)
+def polymul(a1, a2):
+    """``np.polymul``: the product of two polynomials (a convolution of the coefficients)."""
+    return convolve(_poly(a1), _poly(a2))
+
+
+@implements(np.polyder)
+def polyder(p, m=1):
+    """``np.polyder``: the ``m``-th derivative of a polynomial."""
+    p = _poly(p)
+    for _ in range(operator.index(m)):
+        n = np.shape(p)[0] - 1
+        if n <= 0:
+            return np.zeros(1, _dtype(_float(p)))
+        p = getitem(p, slice(None, -1)) * np.arange(n, 0, -1).astype(np.result_type(_dtype(p), np.int8))
+    return p
+
+
+@implements(np.polyint)
+def polyint(p, m=1, k=None):
+    """``np.polyint``: the ``m``-th antiderivative, with integration constants ``k`` (0 by default)."""
+    p = _float(_poly(p))
+    m = operator.index(m)
+    ks = np.zeros(m) if k is None else k
+    ks = [ks] * m if np.ndim(concrete_value(asarray(ks))) == 0 else list(ks)
+    for i in range(m):
+        n = np.shape(p)[0]
+        p = concatenate([p / np.arange(n, 0, -1).astype(_dtype(p)), reshape(astype(asarray(ks[i]), _dtype(p)), (1,))])
+    return p
+
+
+@implements(np.polyfit)
+def polyfit(x, y, deg, rcond=None, full=False, w=None, cov=False):
+    """``np.polyfit``: least-squares polynomial coefficients (highest power first), differentiable in ``x``, ``y``
+    and ``w``; ``full`` and ``cov`` are not supported on traced values."""
+    from dualrev.numpy.building import vander
+    from dualrev.numpy.linalg import lstsq
+
+    if full or cov:
+        raise TypeError("dualrev.numpy.polyfit: full=True and cov=True are not supported on traced values")
+    x, y = _float(asarray(x)), _float(asarray(y))
+    lhs = vander(x, operator.index(deg) + 1)
+    rhs = y
+    if w is not None:
+        w = asarray(w)
+        lhs = lhs * expand_dims(w, 1)
+        rhs = rhs * (w if np.ndim(rhs) == 1 else expand_dims(w, 1))
+    scale = sqrt(_sum(lhs * lhs, axis=0))  # NumPy scales the columns before solving
+    coef = lstsq(lhs / scale, rhs, rcond=rcond)[0]
+    return coef / (scale if np.ndim(coef) == 1 else expand_dims(scale, 1))
+
+
+# -- queries (no derivative) --
+
+
+def _query(np_func):
+    def query(*args, **kwargs):
+        if any(isinstance(a, Tracer) and a._trace.batched for a in args):
+            raise TypeError(f"dualrev.numpy.{np_func.__name__}: under vmap the answer differs per example (and so "
+                            "may its shape); compute it outside vmap")
+        return np_func(*[concrete_value(a) if isinstance(a, Tracer) else a for a in args], **kwargs)
+
+    query.__name__ = np_func.__name__
+    query.__doc__ = f"``np.{np_func.__name__}`` of the values (no derivative; not under vmap)."
+    implements(np_func, nondiff=True)(query)
+    return query
+
+
+def _dtype_query(np_func):
+    def query(*args, **kwargs):
+        return np_func(*[np.empty((), a.dtype) if isinstance(a, Tracer) else a for a in args], **kwargs)
+
+    query.__name__ = np_func.__name__
+    query.__doc__ = f"``np.{np_func.__name__}``: asks about dtypes, which a traced value has as an array has."
+    implements(np_func, nondiff=True)(query)
+    return query
+
+
+for _f in (np.result_type, np.can_cast, np.min_scalar_type, np.isrealobj, np.iscomplexobj, np.common_type):
+    _dtype_query(_f)
+for _f in (np.array_equal, np.array_equiv, np.argwhere, np.flatnonzero, np.isin, np.digitize, np.argpartition,
+           np.lexsort, np.unique, np.unique_values, np.unique_counts, np.unique_inverse, np.unique_all, np.histogram,
+           np.histogram_bin_edges, np.histogram2d, np.histogramdd, np.intersect1d, np.setdiff1d, np.setxor1d,
+           np.union1d, np.trim_zeros, np.isscalar, np.shares_memory, np.may_share_memory):
+    _query(_f)
+
+
+@implements(np.isposinf, nondiff=True)
+def isposinf(x, out=None):
+    """``np.isposinf``: where x is +inf (no derivative; per example under vmap)."""
+    from dualrev.numpy.ufuncs import isinf, signbit
+
+    return logical_and(isinf(x), logical_not(signbit(x)))
+
+
+@implements(np.isneginf, nondiff=True)
+def isneginf(x, out=None):
+    """``np.isneginf``: where x is -inf (no derivative; per example under vmap)."""
+    from dualrev.numpy.ufuncs import isinf, signbit
+
+    return logical_and(isinf(x), signbit(x))
+
+
+@implements(np.fix, nondiff=True)
+def fix(x, out=None):
+    """``np.fix``: rounded towards zero (``trunc``: a zero derivative, as in JAX)."""
+    from dualrev.numpy.ufuncs import trunc
+
+    return trunc(x)
+
+
+@implements(np.isreal, nondiff=True)
+def isreal(x):
+    """``np.isreal``: True everywhere for the real values dualrev traces."""
+    return np.ones(np.shape(x), bool)
+
+
+@implements(np.iscomplex, nondiff=True)
+def iscomplex(x):
+    """``np.iscomplex``: False everywhere for the real values dualrev traces."""
+    return np.zeros(np.shape(x), bool)
+
+
+__all__ += ["bincount", "choose", "compress", "cumulative_prod", "cumulative_sum", "extract", "fix", "isneginf",
+            "isposinf", "ldexp", "modf", "partition", "polyadd", "polyder", "polyfit", "polyint", "polymul",
+            "polysub", "unwrap"]
+
+
+# -- the rest of NumPy's differentiable functions --
+
+
+@implements(np.nanargmax, nondiff=True)
+def nanargmax(a, axis=None, out=None, *, keepdims=False):
+    """``np.nanargmax``: the index of the largest non-NaN value (no derivative)."""
+    from dualrev.numpy.reductions import argmax
+
+    a = asarray(a)
+    return argmax(where(isnan(a), -np.inf, a), axis=axis, keepdims=keepdims)
+
+
+@implements(np.nanargmin, nondiff=True)
+def nanargmin(a, axis=None, out=None, *, keepdims=False):
+    """``np.nanargmin``: the index of the smallest non-NaN value (no derivative)."""
+    from dualrev.numpy.reductions import argmin
+
+    a = asarray(a)
+    return argmin(where(isnan(a), np.inf, a), axis=axis, keepdims=keepdims)
+
+
+@implements(np.angle, nondiff=True)
+def angle(z, deg=False):
+    """``np.angle`` of real values: 0, or pi where the sign bit is set (a zero derivative, as in JAX)."""
+    from dualrev.numpy.ufuncs import signbit
+
+    z = asarray(z)
+    out = where(signbit(z), 180.0 if deg else np.pi, 0.0)
+    return where(isnan(z), np.nan, out)
+
+
+@implements(np.real_if_close)
+def real_if_close(a, tol=100):
+    """``np.real_if_close``: real values are returned as they are."""
+    return asarray(a)
+
+
+@implements(np.require)
+def require(a, dtype=None, requirements=None, *, like=None):
+    """``np.require``: the values (in ``dtype``); memory requirements mean nothing to a traced value."""
+    return asarray(a, dtype)
+
+
+@implements(np.row_stack)
+def row_stack(tup, *, dtype=None, casting="same_kind"):
+    """``np.row_stack``: ``vstack`` (its old name)."""
+    from dualrev.numpy.shape import vstack
+
+    return vstack(tup, dtype=dtype, casting=casting)
+
+
+@implements(np.poly)
+def poly(seq_of_zeros):
+    """``np.poly`` of a 1-d sequence of roots: the coefficients of prod(x - r), differentiable in the roots (the
+    characteristic polynomial of a matrix needs eigvals, which dualrev does not support)."""
+    r = asarray(seq_of_zeros)
+    if np.ndim(r) != 1:
+        raise TypeError("dualrev.numpy.poly: only a 1-d sequence of roots is supported on traced values")
+    out = np.ones(1, _dtype(_float(r)))
+    for k in range(np.shape(r)[0]):
+        out = convolve(out, stack([np.ones((), _dtype(_float(r))), -getitem(r, k)]))
+    return out
+
+
+@implements(np.polydiv)
+def polydiv(u, v):
+    """``np.polydiv``: quotient and remainder of polynomial division (NumPy's long division), differentiable in
+    both; leading remainder coefficients that are zero to NumPy's tolerance are dropped, as NumPy does."""
+    u, v = _float(_poly(u)), _float(_poly(v))
+    m, n = np.shape(u)[0] - 1, np.shape(v)[0] - 1
+    scale = 1.0 / getitem(v, 0)
+    q, r = [], u
+    for k in range(0, m - n + 1):
+        d = scale * getitem(r, k)
+        q.append(d)
+        r = at(r)[k:k + n + 1].add(-(d * v))
+    q = stack(q) if q else np.zeros(1, _dtype(u))
+    while np.shape(r)[0] > 1 and np.allclose(concrete_value(getitem(r, 0)), 0, rtol=1e-14):
+        r = getitem(r, slice(1, None))
+    return q, r
+
+
+@implements(np.apply_along_axis)
+def apply_along_axis(func1d, axis, arr, *args, **kwargs):
+    """``np.apply_along_axis``: ``func1d`` on every 1-d slice along ``axis``; its results are stacked where the
+    axis was (a loop over the slices, each differentiated)."""
+    arr = asarray(arr)
+    nd = np.ndim(arr)
+    axis = _axis(axis, nd, "apply_along_axis")
+    moved = moveaxis(arr, axis, -1)
+    outer = np.shape(moved)[:-1]
+    if not outer:
+        return asarray(func1d(moved, *args, **kwargs))
+    results = [asarray(func1d(getitem(moved, idx), *args, **kwargs)) for idx in np.ndindex(*outer)]
+    out = reshape(stack(results), outer + np.shape(results[0]))
+    res_nd = np.ndim(results[0])
+    # NumPy puts the result's axes where ``axis`` was
+    return moveaxis(out, list(range(len(outer), len(outer) + res_nd)), list(range(axis, axis + res_nd)))
+
+
+@implements(np.apply_over_axes)
+def apply_over_axes(func, a, axes):
+    """``np.apply_over_axes``: ``func(a, axis)`` for each axis in turn, keeping the dimensions as NumPy does."""
+    from dualrev.numpy.shape import expand_dims as _expand
+
+    val = asarray(a)
+    nd = np.ndim(val)
+    for axis in np.atleast_1d(axes):
+        axis = int(axis) + nd if axis < 0 else int(axis)
+        res = func(val, axis)
+        if np.ndim(res) == np.ndim(val):
+            val = res
+        else:
+            res = _expand(res, axis)
+            if np.ndim(res) != np.ndim(val):
+                raise ValueError("function is not returning an array of the correct shape")
+            val = res
+    return val
+
+
+def _shape_query(np_func):
+    def query(arr, *args, **kwargs):
+        a = asarray(arr)
+        return np_func(np.broadcast_to(np.empty((), np.uint8), np.shape(a)) if isinstance(a, Tracer) else a,
+                       *args, **kwargs)
+
+    query.__name__ = np_func.__name__
+    query.__doc__ = f"``np.{np_func.__name__}``: depends only on the shape (no derivative)."
+    implements(np_func, nondiff=True)(query)
+    return query
+
+
+for _f in (np.diag_indices_from, np.tril_indices_from, np.triu_indices_from, np.isfortran):
+    _shape_query(_f)
+
+__all__ += ["angle", "apply_along_axis", "apply_over_axes", "nanargmax", "nanargmin", "poly", "polydiv",
+            "real_if_close", "require", "row_stack"]
+
+
+# -- Bessel's i0 and vectorize --
+
+try:  # NumPy's Chebyshev coefficients for i0 (Clenshaw's method), on |x| <= 8 and above
+    from numpy.lib._function_base_impl import _i0A, _i0B
+except ImportError:  # pragma: no cover - a NumPy that moved them
+    _i0A = _i0B = None
+
+
+def _chbevl(x, coefficients):
+    b0, b1, b2 = coefficients[0], 0.0, 0.0
+    for c in coefficients[1:]:
+        b2, b1 = b1, b0
+        b0 = x * b1 - b2 + c
+    return 0.5 * (b0 - b2)
+
+
+@implements(np.i0)
+def i0(x):
+    """``np.i0``, the modified Bessel function of the first kind, order 0, by NumPy's own Chebyshev expansions, so
+    every derivative is exact to the expansion's precision (i0' = i1)."""
+    if _i0A is None:
+        raise NotImplementedError("dualrev.numpy.i0: this NumPy does not expose the coefficients of its i0")
+    x = _float(asarray(x))
+    ax = absolute(x)
+    small = less_equal(ax, 8.0)
+    near = where(small, ax, 8.0)  # each branch at values where it is finite (the double-where form)
+    far = where(small, 9.0, ax)
+    return where(small, exp(near) * _chbevl(near / 2.0 - 2.0, _i0A),
+                 exp(far) * _chbevl(32.0 / far - 2.0, _i0B) / sqrt(far))
+
+
+class vectorize:
+    """``np.vectorize`` for functions of traced values: ``pyfunc`` is called on each element (0-d slices of the
+    broadcast arguments) and the results are stacked, so each call is differentiated. ``excluded`` names arguments
+    passed as they are; ``signature`` (core dimensions) is not supported. A loop, as NumPy's is: for speed write the
+    function with array operations (or use dr.vmap).
+
+    >>> dnp.vectorize(lambda v: v if v > 0 else v ** 2)(x)
+    """
+
+    def __init__(self, pyfunc, otypes=None, doc=None, excluded=None, cache=False, signature=None):
+        if signature is not None:
+            raise NotImplementedError("dualrev.numpy.vectorize: signature= is not supported; use dr.vmap")
+        self.pyfunc, self.excluded = pyfunc, set(excluded or ())
+        self.__doc__ = doc or getattr(pyfunc, "__doc__", None)
+
+    def __call__(self, *args, **kwargs):
+        names = [i for i in range(len(args)) if i not in self.excluded]
+        keys = [k for k in kwargs if k not in self.excluded]
+        arrays = [asarray(args[i]) for i in names] + [asarray(kwargs[k]) for k in keys]
+        shape = np.broadcast_shapes(*[np.shape(a) for a in arrays])
+        arrays = [broadcast_to(a, shape) for a in arrays]
+        results = []
+        for idx in np.ndindex(*shape):
+            call_args, call_kwargs = list(args), dict(kwargs)
+            for j, i in enumerate(names):
+                call_args[i] = getitem(arrays[j], idx)
+            for j, k in enumerate(keys):
+                call_kwargs[k] = getitem(arrays[len(names) + j], idx)
+            results.append(self.pyfunc(*call_args, **call_kwargs))
+        if not results:
+            return np.zeros(shape)
+        if isinstance(results[0], tuple):
+            return tuple(reshape(stack([asarray(r[k]) for r in results]), shape) for k in range(len(results[0])))
+        return reshape(stack([asarray(r) for r in results]), shape)
+
+
+__all__ += ["i0", "vectorize"]
