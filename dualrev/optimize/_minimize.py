@@ -102,7 +102,9 @@ def minimize(fun, x0, method="bfgs", args=(), tol=None, maxiter=None, callback=N
     _check_options(key, options)
     if callback is not None and not callable(callback):
         raise TypeError("minimize: callback must be callable or None")
-    obj = Objective("minimize", fun, x0, args)
+    # an objective that evaluates itself (dualrev.parallel.ShardedObjective) hands over its own flat problem
+    flat_objective = getattr(fun, "_flat_objective", None)
+    obj = flat_objective("minimize", x0, args) if flat_objective else Objective("minimize", fun, x0, args)
     gtol = float(options.pop("gtol", 1e-5))
     maxiter = options.pop("maxiter", None)
     maxiter = default_maxiter(obj.n) if maxiter is None else int(maxiter)

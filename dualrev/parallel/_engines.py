@@ -1,0 +1,304 @@
+"""Engines: where the shards live and how one operation is run on all of them. ``SerialEngine`` (this process),
+``ExecutorEngine`` (any ``concurrent.futures.Executor``: processes keep shards in a per-process cache, sent once per
+process) and ``DaskEngine`` (a ``distributed.Client``: shards scattered or loaded on the workers as futures that are
+reused every call). Each returns the per-shard results in shard order; the objective combines them.
+
+Faults: a shard whose data was lost with a worker is sent again from its source (the driver's copy, the loader, the
+Dask graph) and recomputed, up to ``retries`` times; otherwise ``ShardsLostError`` names the lost shards. A result
+is never summed over fewer shards. Imports ``dualrev.parallel._worker``; Dask only inside ``DaskEngine``.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import itertools
+import time
+import uuid
+
+import numpy as np
+
+from dualrev.parallel import _worker
+
+
+class ShardsLostError(RuntimeError):
+    """Some shards could not be evaluated (their worker died and they could not be recomputed): no partial sum is
+    returned. ``shards`` holds their indices."""
+
+    def __init__(self, message, shards):
+        super().__init__(message)
+        self.shards = list(shards)
+
+
+def _payload_bytes(*arrays) -> int:
+    return sum(np.asarray(a).nbytes for a in arrays if a is not None)
+
+
+def _result_bytes(out) -> int:
+    if isinstance(out, tuple):
+        return sum(_result_bytes(o) for o in out)
+    return np.asarray(out).nbytes if isinstance(out, (np.ndarray, np.generic, float)) else 0
+
+
+def _annotate(error, shard):
+    """The user's exception, with the shard it came from."""
+    if hasattr(error, "add_note"):
+        error.add_note(f"(raised by the loss on shard {shard})")
+    return error
+
+
+class Engine:
+    """Common bookkeeping: the per-call statistics read by ``ShardedObjective.stats``."""
+
+    name = "engine"
+    workers = 1
+
+    def __init__(self):
+        self.data_id = uuid.uuid4().hex  # names this objective's shards in the workers' caches
+        self.program = None
+        self.last = {}
+
+    def set_program(self, program):
+        """The function and parameter layout (known at the first call); the shards were sent by ``setup``."""
+        self.program = program
+
+    def _record(self, outputs, sent, wall):
+        busy = {}
+        received = 0
+        for out, seconds, pid in outputs:
+            busy[pid] = busy.get(pid, 0.0) + seconds
+            received += _result_bytes(out)
+        compute = max(busy.values()) if busy else 0.0
+        self.last = {"wall": wall, "compute": compute, "overhead": max(0.0, wall - compute), "sent": sent,
+                     "received": received, "processes": len(busy)}
+
+
+class SerialEngine(Engine):
+    """All shards in this process, evaluated in order on the same code path as the workers (one BLAS thread)."""
+
+    name = "serial"
+
+    def setup(self, sources):
+        self.shards = [_worker.load(s) for s in sources]
+        return [_worker.describe(a) for a in self.shards]
+
+    def run(self, op, x, v=None, token=None, shards=None):
+        start = time.perf_counter()
+        indices = range(len(self.shards)) if shards is None else shards
+        try:
+            from threadpoolctl import threadpool_limits
+        except ImportError:
+            limits = None
+        else:
+            limits = threadpool_limits(limits=1)  # the workers' BLAS settings, so the sums agree bitwise
+        try:
+            outputs = []
+            for i in indices:
+                try:
+                    outputs.append(_worker.compute(self.program, i, self.shards[i], op, x, v, token))
+                except Exception as e:
+                    raise _annotate(e, i)
+        finally:
+            if limits is not None:
+                limits.restore_original_limits()
+        self._record(outputs, 0, time.perf_counter() - start)
+        return [o[0] for o in outputs]
+
+    def close(self):
+        self.shards = []
+        _worker.forget({self.data_id, getattr(self.program, "id", None)})
+
+
+class ExecutorEngine(Engine):
+    """Any ``concurrent.futures.Executor``. Each task carries only the parameters; a process that has not seen the
+    program or a shard answers ``Missing`` and is sent it once, then keeps it (so each process holds at most the
+    shards it has been given: up to all of them). Loader shards are loaded by the process itself."""
+
+    name = "executor"
+
+    def __init__(self, executor, timeout, retries):
+        super().__init__()
+        self.executor, self.timeout, self.retries = executor, timeout, retries
+        self.workers = getattr(executor, "_max_workers", None) or 1
+
+    def setup(self, sources):
+        # NumPy shards stay on the driver (the copy re-sent to a process that lacks them); loaders travel pickled
+        self.sources = [s if s[0] == "arrays" else ("loader", _worker.dumps(s[1])) for s in sources]
+        if all(s[0] == "arrays" for s in sources):
+            return None  # known on the driver; each process gets a shard with its first task on it
+        return self._run_tasks("load", None, None, None, range(len(sources)))
+
+    def set_program(self, program):
+        self.program = program
+        self.program_blob = _worker.dumps(program)
+
+    def run(self, op, x, v=None, token=None, shards=None):
+        return self._run_tasks(op, x, v, token, range(len(self.sources)) if shards is None else shards)
+
+    def _submit(self, i, op, x, v, token, send):
+        program_blob, source = (getattr(self, "program_blob", None), self.sources[i]) if send else (None, None)
+        if not send and self.sources[i][0] == "loader":
+            source = self.sources[i]  # small: always sent, so a process loads its shard without a round trip
+        program_id = None if self.program is None else self.program.id
+        return self.executor.submit(_worker.executor_task, self.data_id, program_id, i, op, x, v, token, program_blob,
+                                    source)
+
+    def _run_tasks(self, op, x, v, token, indices):
+        start = time.perf_counter()
+        deadline = None if self.timeout is None else start + self.timeout
+        sent = 0
+        try:
+            futures = {i: self._submit(i, op, x, v, token, False) for i in indices}
+        except RuntimeError as e:  # a broken or shut-down pool refuses submissions
+            raise ShardsLostError(f"ShardedObjective: the executor refused work ({e}); shards {list(indices)} "
+                                  "were not evaluated", indices) from e
+        sent += len(futures) * _payload_bytes(x, v)
+        outputs = {}
+        resends = dict.fromkeys(indices, 0)
+        while futures:
+            remaining = None if deadline is None else max(0.0, deadline - time.perf_counter())
+            done, _ = cf.wait(futures.values(), timeout=remaining, return_when=cf.FIRST_COMPLETED)
+            if not done:
+                for f in futures.values():
+                    f.cancel()
+                raise TimeoutError(f"ShardedObjective: shards {sorted(futures)} did not finish within the timeout of "
+                                   f"{self.timeout} s (a hung or overloaded worker); no partial result is returned")
+            for i in [i for i, f in futures.items() if f in done]:
+                f = futures.pop(i)
+                try:
+                    out = f.result()
+                except cf.process.BrokenProcessPool as e:
+                    lost = sorted([i, *futures])
+                    raise ShardsLostError(
+                        f"ShardedObjective: a worker process died and the executor is broken; shards {lost} were "
+                        "lost (no partial result is returned). Start a new executor, or use a Dask Client, which "
+                        "replaces dead workers and recomputes lost shards.", lost) from e
+                except cf.CancelledError as e:
+                    raise ShardsLostError(f"ShardedObjective: the task of shard {i} was cancelled", [i]) from e
+                except Exception as e:
+                    raise _annotate(e, i)
+                if isinstance(out, _worker.Missing):
+                    resends[i] += 1
+                    if resends[i] > self.retries + 1:
+                        raise ShardsLostError(f"ShardedObjective: shard {i} kept disappearing from the executor's "
+                                              "processes", [i])
+                    futures[i] = self._submit(i, op, x, v, token, True)
+                    sent += _payload_bytes(x, v) + len(getattr(self, "program_blob", b"")) + (
+                        _payload_bytes(*self.sources[i][1]) if self.sources[i][0] == "arrays" else 0)
+                else:
+                    outputs[i] = out
+        ordered = [outputs[i] for i in indices]
+        self._record(ordered, sent, time.perf_counter() - start)
+        return [o[0] for o in ordered]
+
+    def close(self):
+        pass  # the processes belong to the user's executor; their caches go with them
+
+
+class DaskEngine(Engine):
+    """A ``distributed.Client``: the program and the shards are futures on the workers (NumPy shards scattered
+    from the driver, loader shards and Dask-array chunks computed on the workers), reused by every call. Each call
+    submits one task per shard with only the parameters (scattered once per call when large)."""
+
+    name = "dask"
+    SCATTER_PARAMS_BYTES = 1 << 17  # larger parameter vectors are scattered once, not embedded in every task
+
+    def __init__(self, client, timeout, retries):
+        super().__init__()
+        self.client, self.timeout, self.retries = client, timeout, retries
+        self.workers = max(1, len(client.scheduler_info().get("workers", {})))
+        self._counter = itertools.count()
+
+    def setup(self, sources):
+        from distributed import wait
+
+        self.program_future = None
+        self.sources = sources
+        self.shard_futures = [self._shard_future(i) for i in range(len(sources))]
+        described = [self.client.submit(_worker.dask_describe, f, pure=False) for f in self.shard_futures]
+        wait(described, timeout=self.timeout)
+        return self.client.gather(described)
+
+    def set_program(self, program):
+        if self.program_future is not None:
+            self.program_future.release()
+        self.program = program
+        self.program_future = self.client.scatter(program, broadcast=True, hash=False)
+
+    def _shard_future(self, i):
+        kind, payload = self.sources[i]
+        if kind == "arrays":
+            return self.client.scatter(payload, hash=False)
+        if kind == "dask":  # the chunks' graph: Dask recomputes them itself if a worker is lost
+            return self.client.compute(payload)
+        return self.client.submit(_worker.dask_load, (kind, _worker.dumps(payload)), pure=False)
+
+    def run(self, op, x, v=None, token=None, shards=None):
+        from distributed import wait
+
+        indices = list(range(len(self.sources)) if shards is None else shards)
+        start = time.perf_counter()
+        deadline = None if self.timeout is None else start + self.timeout
+        sent = 0
+        big = x is not None and _payload_bytes(x, v) > self.SCATTER_PARAMS_BYTES
+        if big:  # once to one worker; the others fetch it from there
+            xs = self.client.scatter([x, v], hash=False)
+            x_arg, v_arg = xs
+            sent += _payload_bytes(x, v) * min(self.workers, len(indices))
+        else:
+            x_arg, v_arg = x, v
+            sent += _payload_bytes(x, v) * len(indices)
+        futures = {i: self._submit(i, op, x_arg, v_arg, token) for i in indices}
+        outputs, attempts = {}, dict.fromkeys(indices, 0)
+        while futures:
+            remaining = None if deadline is None else max(0.0, deadline - time.perf_counter())
+            try:
+                wait(list(futures.values()), timeout=remaining, return_when="FIRST_COMPLETED")
+            except TimeoutError:
+                for f in futures.values():
+                    f.cancel()
+                raise TimeoutError(f"ShardedObjective: shards {sorted(futures)} did not finish within the timeout of "
+                                   f"{self.timeout} s (a hung or overloaded worker); no partial result is returned")
+            except Exception:  # cancelled futures (lost data): handled below, one by one
+                pass
+            for i in list(futures):
+                f = futures[i]
+                if f.status == "finished":
+                    outputs[i] = f.result()
+                    del futures[i]
+                elif f.status == "error":
+                    error = f.exception()
+                    if type(error).__name__ == "KilledWorker":
+                        raise ShardsLostError(f"ShardedObjective: shard {i} killed every worker it ran on "
+                                              f"({error})", [i]) from error
+                    raise _annotate(error, i)
+                elif f.status in ("cancelled", "lost"):
+                    attempts[i] += 1
+                    if attempts[i] > self.retries:
+                        lost = sorted(i for i, f in futures.items() if f.status in ("cancelled", "lost"))
+                        raise ShardsLostError(f"ShardedObjective: shards {lost} were lost with their workers "
+                                              f"{self.retries + 1} times; no partial result is returned", lost)
+                    self._recover(i, [x_arg, v_arg] if big else None)
+                    if big and x_arg.status != "finished":
+                        x_arg, v_arg = self.client.scatter([x, v], hash=False)
+                    futures[i] = self._submit(i, op, x_arg, v_arg, token)
+                    sent += _payload_bytes(x, v)
+        ordered = [outputs[i] for i in indices]
+        self._record(ordered, sent, time.perf_counter() - start)
+        return [o[0] for o in ordered]
+
+    def _recover(self, i, param_futures):
+        """Shard ``i`` (or the program) was lost with a worker: rebuild what is gone from its source."""
+        if self.program_future.status != "finished":
+            self.program_future = self.client.scatter(self.program, broadcast=True, hash=False)
+        if self.shard_futures[i].status != "finished":
+            self.shard_futures[i] = self._shard_future(i)
+
+    def _submit(self, i, op, x, v, token):
+        key = f"dualrev-{op}-{i}-{next(self._counter)}-{self.program.id[:8]}"
+        return self.client.submit(_worker.dask_task, self.program_future, self.shard_futures[i], i, op, x, v, token,
+                                  key=key, pure=False)
+
+    def close(self):
+        for f in [self.program_future, *self.shard_futures]:
+            if f is not None:
+                f.release()
