@@ -9,6 +9,8 @@ array or tuple of Dask arrays (each chunk along axis 0 is a shard). A source is 
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 
 DEFAULT_SHARDS = 8
@@ -102,7 +104,7 @@ def shard_sources(data, shards):
         raise ValueError("ShardedObjective: the data has no rows")
     count = min(n, DEFAULT_SHARDS if shards is None else int(shards))
     bounds = np.linspace(0, n, count + 1).round().astype(int)  # fixed by the row count and the shard count only
-    sources = [("arrays", tuple(a[lo:hi] for a in arrays)) for lo, hi in zip(bounds[:-1], bounds[1:])]
+    sources = [("arrays", tuple(a[lo:hi] for a in arrays)) for lo, hi in itertools.pairwise(bounds)]
     return sources, [[(a.shape, a.dtype.str) for a in s[1]] for s in sources]
 
 

@@ -123,7 +123,7 @@ class _Sharded:
         self._engine.set_program(_worker.Program(uuid.uuid4().hex, self.fun, unravel, flat.dtype, self._residuals))
         self._signature, self._unravel, self.dtype = signature, unravel, flat.dtype
         try:
-            shape, dtype, finite = self._engine.run("probe", flat, shards=[0])[0]
+            shape, dtype, _ = self._engine.run("probe", flat, shards=[0])[0]
         except Exception as e:
             self._signature = None
             raise ValueError(f"{self._kind}: evaluating {self.name}(params, *shard 0) failed with "
@@ -262,7 +262,7 @@ class _FlatShardedObjective(Objective):
     every evaluation a run over the shards. (Objective's constructor, which builds transforms of a local
     function, is not used.)"""
 
-    def __init__(self, sharded, caller, x0):  # noqa: D107 - deliberately not calling Objective.__init__
+    def __init__(self, sharded, caller, x0):  # deliberately not Objective.__init__
         self.sharded, self.caller, self.fun, self.args = sharded, caller, sharded, ()
         self.name = sharded.name
         self.x0 = sharded._flatten(x0, "x0")
@@ -330,3 +330,57 @@ class ShardedResiduals(_Sharded):
     def _gauss_newton_flat(self, flat):
         parts = self._run("gauss_newton", flat)
         return tuple(self._combine([p[j] for p in parts]) for j in range(3))
+
+    def _flat_residuals(self, caller, x0, args):
+        """The problem ``dualrev.optimize.least_squares`` iterates on, through the normal equations."""
+        if args != ():
+            raise TypeError(f"{caller}: args must be empty for ShardedResiduals (its data are the shards); got "
+                            f"{len(args)} extra argument(s)")
+        return _FlatShardedResiduals(self, caller, x0)
+
+
+class _FlatShardedResiduals:
+    """``least_squares``'s residual model over shards. Only J'J (n x n) and J'r (n) travel, never r or J (they are
+    O(data)), so the steps solve the normal equations (J'J + mu I) h = -J'r: accurate while J'J is well
+    conditioned (cond(J)^2 below 1/eps); ``result.fun`` and ``result.jac`` are None."""
+
+    def __init__(self, sharded, caller, x0):
+        self.sharded, self.caller = sharded, caller
+        self.x0 = sharded._flatten(x0, "x0")
+        self.unravel = sharded._unravel
+        self.counts = {"nfev": 0, "njev": 0}
+        self.describe = f"{sum(sharded.shard_sizes)} rows in {sharded.n_shards} shards (normal equations)"
+        self.trial = None
+
+    def cost(self, x):
+        self.counts["nfev"] += 1
+        cost = float(self.sharded._cost_flat(x))
+        self.trial = (x, cost)
+        return cost
+
+    def cost_of_last(self, x):
+        return self.trial[1]
+
+    def normal_equations(self, x):
+        self.counts["njev"] += 1
+        cost, self.A, self.g = self.sharded._gauss_newton_flat(x)
+        if self.counts["njev"] == 1:
+            if not np.isfinite(cost):
+                raise ValueError(f"{self.caller}: the residuals are not finite at x0")
+            if not np.all(np.isfinite(self.A)):
+                raise ValueError(f"{self.caller}: the Jacobian of the residuals is not finite at x0")
+        return self.A, self.g
+
+    def step(self, mu):
+        A, g = self.A, self.g
+        if mu is None:
+            return np.linalg.lstsq(A, -g, rcond=None)[0].astype(g.dtype)
+        damped = A + mu * np.eye(A.shape[0], dtype=A.dtype)
+        try:
+            L = np.linalg.cholesky(damped)
+        except np.linalg.LinAlgError:
+            return np.linalg.lstsq(damped, -g, rcond=None)[0].astype(g.dtype)
+        return np.linalg.solve(L.T, np.linalg.solve(L, -g)).astype(g.dtype)
+
+    def fields(self, copy=False):
+        return {"fun": None, "jac": None}
