@@ -213,9 +213,16 @@ class DaskEngine(Engine):
 
         self.program_future = None
         self.sources = sources
-        self.shard_futures = [self._shard_future(i) for i in range(len(sources))]
+        arrays = [i for i, (kind, _) in enumerate(sources) if kind == "arrays"]
+        scattered = dict(zip(arrays, self.client.scatter([sources[i][1] for i in arrays], hash=False))) if arrays else {}
+        self.shard_futures = [scattered[i] if i in scattered else self._shard_future(i) for i in range(len(sources))]
+        if any(kind != "loader" for kind, _ in sources):
+            return None  # NumPy and Dask-array shards are described on the driver
         described = [self.client.submit(_worker.dask_describe, f, pure=False) for f in self.shard_futures]
-        wait(described, timeout=self.timeout)
+        try:
+            wait(described, timeout=self.timeout)
+        except TimeoutError:
+            raise TimeoutError(f"ShardedObjective: the loaders did not finish within the timeout of {self.timeout} s")
         return self.client.gather(described)
 
     def set_program(self, program):
@@ -226,8 +233,8 @@ class DaskEngine(Engine):
 
     def _shard_future(self, i):
         kind, payload = self.sources[i]
-        if kind == "arrays":
-            return self.client.scatter(payload, hash=False)
+        if kind == "arrays":  # one future for the shard's tuple (scatter would split a bare tuple)
+            return self.client.scatter([payload], hash=False)[0]
         if kind == "dask":  # the chunks' graph: Dask recomputes them itself if a worker is lost
             return self.client.compute(payload)
         return self.client.submit(_worker.dask_load, (kind, _worker.dumps(payload)), pure=False)
@@ -241,8 +248,7 @@ class DaskEngine(Engine):
         sent = 0
         big = x is not None and _payload_bytes(x, v) > self.SCATTER_PARAMS_BYTES
         if big:  # once to one worker; the others fetch it from there
-            xs = self.client.scatter([x, v], hash=False)
-            x_arg, v_arg = xs
+            x_arg, v_arg = self._scatter_params(x, v)
             sent += _payload_bytes(x, v) * min(self.workers, len(indices))
         else:
             x_arg, v_arg = x, v
@@ -277,16 +283,20 @@ class DaskEngine(Engine):
                         lost = sorted(i for i, f in futures.items() if f.status in ("cancelled", "lost"))
                         raise ShardsLostError(f"ShardedObjective: shards {lost} were lost with their workers "
                                               f"{self.retries + 1} times; no partial result is returned", lost)
-                    self._recover(i, [x_arg, v_arg] if big else None)
-                    if big and x_arg.status != "finished":
-                        x_arg, v_arg = self.client.scatter([x, v], hash=False)
+                    self._recover(i)
+                    if big and any(f is not None and f.status != "finished" for f in (x_arg, v_arg)):
+                        x_arg, v_arg = self._scatter_params(x, v)
                     futures[i] = self._submit(i, op, x_arg, v_arg, token)
                     sent += _payload_bytes(x, v)
         ordered = [outputs[i] for i in indices]
         self._record(ordered, sent, time.perf_counter() - start)
         return [o[0] for o in ordered]
 
-    def _recover(self, i, param_futures):
+    def _scatter_params(self, x, v):
+        futures = self.client.scatter([a for a in (x, v) if a is not None], hash=False)
+        return futures[0], (futures[1] if v is not None else None)
+
+    def _recover(self, i):
         """Shard ``i`` (or the program) was lost with a worker: rebuild what is gone from its source."""
         if self.program_future.status != "finished":
             self.program_future = self.client.scatter(self.program, broadcast=True, hash=False)

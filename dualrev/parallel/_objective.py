@@ -19,7 +19,7 @@ import numpy as np
 from dualrev.optimize._problem import Counts, Objective, ravel_pytree
 from dualrev.parallel import _worker
 from dualrev.parallel._data import check_layout, shard_sources
-from dualrev.parallel._engines import DaskEngine, ExecutorEngine, SerialEngine
+from dualrev.parallel._engines import DaskEngine, ExecutorEngine, SerialEngine, ShardsLostError
 from dualrev.tree_util import tree_flatten, tree_unflatten
 
 __all__ = ["ShardedObjective", "ShardedResiduals"]
@@ -124,6 +124,9 @@ class _Sharded:
         self._signature, self._unravel, self.dtype = signature, unravel, flat.dtype
         try:
             shape, dtype, _ = self._engine.run("probe", flat, shards=[0])[0]
+        except (TimeoutError, ShardsLostError):
+            self._signature = None
+            raise
         except Exception as e:
             self._signature = None
             raise ValueError(f"{self._kind}: evaluating {self.name}(params, *shard 0) failed with "
@@ -193,7 +196,8 @@ class ShardedObjective(_Sharded):
 
     def grad(self, params):
         """The gradient of F, with the structure of ``params``."""
-        return self._unravel.numpy(self._value_and_grad_flat(self._flatten(params))[1])
+        flat = self._flatten(params)  # first: the first call fixes the layout (and self._unravel)
+        return self._unravel.numpy(self._value_and_grad_flat(flat)[1])
 
     def value_and_grad(self, params):
         """``(F(params), grad F(params))``."""

@@ -140,11 +140,11 @@ def _compute(program, shard_index, arrays, op, x, v, token):
 
 
 def load(source) -> tuple:
-    """A shard's arrays from its source: ("arrays", tuple) or ("loader", pickled function of no arguments)."""
+    """A shard's arrays from its source: ("arrays", tuple) or ("loader", a function of no arguments, or it pickled)."""
     kind, payload = source
     if kind == "arrays":
         return payload
-    loaded = pickle.loads(payload)()
+    loaded = (pickle.loads(payload) if isinstance(payload, bytes) else payload)()
     return tuple(loaded) if isinstance(loaded, (tuple, list)) else (loaded,)
 
 
