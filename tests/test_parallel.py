@@ -209,15 +209,15 @@ def test_minimize_every_method_matches_the_single_machine_solve(method):
 def test_minimize_on_the_cluster_with_a_pytree_and_progress(client):
     X, y = data(600, 6)
     obj = ShardedObjective(mlp, (X, 2 * y - 1), engine=client, reduce="mean", shards=3)
-    whole = minimize(lambda p: mlp(p, X, 2 * y - 1), mlp_params(), method="l-bfgs", maxiter=30)
+    whole = minimize(lambda p: mlp(p, X, 2 * y - 1), mlp_params(), method="l-bfgs", maxiter=15)
     out = io.StringIO()
-    with progress(obj, total=30, file=out) as callback:
-        res = minimize(obj, mlp_params(), method="l-bfgs", maxiter=30, callback=callback)
-    assert res.nit == whole.nit == 30
+    with progress(obj, total=15, file=out) as callback:
+        res = minimize(obj, mlp_params(), method="l-bfgs", maxiter=15, callback=callback)
+    assert res.nit == whole.nit == 15
     for k in KEYS:
         np.testing.assert_allclose(res.x[k], whole.x[k], rtol=1e-8, atol=1e-10)
     text = out.getvalue()
-    assert "|g|" in text and "comm" in text and "30/30" in text
+    assert "|g|" in text and "comm" in text and "15/15" in text
 
 
 @pytest.mark.parametrize("method", ["lm", "gn"])

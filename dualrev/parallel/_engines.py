@@ -257,8 +257,8 @@ class DaskEngine(Engine):
         outputs, attempts = {}, dict.fromkeys(indices, 0)
         while futures:
             remaining = None if deadline is None else max(0.0, deadline - time.perf_counter())
-            try:
-                wait(list(futures.values()), timeout=remaining, return_when="FIRST_COMPLETED")
+            try:  # all at once in the common case (one round trip); one by one after a loss
+                wait(list(futures.values()), timeout=remaining, return_when="ALL_COMPLETED")
             except TimeoutError:
                 for f in futures.values():
                     f.cancel()
@@ -266,12 +266,19 @@ class DaskEngine(Engine):
                                    f"{self.timeout} s (a hung or overloaded worker); no partial result is returned")
             except Exception:  # cancelled futures (lost data): handled below, one by one
                 pass
+            finished = [i for i, f in futures.items() if f.status == "finished"]
+            if finished:  # one gather for all of them (result() one by one is a round trip each)
+                try:
+                    outputs.update(zip(finished, self.client.gather([futures[i] for i in finished])))
+                    for i in finished:
+                        del futures[i]
+                except Exception:  # noqa: BLE001 - lost while being fetched: handled below by status
+                    pass
             for i in list(futures):
                 f = futures[i]
                 if f.status == "finished":
-                    outputs[i] = f.result()
-                    del futures[i]
-                elif f.status == "error":
+                    continue
+                if f.status == "error":
                     error = f.exception()
                     if type(error).__name__ == "KilledWorker":
                         raise ShardsLostError(f"ShardedObjective: shard {i} killed every worker it ran on "
