@@ -23,7 +23,6 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 
 import argparse  # noqa: E402
 import multiprocessing  # noqa: E402
-import statistics  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 from concurrent.futures import ProcessPoolExecutor  # noqa: E402
@@ -56,7 +55,8 @@ def glm_data(rows, seed=0):
     return X, y
 
 
-def median_time(fn, repeats, warmup=2):
+def best_time(fn, repeats, warmup=2):
+    """The fastest of ``repeats`` calls: on a shared machine, the one least disturbed by other processes."""
     for _ in range(warmup):
         fn()
     times = []
@@ -64,7 +64,7 @@ def median_time(fn, repeats, warmup=2):
         t0 = time.perf_counter()
         fn()
         times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+    return min(times)
 
 
 def _noop(*_):
@@ -74,9 +74,9 @@ def _noop(*_):
 def engine_round_trip(engine, shards, repeats):
     """The engine alone: one no-op task per shard, all gathered."""
     if hasattr(engine, "gather"):
-        return median_time(lambda: engine.gather([engine.submit(_noop, i, pure=False) for i in range(shards)]),
+        return best_time(lambda: engine.gather([engine.submit(_noop, i, pure=False) for i in range(shards)]),
                            repeats)
-    return median_time(lambda: [f.result() for f in [engine.submit(_noop, i) for i in range(shards)]], repeats)
+    return best_time(lambda: [f.result() for f in [engine.submit(_noop, i) for i in range(shards)]], repeats)
 
 
 def overhead(engines, repeats):
@@ -86,7 +86,7 @@ def overhead(engines, repeats):
         w = np.full(size, 0.5)
         for name, engine in engines:
             with ShardedObjective(tiny, x, engine=engine, shards=2) as obj:
-                t = median_time(lambda: obj.value_and_grad(w), repeats if size < 10**6 else max(3, repeats // 3))
+                t = best_time(lambda: obj.value_and_grad(w), repeats if size < 10**6 else max(3, repeats // 3))
                 raw = engine_round_trip(engine, 2, repeats) if engine is not None else 0.0
                 rows.append({"params": size, "engine": name, "per_call_ms": 1e3 * t, "raw_ms": 1e3 * raw,
                              "sent": obj.last_call["sent"], "received": obj.last_call["received"]})
@@ -128,14 +128,14 @@ def scaling(rows, repeats):
     X, y = glm_data(rows)
     w = np.linspace(-0.5, 0.5, FEATURES)
     serial = ShardedObjective(logistic, (X, y), shards=SHARDS)
-    compute = median_time(lambda: serial.value_and_grad(w), repeats)
+    compute = best_time(lambda: serial.value_and_grad(w), repeats)
     reference = minimize(serial, np.zeros(FEATURES), method="newton-cg")
     out = {"rows": rows, "serial_grad": compute}
     for workers in (1, 2):
         with LocalCluster(n_workers=workers, processes=True, threads_per_worker=1, dashboard_address=None) as c, \
                 Client(c) as client:
             obj = ShardedObjective(logistic, (X, y), engine=client, shards=SHARDS)
-            out[f"grad_{workers}"] = median_time(lambda: obj.value_and_grad(w), repeats)
+            out[f"grad_{workers}"] = best_time(lambda: obj.value_and_grad(w), repeats)
             t0 = time.perf_counter()
             res = minimize(obj, np.zeros(FEATURES), method="newton-cg")
             out[f"solve_{workers}"] = time.perf_counter() - t0

@@ -84,22 +84,13 @@ class SerialEngine(Engine):
     def run(self, op, x, v=None, token=None, shards=None):
         start = time.perf_counter()
         indices = range(len(self.shards)) if shards is None else shards
-        try:
-            from threadpoolctl import threadpool_limits
-        except ImportError:
-            limits = None
-        else:
-            limits = threadpool_limits(limits=1)  # the workers' BLAS settings, so the sums agree bitwise
-        try:
-            outputs = []
+        outputs = []
+        with _worker.one_blas_thread():  # the workers' BLAS setting, so the sums agree bitwise
             for i in indices:
                 try:
                     outputs.append(_worker.compute(self.program, i, self.shards[i], op, x, v, token))
                 except Exception as e:
                     raise _annotate(e, i)
-        finally:
-            if limits is not None:
-                limits.restore_original_limits()
         self._record(outputs, 0, time.perf_counter() - start)
         return [o[0] for o in outputs]
 
@@ -214,7 +205,9 @@ class DaskEngine(Engine):
         self.program_future = None
         self.sources = sources
         arrays = [i for i, (kind, _) in enumerate(sources) if kind == "arrays"]
-        scattered = dict(zip(arrays, self.client.scatter([sources[i][1] for i in arrays], hash=False))) if arrays else {}
+        scattered = {}
+        if arrays:  # all at once, so Dask spreads them over the workers
+            scattered = dict(zip(arrays, self.client.scatter([sources[i][1] for i in arrays], hash=False)))
         self.shard_futures = [scattered[i] if i in scattered else self._shard_future(i) for i in range(len(sources))]
         if any(kind != "loader" for kind, _ in sources):
             return None  # NumPy and Dask-array shards are described on the driver
@@ -319,3 +312,8 @@ class DaskEngine(Engine):
         for f in [self.program_future, *self.shard_futures]:
             if f is not None:
                 f.release()
+        if self.program is not None:  # the workers' recordings of the gradient (their shards go with the futures)
+            try:
+                self.client.run(_worker.forget, {self.data_id, self.program.id})
+            except Exception:  # noqa: BLE001 - a closed or unreachable cluster holds nothing more to free
+                pass

@@ -8,6 +8,7 @@ Imports NumPy, dualrev's transforms and (optionally) threadpoolctl and cloudpick
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pickle
 import threading
@@ -50,6 +51,21 @@ def pin_blas_threads():
             os.environ[var] = "1"
     else:
         threadpool_limits(limits=1)
+
+
+_CONTROLLER = []
+
+
+def one_blas_thread():
+    """A context in which BLAS uses one thread (the workers' setting), for computing in the driver's process."""
+    if not _CONTROLLER:
+        try:
+            from threadpoolctl import ThreadpoolController
+        except ImportError:
+            _CONTROLLER.append(None)
+        else:
+            _CONTROLLER.append(ThreadpoolController())  # created once: inspecting the libraries is the slow part
+    return contextlib.nullcontext() if _CONTROLLER[0] is None else _CONTROLLER[0].limit(limits=1)
 
 
 def dumps(obj) -> bytes:
@@ -118,7 +134,7 @@ def _compute(program, shard_index, arrays, op, x, v, token):
 
     with np.errstate(all="ignore"):
         if op == "value":
-            return np.asarray(_scalar(fun(unravel.numpy(x), *arrays), name), dtype=np.result_type(dtype, float))[()]
+            return np.asarray(_scalar(fun(unravel.numpy(x), *arrays), name))[()]
         if op == "value_and_grad":
             f, g = dr.value_and_grad(f_flat)(x)
             return np.asarray(f)[()], np.asarray(g, dtype=dtype)
