@@ -410,3 +410,17 @@ def test_bad_arguments():
         ShardedObjective(logistic, X, shards=0)
     with pytest.raises(ValueError, match="already sharded"):
         ShardedObjective(logistic, [X], shards=2)
+
+
+def test_progress_without_tqdm_prints_lines(monkeypatch):
+    monkeypatch.setitem(sys.modules, "tqdm.auto", None)  # as if tqdm were not installed
+    X, y = data(300, 3)
+    obj = ShardedObjective(penalised, (X, y), shards=3)
+    out = io.StringIO()
+    with progress(obj, desc="fit", file=out) as callback:
+        res = minimize(obj, np.zeros(3), method="newton", callback=callback)
+    lines = out.getvalue().splitlines()
+    assert len(lines) == res.nit and lines[-1].startswith(f"fit iteration {res.nit}: f ")
+    fit = least_squares(ShardedResiduals(lambda p, x, y: p[0] * x - y, (X[:, 0], y)), np.ones(1),
+                        callback=progress(obj, file=out))
+    assert fit.success

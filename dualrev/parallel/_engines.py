@@ -215,7 +215,8 @@ class DaskEngine(Engine):
         try:
             wait(described, timeout=self.timeout)
         except TimeoutError:
-            raise TimeoutError(f"ShardedObjective: the loaders did not finish within the timeout of {self.timeout} s")
+            raise TimeoutError(f"ShardedObjective: the loaders did not finish within the timeout of {self.timeout} s"
+                               ) from None
         return self.client.gather(described)
 
     def set_program(self, program):
@@ -256,7 +257,8 @@ class DaskEngine(Engine):
                 for f in futures.values():
                     f.cancel()
                 raise TimeoutError(f"ShardedObjective: shards {sorted(futures)} did not finish within the timeout of "
-                                   f"{self.timeout} s (a hung or overloaded worker); no partial result is returned")
+                                   f"{self.timeout} s (a hung or overloaded worker); no partial result is returned"
+                                   ) from None
             except Exception:  # cancelled futures (lost data): handled below, one by one
                 pass
             finished = [i for i, f in futures.items() if f.status == "finished"]
