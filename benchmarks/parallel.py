@@ -80,16 +80,18 @@ def engine_round_trip(engine, shards, repeats):
 
 
 def overhead(engines, repeats):
+    """value_and_grad of a trivial loss: (params, shards) = (10^3, 2), (10^3, 8) and (10^6, 2) on every engine."""
     rows = []
-    x = np.ones((64, 1))
-    for size in (10**3, 10**6):
+    for size, shards in ((10**3, 2), (10**3, SHARDS), (10**6, 2)):
         w = np.full(size, 0.5)
+        x = np.ones((8 * shards, 1))
         for name, engine in engines:
-            with ShardedObjective(tiny, x, engine=engine, shards=2) as obj:
-                t = best_time(lambda: obj.value_and_grad(w), repeats if size < 10**6 else max(3, repeats // 3))
-                raw = engine_round_trip(engine, 2, repeats) if engine is not None else 0.0
-                rows.append({"params": size, "engine": name, "per_call_ms": 1e3 * t, "raw_ms": 1e3 * raw,
-                             "sent": obj.last_call["sent"], "received": obj.last_call["received"]})
+            with ShardedObjective(tiny, x, engine=engine, shards=shards) as obj:
+                t = best_time(lambda obj=obj, w=w: obj.value_and_grad(w), repeats if size < 10**6 else 3)
+                raw = engine_round_trip(engine, shards, repeats) if engine is not None else 0.0
+                rows.append({"params": size, "shards": shards, "engine": name, "per_call_ms": 1e3 * t,
+                             "raw_ms": 1e3 * raw, "sent": obj.last_call["sent"],
+                             "received": obj.last_call["received"]})
     return rows
 
 
@@ -135,7 +137,7 @@ def scaling(rows, repeats):
         with LocalCluster(n_workers=workers, processes=True, threads_per_worker=1, dashboard_address=None) as c, \
                 Client(c) as client:
             obj = ShardedObjective(logistic, (X, y), engine=client, shards=SHARDS)
-            out[f"grad_{workers}"] = best_time(lambda: obj.value_and_grad(w), repeats)
+            out[f"grad_{workers}"] = best_time(lambda obj=obj: obj.value_and_grad(w), repeats)
             t0 = time.perf_counter()
             res = minimize(obj, np.zeros(FEATURES), method="newton-cg")
             out[f"solve_{workers}"] = time.perf_counter() - t0
@@ -147,31 +149,33 @@ def scaling(rows, repeats):
 
 
 def cost_model(over, scale, workers=8):
-    """Fit a (fixed round trip), b (per shard task) and B (bandwidth) from the Dask overhead rows."""
-    dask_rows = {r["params"]: r for r in over if r["engine"] == "dask"}
-    small, big = dask_rows[10**3], dask_rows[10**6]
-    # 2 shards per call in the overhead runs: a + 2 b = small per-call time (parameters negligible there)
-    raw = small["raw_ms"] / 1e3
-    per_task = max(0.0, (small["per_call_ms"] / 1e3 - raw) / 2)
-    bandwidth = (big["sent"] + big["received"]) / max(1e-9, (big["per_call_ms"] - small["per_call_ms"]) / 1e3)
+    """T(W) = C / W + a + b S + 16 P S / B: a and b from the Dask calls with 2 and 8 shards (10^3 parameters), B
+    from the 10^6-parameter calls, C the serial compute of the scaling problem."""
+    dask = {(r["params"], r["shards"]): r["per_call_ms"] / 1e3 for r in over if r["engine"] == "dask"}
+    moved = {(r["params"], r["shards"]): r["sent"] + r["received"] for r in over if r["engine"] == "dask"}
+    b = max(0.0, (dask[10**3, SHARDS] - dask[10**3, 2]) / (SHARDS - 2))
+    a = max(0.0, dask[10**3, 2] - 2 * b)
+    bandwidth = (moved[10**6, 2] - moved[10**3, 2]) / max(1e-9, dask[10**6, 2] - dask[10**3, 2])
     C = scale["serial_grad"]
 
-    def T(W, params=FEATURES):
-        return C / W + raw + per_task * SHARDS + params * 8 * W / bandwidth
+    def T(W, C=C):
+        return C / W + a + b * SHARDS + 16 * FEATURES * SHARDS / bandwidth
 
-    return {"C": C, "a": raw, "b": per_task, "B": bandwidth, "T": T,
+    fixed = T(1, 0.0)
+    return {"C": C, "a": a, "b": b, "B": bandwidth, "T": T, "fixed": fixed,
             "E": {W: C / (W * T(W)) for W in (1, 2, 4, workers)},
-            "C_needed_for_0.9": 9 * workers * (raw + per_task * SHARDS + FEATURES * 8 * workers / bandwidth)}
+            "E8_1e7": 10 * C / (workers * T(workers, 10 * C)) if scale["rows"] == 10**6 else None,
+            "C_needed": 9 * workers * fixed}
 
 
 def report(over, scale, model, out=sys.stdout):
     p = lambda *a: print(*a, file=out)  # noqa: E731
-    p("### Engine overhead per value_and_grad call (2 shards)\n")
-    p("| params | engine | per call (ms) | engine's own round trip (ms) | bytes sent | bytes received |")
-    p("|---:|---|---:|---:|---:|---:|")
+    p("### Engine overhead per value_and_grad call (best of the repeats)\n")
+    p("| params | shards | engine | per call (ms) | the engine's own round trip (ms) | bytes sent | bytes received |")
+    p("|---:|---:|---|---:|---:|---:|---:|")
     for r in over:
-        p(f"| {r['params']:.0e} | {r['engine']} | {r['per_call_ms']:.2f} | {r['raw_ms']:.2f} | {r['sent']:,} | "
-          f"{r['received']:,} |")
+        p(f"| {r['params']:.0e} | {r['shards']} | {r['engine']} | {r['per_call_ms']:.2f} | {r['raw_ms']:.2f} | "
+          f"{r['sent']:,} | {r['received']:,} |")
     p(f"\n### Strong scaling: logistic regression, {scale['rows']:,} x {FEATURES}, {SHARDS} shards\n")
     p("| | 1 worker | 2 workers | speed-up | share of the ceiling |")
     p("|---|---:|---:|---:|---:|")
@@ -185,13 +189,15 @@ def report(over, scale, model, out=sys.stdout):
     p(f"| Newton-CG solve on Dask ({scale['nit']} iterations, {scale['solve_calls_2']} calls) | "
       f"{scale['solve_1']:.2f} s | {scale['solve_2']:.2f} s | {solve_speedup:.2f} | {solve_speedup / ceiling:.2f} |")
     p(f"\nSerial value_and_grad of all shards (C): {1e3 * scale['serial_grad']:.1f} ms.\n")
-    p("### Cost model (Dask), per call: T(W) = C / W + a + b S + 8 P W / B\n")
-    p(f"- C = {1e3 * model['C']:.1f} ms (all shards, one core), a = {1e3 * model['a']:.2f} ms (the engine's round "
-      f"trip), b = {1e3 * model['b']:.2f} ms per shard task, S = {SHARDS}, P = {FEATURES}, "
-      f"B = {model['B'] / 1e6:.0f} MB/s (parameter shipping)")
+    p("### Cost model (Dask), per call: T(W) = C / W + a + b S + 16 P S / B\n")
+    p(f"- measured: C = {1e3 * model['C']:.1f} ms (all shards on one core), a = {1e3 * model['a']:.2f} ms, "
+      f"b = {1e3 * model['b']:.2f} ms per shard task, B = {model['B'] / 1e6:.0f} MB/s; S = {SHARDS}, P = {FEATURES}: "
+      f"a fixed {1e3 * model['fixed']:.1f} ms per call")
     p("- projected efficiency E(W) = C / (W T(W)): " + ", ".join(f"E({W}) = {e:.2f}" for W, e in model["E"].items()))
-    p(f"- E(8) >= 0.9 needs C >= {1e3 * model['C_needed_for_0.9']:.0f} ms of compute per call "
-      f"(about {model['C_needed_for_0.9'] / model['C'] * scale['rows']:,.0f} rows of this model)")
+    if model["E8_1e7"] is not None:
+        p(f"- the same model at 10^7 rows (C ten times larger): E(8) = {model['E8_1e7']:.2f}")
+    p(f"- E(8) >= 0.9 needs C >= 72 x {1e3 * model['fixed']:.1f} ms = {1e3 * model['C_needed']:.0f} ms of compute "
+      f"per call (about {model['C_needed'] / model['C'] * scale['rows']:,.0f} rows of this model)")
 
 
 def main(argv=None):

@@ -182,7 +182,9 @@ class ExecutorEngine(Engine):
         return [o[0] for o in ordered]
 
     def close(self):
-        pass  # the processes belong to the user's executor; their caches go with them
+        # this process's cache (a thread pool's); other processes belong to the user's executor and keep theirs
+        # until they exit (an executor cannot address each of its processes)
+        _worker.forget({self.data_id, getattr(self.program, "id", None)})
 
 
 class DaskEngine(Engine):
