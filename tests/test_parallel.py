@@ -278,6 +278,25 @@ def test_a_worker_killed_during_newton_cg_changes_nothing(client):
     client.wait_for_workers(2, timeout=30)
 
 
+def _sleepy_loss(w, X):
+    time.sleep(0.25)
+    return dnp.sum((X @ w) ** 2)
+
+
+def test_loader_shards_lost_in_the_middle_of_a_call_are_loaded_again(client):
+    import threading
+
+    X = np.random.default_rng(0).normal(size=(80, 3))
+    reference = ShardedObjective(_sleepy_loss, X).value_and_grad(np.ones(3))
+    obj = ShardedObjective(_sleepy_loss, [lambda k=k: X[10 * k:10 * (k + 1)] for k in range(8)], engine=client)
+    obj.value(np.ones(3))
+    victim = max(client.run(os.getpid).values())
+    threading.Timer(0.3, os.kill, (victim, signal.SIGKILL)).start()  # while the 8 tasks (1 s per worker) run
+    assert_bitwise(obj.value_and_grad(np.ones(3)), reference)
+    assert victim not in client.run(os.getpid).values()
+    client.wait_for_workers(2, timeout=30)
+
+
 def test_a_broken_process_pool_names_the_lost_shards():
     X, y = data(400, 3)
     with ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn")) as ex:
