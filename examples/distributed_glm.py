@@ -72,7 +72,8 @@ def solve(obj, method, label):
 
 
 def compare_with_sklearn(model, shard_loaders, rows):
-    """scikit-learn on a subsample (the first shards, up to 200,000 rows) against dualrev on the same rows."""
+    """scikit-learn on a subsample (whole shards from the first, until at least 200,000 rows) against dualrev on the
+    same rows."""
     try:
         from sklearn.linear_model import LogisticRegression, PoissonRegressor
     except ImportError:
@@ -111,8 +112,8 @@ def main(argv=None):
     opts = parser.parse_args(argv)
     from distributed import Client, LocalCluster
 
-    with LocalCluster(n_workers=opts.workers, processes=True, threads_per_worker=1, dashboard_address=None) as cluster, \
-            Client(cluster) as client:
+    cluster = LocalCluster(n_workers=opts.workers, processes=True, threads_per_worker=1, dashboard_address=None)
+    with cluster, Client(cluster) as client:
         print(f"{opts.rows:,} rows x {FEATURES} features in {opts.shards} shards on {opts.workers} Dask workers")
         for model in ("logistic", "poisson"):
             shard_loaders = loaders(model, opts.rows, opts.shards)

@@ -51,7 +51,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=40_000)
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--maxiter", type=int, default=40, help="trust-ncg iterations for the network (300: to convergence)")
+    parser.add_argument("--maxiter", type=int, default=40, help="trust-ncg iterations (300: to convergence)")
     opts = parser.parse_args(argv)
     rng = np.random.default_rng(0)
 
@@ -80,7 +80,8 @@ def main(argv=None):
               f"(true 3, 2, 1.7), cost {fit.cost:.4f}, {fit.nit} iterations, {time.perf_counter() - t0:.1f} s")
         assert np.allclose(fit.x, [3.0, 2.0, 1.7], rtol=0.02), "the curve fit is off"
         dense = least_squares(lambda p: hill(p, conc, rate), np.array([1.0, 1.0, 1.0]), method="lm")
-        print(f"  the same fit on the whole data in one process: max |difference| {np.max(np.abs(dense.x - fit.x)):.1e}")
+        gap = np.max(np.abs(dense.x - fit.x))
+        print(f"  the same fit on the whole data in one process: max |difference| {gap:.1e}")
     return 0
 
 

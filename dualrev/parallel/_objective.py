@@ -38,8 +38,9 @@ def _make_engine(engine, timeout, retries):
                     f"concurrent.futures.Executor, got {type(engine).__name__}")
 
 
-def _signature(flat, unravel):
-    leaves, treedef = tree_flatten(unravel.numpy(flat))
+def _signature(params):
+    """(structure, ((shape, dtype) per leaf)) of a parameter pytree that ravel_pytree accepted."""
+    leaves, treedef = tree_flatten(params)
     return str(treedef), tuple((np.shape(leaf), np.result_type(leaf).str) for leaf in leaves)
 
 
@@ -106,9 +107,7 @@ class _Sharded:
 
     def _flatten(self, params, where="params"):
         flat, unravel = ravel_pytree(params, f"{self._kind}: {where}")
-        if not np.all(np.isfinite(flat)):
-            raise ValueError(f"{self._kind}: {where} contains NaN or infinite values")
-        signature = _signature(flat, unravel)
+        signature = _signature(params)
         if self._signature is None:
             self._bind(flat, unravel, signature)
         elif signature != self._signature:
@@ -225,15 +224,12 @@ class ShardedObjective(_Sharded):
         return tree_unflatten(treedef, rows)
 
     def _flatten_like(self, v, where):
-        flat, unravel = ravel_pytree(v, f"{self._kind}: {where}")
-        if _signature(flat, unravel)[0] != self._signature[0] or flat.size != self._unravel_size():
+        flat, _ = ravel_pytree(v, f"{self._kind}: {where}")
+        signature = _signature(v)
+        if signature[0] != self._signature[0] or [s for s, _ in signature[1]] != [s for s, _ in self._signature[1]]:
             raise ValueError(f"{self._kind}: {where} must have the structure of params ({self._signature[0]}, leaves "
-                             f"{list(self._signature[1])}), got {_signature(flat, unravel)[0]} with "
-                             f"{list(_signature(flat, unravel)[1])}")
+                             f"{list(self._signature[1])}), got {signature[0]} with {list(signature[1])}")
         return flat.astype(self.dtype)
-
-    def _unravel_size(self):
-        return sum(int(np.prod(shape)) for shape, _ in self._signature[1])
 
     # -- flat cores (also used by minimize) --
 
@@ -261,6 +257,12 @@ class ShardedObjective(_Sharded):
         return _FlatShardedObjective(self, caller, x0)
 
 
+def _finite(x0, caller):
+    if not np.all(np.isfinite(x0)):
+        raise ValueError(f"{caller}: x0 contains NaN or infinite values")
+    return x0
+
+
 class _FlatShardedObjective(Objective):
     """``optimize._problem.Objective``'s interface over a ShardedObjective: the same checks at x0 and counters,
     every evaluation a run over the shards. (Objective's constructor, which builds transforms of a local
@@ -269,7 +271,7 @@ class _FlatShardedObjective(Objective):
     def __init__(self, sharded, caller, x0):  # deliberately not Objective.__init__
         self.sharded, self.caller, self.fun, self.args = sharded, caller, sharded, ()
         self.name = sharded.name
-        self.x0 = sharded._flatten(x0, "x0")
+        self.x0 = _finite(sharded._flatten(x0, "x0"), caller)
         self.unravel = sharded._unravel
         self.dtype, self.n = self.x0.dtype, self.x0.size
         self.counts = Counts()
@@ -350,7 +352,7 @@ class _FlatShardedResiduals:
 
     def __init__(self, sharded, caller, x0):
         self.sharded, self.caller = sharded, caller
-        self.x0 = sharded._flatten(x0, "x0")
+        self.x0 = _finite(sharded._flatten(x0, "x0"), caller)
         self.unravel = sharded._unravel
         self.counts = {"nfev": 0, "njev": 0}
         self.describe = f"{sum(sharded.shard_sizes)} rows in {sharded.n_shards} shards (normal equations)"
