@@ -62,6 +62,7 @@ def minimize(fun, x0, method="bfgs", args=(), tol=None, maxiter=None, callback=N
     ``x0`` is a float array or a pytree of them; ``result.x`` has the same structure and dtypes. ``fun`` is
     written with ``dualrev.numpy`` (or plain NumPy on traced values) and returns a scalar; its gradient
     (``dr.value_and_grad``), Hessian (``dr.hessian``) and Hessian-vector products come from dualrev.
+    ``fun`` may also be a ``dualrev.parallel.ShardedObjective``: a sum over data shards evaluated where they live.
 
     Methods: "newton" (exact Hessian, modified when not positive definite, line search), "trust-exact" (exact
     Hessian, nearly exact trust-region subproblem), "newton-cg" (truncated Newton on Hessian-vector products),

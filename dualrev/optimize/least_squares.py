@@ -42,7 +42,9 @@ def least_squares(residual, x0, method="lm", args=(), jac=None, ftol=1e-8, xtol=
     when an accepted step reduces the cost by less than ftol * cost, when |h| <= xtol (xtol + |x|), or after
     ``max_nfev`` residual evaluations (default 100 * n). ``options``: "initial_damping" (lm: mu0 = tau max diag
     J'J, tau = 1e-3), "c1" (gn: the Armijo constant, 1e-4). ``callback(intermediate_result)`` is called after
-    every iteration; raising StopIteration stops the run.
+    every iteration; raising StopIteration stops the run. ``residual`` may also be a
+    ``dualrev.parallel.ShardedResiduals`` (residuals on data shards: the steps then use the sums J'J and J'r, and
+    the result's ``fun`` and ``jac`` are None).
 
     >>> res = least_squares(lambda x: dnp.stack([10 * (x[1] - x[0] ** 2), 1 - x[0]]), np.array([-1.2, 1.0]))
     >>> res.x, res.cost, res.status
