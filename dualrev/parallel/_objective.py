@@ -13,6 +13,8 @@ import hashlib
 import numbers
 import time
 import uuid
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -51,7 +53,8 @@ class _Sharded:
     _kind = "ShardedObjective"
     _residuals = False
 
-    def __init__(self, fun, data, *, engine=None, reduce="sum", shards=None, timeout=None, retries=2):
+    def __init__(self, fun: Callable, data: Any, *, engine: Any = None, reduce: str = "sum", shards: int | None = None,
+                 timeout: float | None = None, retries: int = 2):
         if not callable(fun):
             raise TypeError(f"{self._kind}: the loss must be callable, got {type(fun).__name__}")
         if reduce not in ("sum", "mean"):
@@ -187,29 +190,29 @@ class ShardedObjective(_Sharded):
     >>> obj.value_and_grad(np.zeros(X.shape[1]))
     """
 
-    def value(self, params):
+    def value(self, params: Any) -> np.floating:
         """F(params), by plain NumPy on each shard (no tracing)."""
         return self._value_flat(self._flatten(params))
 
     __call__ = value
 
-    def grad(self, params):
+    def grad(self, params: Any) -> Any:
         """The gradient of F, with the structure of ``params``."""
         flat = self._flatten(params)  # first: the first call fixes the layout (and self._unravel)
         return self._unravel.numpy(self._value_and_grad_flat(flat)[1])
 
-    def value_and_grad(self, params):
+    def value_and_grad(self, params: Any) -> tuple[np.floating, Any]:
         """``(F(params), grad F(params))``."""
         f, g = self._value_and_grad_flat(self._flatten(params))
         return f, self._unravel.numpy(g)
 
-    def hvp(self, params, v):
+    def hvp(self, params: Any, v: Any) -> Any:
         """The Hessian of F at ``params`` times ``v`` (same structure as params)."""
         flat = self._flatten(params)
         v_flat = self._flatten_like(v, "v")
         return self._unravel.numpy(self._hvp_flat(flat, v_flat, self._token(flat)))
 
-    def hessian(self, params):
+    def hessian(self, params: Any) -> Any:
         """The Hessian of F, structured like ``dr.hessian``: shape ``params.shape * 2`` for an array, nested
         pytrees (blocks ``leaf_i.shape + leaf_j.shape``) for a pytree of arrays."""
         flat = self._flatten(params)
@@ -322,11 +325,11 @@ class ShardedResiduals(_Sharded):
     _kind = "ShardedResiduals"
     _residuals = True
 
-    def cost(self, params):
+    def cost(self, params: Any) -> float:
         """0.5 * sum of squared residuals over all shards."""
         return self._cost_flat(self._flatten(params))
 
-    def normal_equations(self, params):
+    def normal_equations(self, params: Any) -> tuple[float, np.ndarray, np.ndarray]:
         """``(cost, J'J, J'r)`` at params, over the flat parameter vector."""
         return self._gauss_newton_flat(self._flatten(params))
 

@@ -48,7 +48,7 @@ class _Progress:
             self.bar.close()
 
 
-def progress(objective, total=None, desc="solve", file=None):
+def progress(objective, total: int | None = None, desc: str = "solve", file=None):
     """A callback for ``minimize(..., callback=...)`` (or ``least_squares``) showing, per iteration, the objective,
     the gradient's max-norm and the accumulated communication time of ``objective`` (a ShardedObjective or
     ShardedResiduals). Call ``.close()`` at the end (or use it as a context manager).
