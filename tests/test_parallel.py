@@ -311,16 +311,19 @@ def test_a_broken_process_pool_names_the_lost_shards():
 
 
 def _slow_loss(w, X):
-    time.sleep(2.0)
+    if X[0, 0] > 0:  # shard 1 hangs (for longer than the timeout); shard 0, where the first call probes, does not
+        time.sleep(3.0)
     return dnp.sum(X @ w)
 
 
-def test_timeout_bounds_a_hung_worker(client):
-    obj = ShardedObjective(_slow_loss, np.ones((4, 2)), engine=client, shards=2, timeout=0.5)
+@pytest.mark.parametrize("engine", ["client", "pool"])
+def test_timeout_bounds_a_hung_worker(engine, request):
+    X = np.repeat([[0.0, 0.0], [1.0, 1.0]], 2, axis=0)
+    obj = ShardedObjective(_slow_loss, X, engine=request.getfixturevalue(engine), shards=2, timeout=0.5)
     start = time.perf_counter()
-    with pytest.raises(TimeoutError, match="timeout of 0.5 s"):
+    with pytest.raises(TimeoutError, match=r"shards \[1\] did not finish within the timeout of 0.5 s"):
         obj.value(np.ones(2))
-    assert time.perf_counter() - start < 1.8
+    assert time.perf_counter() - start < 2.5
 
 
 def test_an_error_in_the_loss_names_the_shard(pool):
@@ -414,6 +417,20 @@ def test_bad_losses_and_params_are_reported_at_the_first_call():
         obj.value(np.zeros(3, int))
     with pytest.raises(TypeError, match="args must be empty"):
         minimize(obj, np.zeros(3), args=(1,))
+
+
+def test_bad_least_squares_input():
+    t = np.linspace(0, 1, 20)
+    res = ShardedResiduals(lambda p, t: p[0] * t - 1.0, t, shards=2)
+    with pytest.raises(ValueError, match="x0 contains NaN"):
+        least_squares(res, np.array([np.nan]))
+    with pytest.raises(TypeError, match="args must be empty"):
+        least_squares(res, np.ones(1), args=(2,))
+    with pytest.raises(TypeError, match="real"):
+        least_squares(ShardedResiduals(lambda p, t: p[0] * t * 1j, t), np.ones(1))
+    assert np.isclose(res.cost(np.ones(1)), 0.5 * np.sum((t - 1.0) ** 2))
+    cost, JtJ, Jtr = res.normal_equations(np.ones(1))
+    np.testing.assert_allclose(JtJ, [[np.sum(t * t)]]) and np.testing.assert_allclose(Jtr, [np.sum(t * (t - 1))])
 
 
 def test_bad_arguments():

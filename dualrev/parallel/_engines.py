@@ -256,9 +256,10 @@ class DaskEngine(Engine):
             try:  # all at once in the common case (one round trip); one by one after a loss
                 wait(list(futures.values()), timeout=remaining, return_when="ALL_COMPLETED")
             except TimeoutError:
+                late = sorted(i for i, f in futures.items() if f.status != "finished")
                 for f in futures.values():
                     f.cancel()
-                raise TimeoutError(f"ShardedObjective: shards {sorted(futures)} did not finish within the timeout of "
+                raise TimeoutError(f"ShardedObjective: shards {late} did not finish within the timeout of "
                                    f"{self.timeout} s (a hung or overloaded worker); no partial result is returned"
                                    ) from None
             except Exception:  # cancelled futures (lost data): handled below, one by one
