@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import os
 import pickle
-import threading
 import time
 
 import numpy as np
@@ -19,9 +18,6 @@ import numpy as np
 import dualrev as dr
 import dualrev.numpy as dnp
 
-# dualrev's trace stack is process-global: two threads tracing at once (a threaded Dask worker, a
-# ThreadPoolExecutor) would interleave their levels. One computation per process at a time keeps them apart.
-_LOCK = threading.Lock()
 # Per process: programs by id, shards by (program id, shard index), and the last linearisation of each shard's
 # gradient (so the Hessian-vector products of one Newton-CG iteration reuse one recording of the gradient).
 _PROGRAMS: dict = {}
@@ -101,10 +97,10 @@ def compute(program: Program, shard_index: int, arrays: tuple, op: str, x, v=Non
     for later "hvp" calls at the same ``token``), "hvp" (H v), "hessian", "probe" (the loss's output shape and
     dtype), "cost" (0.5 |r|^2 of residuals) or "gauss_newton" ((0.5 |r|^2, J'J, J'r)).
     """
-    with _LOCK:
-        start = time.perf_counter()
-        out = _compute(program, shard_index, arrays, op, x, v, token)
-        return out, time.perf_counter() - start, os.getpid()
+    # dualrev's trace stack is per thread: threaded workers (a ThreadPoolExecutor, Dask threads) need no lock
+    start = time.perf_counter()
+    out = _compute(program, shard_index, arrays, op, x, v, token)
+    return out, time.perf_counter() - start, os.getpid()
 
 
 def _compute(program, shard_index, arrays, op, x, v, token):
