@@ -131,13 +131,15 @@ def scaling(rows, repeats):
     w = np.linspace(-0.5, 0.5, FEATURES)
     serial = ShardedObjective(logistic, (X, y), shards=SHARDS)
     compute = best_time(lambda: serial.value_and_grad(w), repeats)
+    serial_cpu = serial.last_call["compute_cpu"]
     reference = minimize(serial, np.zeros(FEATURES), method="newton-cg")
-    out = {"rows": rows, "serial_grad": compute}
+    out = {"rows": rows, "serial_grad": compute, "serial_cpu": serial_cpu}
     for workers in (1, 2):
         with LocalCluster(n_workers=workers, processes=True, threads_per_worker=1, dashboard_address=None) as c, \
                 Client(c) as client:
             obj = ShardedObjective(logistic, (X, y), engine=client, shards=SHARDS)
             out[f"grad_{workers}"] = best_time(lambda obj=obj: obj.value_and_grad(w), repeats)
+            out[f"cpu_{workers}"] = obj.last_call["compute_cpu"]  # CPU seconds of the busiest worker
             t0 = time.perf_counter()
             res = minimize(obj, np.zeros(FEATURES), method="newton-cg")
             out[f"solve_{workers}"] = time.perf_counter() - t0
@@ -188,7 +190,10 @@ def report(over, scale, model, out=sys.stdout):
       f"{grad_speedup:.2f} | {grad_speedup / ceiling:.2f} |")
     p(f"| Newton-CG solve on Dask ({scale['nit']} iterations, {scale['solve_calls_2']} calls) | "
       f"{scale['solve_1']:.2f} s | {scale['solve_2']:.2f} s | {solve_speedup:.2f} | {solve_speedup / ceiling:.2f} |")
-    p(f"\nSerial value_and_grad of all shards (C): {1e3 * scale['serial_grad']:.1f} ms.\n")
+    p(f"| CPU time of the busiest worker per value_and_grad (load-independent) | {1e3 * scale['cpu_1']:.1f} ms | "
+      f"{1e3 * scale['cpu_2']:.1f} ms | {scale['cpu_1'] / scale['cpu_2']:.2f} | |")
+    p(f"\nSerial value_and_grad of all shards (C): {1e3 * scale['serial_grad']:.1f} ms "
+      f"({1e3 * scale['serial_cpu']:.1f} ms of CPU).\n")
     p("### Cost model (Dask), per call: T(W) = C / W + a + b S + 16 P S / B\n")
     p(f"- measured: C = {1e3 * model['C']:.1f} ms (all shards on one core), a = {1e3 * model['a']:.2f} ms, "
       f"b = {1e3 * model['b']:.2f} ms per shard task, B = {model['B'] / 1e6:.0f} MB/s; S = {SHARDS}, P = {FEATURES}: "

@@ -91,16 +91,16 @@ def _scalar(out, name):
 
 
 def compute(program: Program, shard_index: int, arrays: tuple, op: str, x, v=None, token=None):
-    """One shard's contribution at the flat vector ``x``; returns ``(result, seconds, pid)``.
+    """One shard's contribution at the flat vector ``x``; returns ``(result, seconds, cpu seconds, pid)``.
 
     ``op``: "value" (plain NumPy, no tracing), "value_and_grad", "grad" (also records the gradient's linearisation
     for later "hvp" calls at the same ``token``), "hvp" (H v), "hessian", "probe" (the loss's output shape and
     dtype), "cost" (0.5 |r|^2 of residuals) or "gauss_newton" ((0.5 |r|^2, J'J, J'r)).
     """
     # dualrev's trace stack is per thread: threaded workers (a ThreadPoolExecutor, Dask threads) need no lock
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     out = _compute(program, shard_index, arrays, op, x, v, token)
-    return out, time.perf_counter() - start, os.getpid()
+    return out, time.perf_counter() - start, time.process_time() - cpu, os.getpid()
 
 
 def _compute(program, shard_index, arrays, op, x, v, token):
@@ -176,7 +176,7 @@ def executor_task(data_id, program_id, shard_index, op, x, v, token, program_blo
     if arrays is None and source is not None:
         arrays = _SHARDS[(data_id, shard_index)] = load(source)
     if op == "load":
-        return (describe(arrays), 0.0, os.getpid()) if arrays is not None else Missing(False, True)
+        return (describe(arrays), 0.0, 0.0, os.getpid()) if arrays is not None else Missing(False, True)
     program = _PROGRAMS.get(program_id)
     if program is None and program_blob is not None:
         program = _PROGRAMS[program_id] = pickle.loads(program_blob)
