@@ -25,6 +25,7 @@ __all__ = [
 
 from dualrev import optimize  # noqa: E402,F401  (after the API it is built on)
 from dualrev import nn  # noqa: E402,F401
+from dualrev import parallel  # noqa: E402,F401  (Dask only when a Client is given)
 
 import importlib.util as _importlib_util  # noqa: E402
 

@@ -70,6 +70,7 @@ def minimize(fun, x0, method="bfgs", args=(), tol=None, maxiter=None, callback=N
     ``x0`` is a float array or a pytree of them; ``result.x`` has the same structure and dtypes. ``fun`` is
     written with ``dualrev.numpy`` (or plain NumPy on traced values) and returns a scalar; its gradient
     (``dr.value_and_grad``), Hessian (``dr.hessian``) and Hessian-vector products come from dualrev.
+    ``fun`` may also be a ``dualrev.parallel.ShardedObjective``: a sum over data shards evaluated where they live.
 
     Methods: "newton" (exact Hessian, modified when not positive definite, line search), "trust-exact" (exact
     Hessian, nearly exact trust-region subproblem), "newton-cg" (truncated Newton on Hessian-vector products),
@@ -132,7 +133,9 @@ def minimize(fun, x0, method="bfgs", args=(), tol=None, maxiter=None, callback=N
     maxiter = options.pop("maxiter", None)
 
     def solve(x0, args):
-        obj = Objective("minimize", fun, x0, args, jit=jit)
+        # an objective that evaluates itself (dualrev.parallel.ShardedObjective) hands over its own flat problem
+        flat_objective = getattr(fun, "_flat_objective", None)
+        obj = flat_objective("minimize", x0, args) if flat_objective else Objective("minimize", fun, x0, args, jit=jit)
         run = Run(obj, key, gtol, default_maxiter(obj.n) if maxiter is None else int(maxiter), callback, disp)
         return impl(run, obj, **options)
 

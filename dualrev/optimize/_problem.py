@@ -93,6 +93,9 @@ class Objective:
     """``fun(x, *args)`` as a function of the flat vector: value, value and gradient, Hessian, Hessian-vector
     products (one recording of the gradient per point, pushed forward for each vector), all counted."""
 
+    sparse = False  # use_sparse_hessian: the Hessian as a scipy.sparse matrix from dr.sparse.hessian
+    jit = False  # set by __init__: the derivatives compiled with dr.jit
+
     def __init__(self, caller: str, fun, x0, args, jit: bool = True):
         if not callable(fun):
             raise TypeError(f"{caller}: fun must be callable, got {type(fun).__name__}")
@@ -122,7 +125,6 @@ class Objective:
             self._jit_grad = dr.jit(self._grad)
             grad = self._grad
             self._jit_hvp = dr.jit(lambda x, v: dr.jvp(grad, (x,), (v,))[1])
-        self.sparse = False  # use_sparse_hessian: the Hessian as a scipy.sparse matrix from dr.sparse.hessian
 
     def _scalar(self, out):
         """The objective's output as a 0-d value; a size-1 array is accepted, anything else is a TypeError."""

@@ -1,0 +1,327 @@
+"""Engines: where the shards live and how one operation is run on all of them. ``SerialEngine`` (this process),
+``ExecutorEngine`` (any ``concurrent.futures.Executor``: processes keep shards in a per-process cache, sent once per
+process) and ``DaskEngine`` (a ``distributed.Client``: shards scattered or loaded on the workers as futures that are
+reused every call). Each returns the per-shard results in shard order; the objective combines them.
+
+Faults: a shard whose data was lost with a worker is sent again from its source (the driver's copy, the loader, the
+Dask graph) and recomputed, up to ``retries`` times; otherwise ``ShardsLostError`` names the lost shards. A result
+is never summed over fewer shards. Imports ``dualrev.parallel._worker``; Dask only inside ``DaskEngine``.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import itertools
+import time
+import uuid
+
+import numpy as np
+
+from dualrev.parallel import _worker
+
+
+class ShardsLostError(RuntimeError):
+    """Some shards could not be evaluated (their worker died and they could not be recomputed): no partial sum is
+    returned. ``shards`` holds their indices."""
+
+    def __init__(self, message, shards):
+        super().__init__(message)
+        self.shards = list(shards)
+
+
+def _payload_bytes(*arrays) -> int:
+    return sum(np.asarray(a).nbytes for a in arrays if a is not None)
+
+
+def _result_bytes(out) -> int:
+    if isinstance(out, tuple):
+        return sum(_result_bytes(o) for o in out)
+    return np.asarray(out).nbytes if isinstance(out, (np.ndarray, np.generic, float)) else 0
+
+
+def _annotate(error, shard):
+    """The user's exception, with the shard it came from."""
+    if hasattr(error, "add_note"):
+        error.add_note(f"(raised by the loss on shard {shard})")
+    return error
+
+
+class Engine:
+    """Common bookkeeping: the per-call statistics read by ``ShardedObjective.stats``."""
+
+    name = "engine"
+    workers = 1
+
+    def __init__(self):
+        self.data_id = uuid.uuid4().hex  # names this objective's shards in the workers' caches
+        self.program = None
+        self.last = {}
+
+    def set_program(self, program):
+        """The function and parameter layout (known at the first call); the shards were sent by ``setup``."""
+        self.program = program
+
+    def _record(self, outputs, sent, wall):
+        busy, busy_cpu = {}, {}
+        received = 0
+        for out, seconds, cpu, pid in outputs:
+            busy[pid] = busy.get(pid, 0.0) + seconds
+            busy_cpu[pid] = busy_cpu.get(pid, 0.0) + cpu
+            received += _result_bytes(out)
+        # the busiest process bounds the call: its time computing is the critical path, the rest is overhead
+        compute = max(busy.values()) if busy else 0.0
+        self.last = {"wall": wall, "compute": compute, "compute_cpu": max(busy_cpu.values()) if busy else 0.0,
+                     "overhead": max(0.0, wall - compute), "sent": sent, "received": received,
+                     "processes": len(busy)}
+
+
+class SerialEngine(Engine):
+    """All shards in this process, evaluated in order on the same code path as the workers (one BLAS thread)."""
+
+    name = "serial"
+
+    def setup(self, sources):
+        self.shards = [_worker.load(s) for s in sources]
+        return [_worker.describe(a) for a in self.shards]
+
+    def run(self, op, x, v=None, token=None, shards=None):
+        start = time.perf_counter()
+        indices = range(len(self.shards)) if shards is None else shards
+        outputs = []
+        with _worker.one_blas_thread():  # the workers' BLAS setting, so the sums agree bitwise
+            for i in indices:
+                try:
+                    outputs.append(_worker.compute(self.program, i, self.shards[i], op, x, v, token))
+                except Exception as e:
+                    raise _annotate(e, i)
+        self._record(outputs, 0, time.perf_counter() - start)
+        return [o[0] for o in outputs]
+
+    def close(self):
+        self.shards = []
+        _worker.forget({self.data_id, getattr(self.program, "id", None)})
+
+
+class ExecutorEngine(Engine):
+    """Any ``concurrent.futures.Executor``. Each task carries only the parameters; a process that has not seen the
+    program or a shard answers ``Missing`` and is sent it once, then keeps it (so each process holds at most the
+    shards it has been given: up to all of them). Loader shards are loaded by the process itself."""
+
+    name = "executor"
+
+    def __init__(self, executor, timeout, retries):
+        super().__init__()
+        self.executor, self.timeout, self.retries = executor, timeout, retries
+        self.workers = getattr(executor, "_max_workers", None) or 1
+
+    def setup(self, sources):
+        # NumPy shards stay on the driver (the copy re-sent to a process that lacks them); loaders travel pickled
+        self.sources = [s if s[0] == "arrays" else ("loader", _worker.dumps(s[1])) for s in sources]
+        if all(s[0] == "arrays" for s in sources):
+            return None  # known on the driver; each process gets a shard with its first task on it
+        return self._run_tasks("load", None, None, None, range(len(sources)))
+
+    def set_program(self, program):
+        self.program = program
+        self.program_blob = _worker.dumps(program)
+
+    def run(self, op, x, v=None, token=None, shards=None):
+        return self._run_tasks(op, x, v, token, range(len(self.sources)) if shards is None else shards)
+
+    def _submit(self, i, op, x, v, token, send):
+        program_blob, source = (getattr(self, "program_blob", None), self.sources[i]) if send else (None, None)
+        if not send and self.sources[i][0] == "loader":
+            source = self.sources[i]  # small: always sent, so a process loads its shard without a round trip
+        program_id = None if self.program is None else self.program.id
+        return self.executor.submit(_worker.executor_task, self.data_id, program_id, i, op, x, v, token, program_blob,
+                                    source)
+
+    def _run_tasks(self, op, x, v, token, indices):
+        start = time.perf_counter()
+        deadline = None if self.timeout is None else start + self.timeout
+        sent = 0
+        try:
+            futures = {i: self._submit(i, op, x, v, token, False) for i in indices}
+        except RuntimeError as e:  # a broken or shut-down pool refuses submissions
+            raise ShardsLostError(f"ShardedObjective: the executor refused work ({e}); shards {list(indices)} "
+                                  "were not evaluated", indices) from e
+        sent += len(futures) * _payload_bytes(x, v)
+        outputs = {}
+        resends = dict.fromkeys(indices, 0)
+        while futures:
+            remaining = None if deadline is None else max(0.0, deadline - time.perf_counter())
+            done, _ = cf.wait(futures.values(), timeout=remaining, return_when=cf.FIRST_COMPLETED)
+            if not done:
+                for f in futures.values():
+                    f.cancel()
+                raise TimeoutError(f"ShardedObjective: shards {sorted(futures)} did not finish within the timeout of "
+                                   f"{self.timeout} s (a hung or overloaded worker); no partial result is returned")
+            for i in [i for i, f in futures.items() if f in done]:
+                f = futures.pop(i)
+                try:
+                    out = f.result()
+                except cf.process.BrokenProcessPool as e:
+                    lost = sorted([i, *futures])
+                    raise ShardsLostError(
+                        f"ShardedObjective: a worker process died and the executor is broken; shards {lost} were "
+                        "lost (no partial result is returned). Start a new executor, or use a Dask Client, which "
+                        "replaces dead workers and recomputes lost shards.", lost) from e
+                except cf.CancelledError as e:
+                    raise ShardsLostError(f"ShardedObjective: the task of shard {i} was cancelled", [i]) from e
+                except Exception as e:
+                    raise _annotate(e, i)
+                if isinstance(out, _worker.Missing):
+                    resends[i] += 1
+                    if resends[i] > self.retries + 1:
+                        raise ShardsLostError(f"ShardedObjective: shard {i} kept disappearing from the executor's "
+                                              "processes", [i])
+                    futures[i] = self._submit(i, op, x, v, token, True)
+                    sent += _payload_bytes(x, v) + len(getattr(self, "program_blob", b"")) + (
+                        _payload_bytes(*self.sources[i][1]) if self.sources[i][0] == "arrays" else 0)
+                else:
+                    outputs[i] = out
+        ordered = [outputs[i] for i in indices]
+        self._record(ordered, sent, time.perf_counter() - start)
+        return [o[0] for o in ordered]
+
+    def close(self):
+        # this process's cache (a thread pool's); other processes belong to the user's executor and keep theirs
+        # until they exit (an executor cannot address each of its processes)
+        _worker.forget({self.data_id, getattr(self.program, "id", None)})
+
+
+class DaskEngine(Engine):
+    """A ``distributed.Client``: the program and the shards are futures on the workers (NumPy shards scattered
+    from the driver, loader shards and Dask-array chunks computed on the workers), reused by every call. Each call
+    submits one task per shard with only the parameters (scattered once per call when large)."""
+
+    name = "dask"
+    SCATTER_PARAMS_BYTES = 1 << 17  # larger parameter vectors are scattered once, not embedded in every task
+
+    def __init__(self, client, timeout, retries):
+        super().__init__()
+        self.client, self.timeout, self.retries = client, timeout, retries
+        self.workers = max(1, len(client.scheduler_info().get("workers", {})))
+        self._counter = itertools.count()
+
+    def setup(self, sources):
+        from distributed import wait
+
+        self.program_future = None
+        self.sources = sources
+        arrays = [i for i, (kind, _) in enumerate(sources) if kind == "arrays"]
+        scattered = {}
+        if arrays:  # all at once, so Dask spreads them over the workers
+            scattered = dict(zip(arrays, self.client.scatter([sources[i][1] for i in arrays], hash=False)))
+        self.shard_futures = [scattered[i] if i in scattered else self._shard_future(i) for i in range(len(sources))]
+        if any(kind != "loader" for kind, _ in sources):
+            return None  # NumPy and Dask-array shards are described on the driver
+        described = [self.client.submit(_worker.dask_describe, f, pure=False) for f in self.shard_futures]
+        try:
+            wait(described, timeout=self.timeout)
+        except TimeoutError:
+            raise TimeoutError(f"ShardedObjective: the loaders did not finish within the timeout of {self.timeout} s"
+                               ) from None
+        return self.client.gather(described)
+
+    def set_program(self, program):
+        if self.program_future is not None:
+            self.program_future.release()
+        self.program = program
+        self.program_future = self.client.scatter(program, broadcast=True, hash=False)
+
+    def _shard_future(self, i):
+        kind, payload = self.sources[i]
+        if kind == "arrays":  # one future for the shard's tuple (scatter would split a bare tuple)
+            return self.client.scatter([payload], hash=False)[0]
+        if kind == "dask":  # the chunks' graph: Dask recomputes them itself if a worker is lost
+            return self.client.compute(payload)
+        return self.client.submit(_worker.dask_load, (kind, _worker.dumps(payload)), pure=False)
+
+    def run(self, op, x, v=None, token=None, shards=None):
+        from distributed import wait
+
+        indices = list(range(len(self.sources)) if shards is None else shards)
+        start = time.perf_counter()
+        deadline = None if self.timeout is None else start + self.timeout
+        sent = 0
+        big = x is not None and _payload_bytes(x, v) > self.SCATTER_PARAMS_BYTES
+        if big:  # once to one worker; the others fetch it from there
+            x_arg, v_arg = self._scatter_params(x, v)
+            sent += _payload_bytes(x, v) * min(self.workers, len(indices))
+        else:
+            x_arg, v_arg = x, v
+            sent += _payload_bytes(x, v) * len(indices)
+        futures = {i: self._submit(i, op, x_arg, v_arg, token) for i in indices}
+        outputs, attempts = {}, dict.fromkeys(indices, 0)
+        while futures:
+            remaining = None if deadline is None else max(0.0, deadline - time.perf_counter())
+            try:  # all at once in the common case (one round trip); one by one after a loss
+                wait(list(futures.values()), timeout=remaining, return_when="ALL_COMPLETED")
+            except TimeoutError:
+                late = sorted(i for i, f in futures.items() if f.status != "finished")
+                for f in futures.values():
+                    f.cancel()
+                raise TimeoutError(f"ShardedObjective: shards {late} did not finish within the timeout of "
+                                   f"{self.timeout} s (a hung or overloaded worker); no partial result is returned"
+                                   ) from None
+            except Exception:  # cancelled futures (lost data): handled below, one by one
+                pass
+            finished = [i for i, f in futures.items() if f.status == "finished"]
+            if finished:  # one gather for all of them (result() one by one is a round trip each)
+                try:
+                    outputs.update(zip(finished, self.client.gather([futures[i] for i in finished])))
+                    for i in finished:
+                        del futures[i]
+                except Exception:  # noqa: BLE001 - lost while being fetched: handled below by status
+                    pass
+            for i in list(futures):
+                f = futures[i]
+                if f.status == "finished":
+                    continue
+                if f.status == "error":
+                    error = f.exception()
+                    if type(error).__name__ == "KilledWorker":
+                        raise ShardsLostError(f"ShardedObjective: shard {i} killed every worker it ran on "
+                                              f"({error})", [i]) from error
+                    raise _annotate(error, i)
+                elif f.status in ("cancelled", "lost"):
+                    attempts[i] += 1
+                    if attempts[i] > self.retries:
+                        lost = sorted(i for i, f in futures.items() if f.status in ("cancelled", "lost"))
+                        raise ShardsLostError(f"ShardedObjective: shards {lost} were lost with their workers "
+                                              f"{self.retries + 1} times; no partial result is returned", lost)
+                    self._recover(i)
+                    if big and any(f is not None and f.status != "finished" for f in (x_arg, v_arg)):
+                        x_arg, v_arg = self._scatter_params(x, v)
+                    futures[i] = self._submit(i, op, x_arg, v_arg, token)
+                    sent += _payload_bytes(x, v)
+        ordered = [outputs[i] for i in indices]
+        self._record(ordered, sent, time.perf_counter() - start)
+        return [o[0] for o in ordered]
+
+    def _scatter_params(self, x, v):
+        futures = self.client.scatter([a for a in (x, v) if a is not None], hash=False)
+        return futures[0], (futures[1] if v is not None else None)
+
+    def _recover(self, i):
+        """Shard ``i`` (or the program) was lost with a worker: rebuild what is gone from its source."""
+        if self.program_future.status != "finished":
+            self.program_future = self.client.scatter(self.program, broadcast=True, hash=False)
+        if self.shard_futures[i].status != "finished":
+            self.shard_futures[i] = self._shard_future(i)
+
+    def _submit(self, i, op, x, v, token):
+        key = f"dualrev-{op}-{i}-{next(self._counter)}-{self.program.id[:8]}"
+        return self.client.submit(_worker.dask_task, self.program_future, self.shard_futures[i], i, op, x, v, token,
+                                  key=key, pure=False)
+
+    def close(self):
+        for f in [self.program_future, *self.shard_futures]:
+            if f is not None:
+                f.release()
+        if self.program is not None:  # the workers' recordings of the gradient (their shards go with the futures)
+            try:
+                self.client.run(_worker.forget, {self.data_id, self.program.id})
+            except Exception:  # noqa: BLE001 - a closed or unreachable cluster holds nothing more to free
+                pass
