@@ -445,6 +445,11 @@ def solve_ivp(fun, t_span, y0, method="RK45", t_eval=None, dense_output=False, e
                                       "adjoint=False (discretise-then-optimise), which differentiates events")
         from dualrev.integrate._adjoint import adjoint_solve
         return adjoint_solve(problem, t0, t1, y0, arg_leaves, t_eval)
+    return dto_solve(problem, t0, t1, y0, arg_leaves, t_eval)
+
+
+def dto_solve(problem, t0, t1, y0, arg_leaves, t_eval):
+    """Discretise-then-optimise: the plan's values when nothing is traced, else the replay."""
     inputs = [t0, t1, y0, *arg_leaves] + ([t_eval] if t_eval is not None else [])
     if not any(isinstance(x, Tracer) for x in inputs):
         try:
