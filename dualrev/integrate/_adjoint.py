@@ -81,8 +81,9 @@ def _solve_bwd(res, cts, *, problem):
         t_prev = t_out[k - 1] if k > 0 else t0
         if isinstance(t_prev, Tracer) or isinstance(t_k, Tracer) or float(t_prev) != float(t_k):
             z = dnp.concatenate([y_k, a, g])
+            # The end time as the one output: the same shape for every example under vmap.
             sol = _ivp.solve_ivp(aug, (t_k, t_prev), z, method=problem.tableau.name, rtol=problem.rtol,
-                                 atol=problem.atol, args=(list(arg_leaves),),
+                                 atol=problem.atol, args=(list(arg_leaves),), t_eval=dnp.reshape(t_prev, (1,)),
                                  checkpoint_every=problem.checkpoint_every)
             z = sol.y[:, -1]
             a, g = z[n:2 * n], z[2 * n:]
@@ -124,5 +125,5 @@ def adjoint_solve(problem, t0, t1, y0, arg_leaves, t_eval):
         status, nfev, message = run.status, run.nfev, run.message
     sol = None
     if problem.dense:
-        sol = _ivp.OdeSolution(np.array(run.T), np.stack(run.ys), np.stack(run.coefs), problem.tableau)
+        sol = _ivp.OdeSolution(_ivp.Trajectory(problem.tableau, np.array(run.T), run.ys, run.coefs, None))
     return _ivp._result(t, y, sol, None, None, nfev, status, message)

@@ -207,7 +207,7 @@ def _adaptive_step(fun, t, y, f, h_abs, t_bound, direction, T, rtol, atol, max_s
         h_abs = min_step
     rejected = False
     while True:
-        if h_abs < min_step:
+        if not h_abs >= min_step:  # also a NaN step size, from a non-finite fun (where scipy loops forever)
             return False, TOO_SMALL_STEP
         t_new = t + h_abs * direction
         if direction * (t_new - t_bound) > 0:

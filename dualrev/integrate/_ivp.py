@@ -170,27 +170,56 @@ def _gather(x, idx):
     return dnp.take_along_axis(x, idx, axis=0)
 
 
-def _steps(problem, need_dense):
+def _steps(problem):
     T = problem.tableau
 
-    def block(y, f, times, *arg_leaves):
+    def block(y, f, times, *arg_leaves, dense):
+        """Replay the steps between ``times``; ``dense``: for each, whether its interpolant is needed."""
         fun = problem.traced_fun(arg_leaves)
         ys, coefs = [], []
-        for i in range(times.shape[0] - 1):
+        for i, want in enumerate(dense):
             t_old = times[i]
             h = times[i + 1] - t_old
             y_new, f_new, K = _rk.rk_step(fun, t_old, y, f, h, T)
-            if need_dense:
+            if want:
                 coefs.append(_rk.dense_coefficients(fun, t_old, y, y_new, f_new, h, K, T))
             y, f = y_new, f_new
             ys.append(y)
-        return (y, f, dnp.stack(ys)) + ((dnp.stack(coefs),) if need_dense else ())
+        return y, f, ys, coefs
 
     return block
 
 
-def _replay(problem, t0, t1, y0, arg_leaves, t_eval, plan):
-    T_plan, at_end, eval_step = plan[0], plan[1], plan[2]
+class Trajectory:
+    """The replayed solution: ``times`` (N + 1,), the states ``ys`` at every step boundary (a list), and the
+    interpolants ``coefs`` of the steps listed in ``dense_steps`` (1-based; None: every step)."""
+
+    def __init__(self, tableau, times, ys, coefs, dense_steps):
+        self.tableau, self.times, self.ys, self.coefs = tableau, times, ys, coefs
+        self.row = None if dense_steps is None else {s: i for i, s in enumerate(dense_steps)}
+
+    def states(self):
+        return dnp.stack(self.ys)
+
+    def __call__(self, steps, t):
+        """The solution at times ``t`` (M,) from the interpolants of ``steps`` (M,): shape (M, n)."""
+        if isinstance(steps, Tracer):  # differs per example under vmap: gather from every step
+            idx = steps - 1
+            coefs, y_old = dnp.stack(self.coefs), dnp.stack(self.ys[:-1])
+            t_old = _gather(self.times, idx)
+            h = _gather(self.times, idx + 1) - t_old
+            return _rk.interpolate(_gather(coefs, idx), _gather(y_old, idx), t_old, h, t, self.tableau)
+        steps = np.asarray(steps)
+        rows = steps - 1 if self.row is None else [self.row[s] for s in steps]
+        coefs = dnp.stack([self.coefs[r] for r in rows])
+        y_old = dnp.stack([self.ys[s - 1] for s in steps])
+        t_old = self.times[steps - 1]
+        h = self.times[steps] - t_old
+        return _rk.interpolate(coefs, y_old, t_old, h, t, self.tableau)
+
+
+def _replay(problem, t0, t1, y0, arg_leaves, plan, dense_steps):
+    T_plan, at_end = plan[0], plan[1]
     if isinstance(t0, Tracer) or isinstance(t1, Tracer) or isinstance(T_plan, Tracer):
         # Interior step times move with t0 (the steps are kept); the last one is t_bound itself.
         shift = t0 - stop_gradient(t0)
@@ -199,36 +228,25 @@ def _replay(problem, t0, t1, y0, arg_leaves, t_eval, plan):
     else:
         times = T_plan
     n_steps = times.shape[0] - 1
-    need_dense = problem.has_t_eval or problem.dense or bool(problem.events)
-    block = _steps(problem, need_dense)
+    wanted = set(range(1, n_steps + 1)) if dense_steps is None else set(dense_steps)
+    block = _steps(problem)
     every = problem.checkpoint_every
     if every and not problem.closure_traced and n_steps > every:
         block = checkpoint(block)
+    size = every or n_steps
     y = y0
     f = problem.traced_fun(arg_leaves)(times[0], y0)
-    ys, coefs = [dnp.reshape(y0, (1, -1))], []
-    size = every or n_steps
+    ys, coefs = [y0], []
     for start in range(0, n_steps, max(size, 1)):
         stop = min(start + size, n_steps)
-        out = block(y, f, times[start:stop + 1], *arg_leaves)
-        y, f = out[0], out[1]
-        ys.append(out[2])
-        if need_dense:
-            coefs.append(out[3])
-    ys = dnp.concatenate(ys)  # (N + 1, n): the state at each step boundary
-    coefs = dnp.concatenate(coefs) if need_dense and coefs else None
-    return times, ys, coefs, eval_step
+        dense = tuple(s in wanted for s in range(start + 1, stop + 1))
+        y, f, ys_block, coefs_block = block(y, f, times[start:stop + 1], *arg_leaves, dense=dense)
+        ys.extend(ys_block)
+        coefs.extend(coefs_block)
+    return Trajectory(problem.tableau, times, ys, coefs, dense_steps)
 
 
-def _interpolate_at(tableau, times, ys, coefs, steps, t):
-    """The solution at times ``t`` (M,) from the interpolants of the (1-based) ``steps`` (M,): (M, n)."""
-    idx = steps - 1
-    t_old = _gather(times, idx)
-    h = _gather(times, idx + 1) - t_old
-    return _rk.interpolate(_gather(coefs, idx), _gather(ys, idx), t_old, h, t, tableau)
-
-
-def _event_time(problem, arg_leaves, ev, times, ys, coefs, step, root):
+def _event_time(problem, arg_leaves, ev, trajectory, step, root):
     """The event time as a function of the traced inputs: two Newton steps on g(t, y(t)) = 0 from the root the plan
     found (plain), along the step's interpolant. Its value stays the plan's root; its derivatives are those of the
     root to third order (the Newton error is quartic in the perturbation)."""
@@ -236,7 +254,7 @@ def _event_time(problem, arg_leaves, ev, times, ys, coefs, step, root):
     steps = np.array([step])
 
     def y_at(t):
-        return _interpolate_at(problem.tableau, times, ys, coefs, steps, dnp.reshape(t, (1,)))[0]
+        return trajectory(steps, dnp.reshape(t, (1,)))[0]
 
     def g(t):
         return dnp.asarray(ev(t, y_at(t), *args), dtype=np.float64)
@@ -256,9 +274,10 @@ class OdeSolution:
     or (n, len(t)), from the method's own interpolant of the step that covers each time (scipy's selection rule).
     Differentiable in ``t`` and in everything the solve depended on."""
 
-    def __init__(self, ts, ys, coefs, tableau):
-        self.ts, self._ys, self._coefs, self._tableau = ts, ys, coefs, tableau
-        ts_plain = primal_value(ts) if isinstance(ts, Tracer) else np.asarray(ts)
+    def __init__(self, trajectory):
+        self._trajectory = trajectory
+        self.ts = trajectory.times
+        ts_plain = primal_value(self.ts) if isinstance(self.ts, Tracer) else np.asarray(self.ts)
         self._ts_plain = ts_plain
         self.n_segments = len(ts_plain) - 1
         self.ascending = ts_plain[-1] >= ts_plain[0]
@@ -274,7 +293,7 @@ class OdeSolution:
             seg = np.searchsorted(self._ts_plain[::-1], tp, side="right") - 1
             seg = self.n_segments - 1 - np.clip(seg, 0, self.n_segments - 1)
         seg = np.clip(seg, 0, self.n_segments - 1)
-        y = _interpolate_at(self._tableau, self.ts, self._ys, self._coefs, seg + 1, t)
+        y = self._trajectory(seg + 1, t)
         return y[0] if scalar else y.T
 
 
@@ -478,7 +497,7 @@ def _plain_result(problem, t0, t1, y0, arg_leaves, t_eval):
         y = np.concatenate(run.y_eval).T if run.y_eval else np.zeros((problem.n, 0))
     sol = None
     if problem.dense:
-        sol = OdeSolution(np.array(run.T), np.stack(run.ys), np.stack(run.coefs), T)
+        sol = OdeSolution(Trajectory(T, np.array(run.T), run.ys, run.coefs, None))
     t_events = y_events = None
     if problem.events:
         t_events = [np.array([te for e, _, te, _ in run.events if e == k]) for k in range(len(problem.events))]
@@ -488,7 +507,7 @@ def _plain_result(problem, t0, t1, y0, arg_leaves, t_eval):
 
 
 def _result(t, y, sol, t_events, y_events, nfev, status, message):
-    success = status >= 0 if not isinstance(status, Tracer) else None
+    success = None if status is None or isinstance(status, Tracer) else status >= 0
     return OdeResult(t=t, y=y, sol=sol, t_events=t_events, y_events=y_events, nfev=nfev, njev=0, nlu=0,
                      status=status, message=message, success=success)
 
@@ -496,23 +515,27 @@ def _result(t, y, sol, t_events, y_events, nfev, status, message):
 def _traced_result(problem, t0, t1, y0, arg_leaves, t_eval):
     inputs = [t0, t1, y0, *arg_leaves] + ([t_eval] if t_eval is not None else [])
     plan = ivp_plan(*inputs, problem=problem)
+    eval_step, status, nfev = plan[2], plan[3], plan[4]
     batched = any(isinstance(p, Tracer) for p in plan)
-    times, ys, coefs, eval_step = _replay(problem, t0, t1, y0, arg_leaves, t_eval, plan)
-    status, nfev = plan[3], plan[4]
     run = None if batched else problem.last_run
+    if batched or problem.dense:
+        dense_steps = None
+    else:  # only the steps that give an output or an event need their interpolant
+        dense_steps = sorted(set(run.eval_step) | {step for _, step, _, _ in run.events})
+    trajectory = _replay(problem, t0, t1, y0, arg_leaves, plan, dense_steps)
     t_events = y_events = None
     t_final = y_final = None
     if problem.events:
         t_events, y_events = [[] for _ in problem.events], [[] for _ in problem.events]
         for e, step, root, _ in run.events:
-            te, ye = _event_time(problem, arg_leaves, problem.events[e][0], times, ys, coefs, step, root)
+            te, ye = _event_time(problem, arg_leaves, problem.events[e][0], trajectory, step, root)
             t_events[e].append(te)
             y_events[e].append(ye)
             t_final, y_final = te, ye
         t_events = [dnp.stack(v) if v else np.zeros(0) for v in t_events]
         y_events = [dnp.stack(v) if v else np.zeros((0, problem.n)) for v in y_events]
     if t_eval is None:
-        t, y = times, ys
+        t, y = trajectory.times, trajectory.states()
         if run is not None and run.terminal:
             t = dnp.concatenate([t[:-1], dnp.reshape(t_final, (1,))])
             y = dnp.concatenate([y[:-1], dnp.reshape(y_final, (1, -1))])
@@ -520,8 +543,8 @@ def _traced_result(problem, t0, t1, y0, arg_leaves, t_eval):
     else:
         m = eval_step.shape[0]
         t = t_eval[:m]
-        y = _interpolate_at(problem.tableau, times, ys, coefs, eval_step, t).T if m else np.zeros((problem.n, 0))
-    sol = OdeSolution(times, ys, coefs, problem.tableau) if problem.dense else None
+        y = trajectory(eval_step, t).T if m else np.zeros((problem.n, 0))
+    sol = OdeSolution(trajectory) if problem.dense else None
     message = run.message if run is not None else "see `status` (one per example)"
     if run is not None:
         status, nfev = run.status, run.nfev

@@ -64,14 +64,23 @@ def rk_step(fun, t, y, f, h, T: Tableau):
         f_new = fun(t + h, y_new)
         K[-1] = f_new
         return y_new, f_new, K
-    # Traced: the same sums; the stages are one matrix grown by a row per stage (few operations on the tape).
-    K = dnp.reshape(f, (1, -1))
+    # Traced: the same sums as linear combinations of the stages (cheaper on a tape than growing a matrix).
+    K = [f]
     for s in range(1, T.n_stages):
-        k = fun(t + T.C[s] * h, y + dnp.dot(K.T, T.A[s, :s]) * h)
-        K = dnp.concatenate([K, dnp.reshape(k, (1, -1))])
-    y_new = y + h * dnp.dot(K.T, T.B)
+        K.append(fun(t + T.C[s] * h, y + _combine(K, T.A[s, :s]) * h))
+    y_new = y + h * _combine(K, T.B)
     f_new = fun(t + h, y_new)
-    return y_new, f_new, dnp.concatenate([K, dnp.reshape(f_new, (1, -1))])
+    K.append(f_new)
+    return y_new, f_new, K
+
+
+def _combine(K, coefficients):
+    """sum_j c_j K_j over the nonzero coefficients."""
+    out = None
+    for c, k in zip(coefficients, K):
+        if c != 0:
+            out = c * k if out is None else out + c * k
+    return out
 
 
 def error_norm(K, h, scale, T: Tableau) -> float:
@@ -112,12 +121,15 @@ def dense_coefficients(fun, t_old, y_old, y, f, h, K, T: Tableau):
     """The interpolant of one step as one array: Q (n, p) for the Q-form polynomials, F (7, n) for DOP853 (whose
     three extra stages evaluate ``fun``)."""
     if T.P is not None:
-        return dnp.dot(K.T, T.P)
-    plain = not any(isinstance(v, Tracer) for v in (t_old, y_old, y, f, h, K))
-    for a, c in zip(T.A_extra, T.C_extra):
-        s = K.shape[0]
-        k = fun(t_old + c * h, y_old + dnp.dot(K.T, a[:s]) * h)
-        K = np.vstack([K, k]) if plain else dnp.concatenate([K, dnp.reshape(k, (1, -1))])
+        return dnp.dot(dnp.stack(K).T if isinstance(K, list) else K.T, T.P)
+    if isinstance(K, list):  # traced stages
+        K = list(K)
+        for a, c in zip(T.A_extra, T.C_extra):
+            K.append(fun(t_old + c * h, y_old + _combine(K, a[:len(K)]) * h))
+        K = dnp.stack(K)
+    else:
+        for a, c in zip(T.A_extra, T.C_extra):
+            K = np.vstack([K, fun(t_old + c * h, y_old + np.dot(K.T, a[:K.shape[0]]) * h)])
     f_old = K[0]
     delta_y = y - y_old
     rest = h * dnp.dot(T.D, K)
