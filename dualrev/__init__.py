@@ -23,3 +23,4 @@ __all__ = [
 
 from dualrev import optimize  # noqa: E402,F401  (after the API it is built on)
 from dualrev import nn  # noqa: E402,F401
+from dualrev import integrate  # noqa: E402,F401

@@ -66,6 +66,9 @@ def _solve_bwd(res, cts, *, problem):
     sizes = [int(np.size(concrete_value(arg_leaves[i]))) if not isinstance(arg_leaves[i], Tracer)
              else int(np.prod(arg_leaves[i].shape)) for i in diff]
     aug = _augmented(problem, diff)
+    atol = problem.atol
+    if np.ndim(atol):  # per-component: the same for y and its adjoint, the smallest for the parameters
+        atol = np.concatenate([atol, atol, np.full(sum(sizes), atol.min())])
     a = dnp.zeros(n)
     g = dnp.zeros(sum(sizes))
     dts = [None] * m
@@ -83,7 +86,8 @@ def _solve_bwd(res, cts, *, problem):
             z = dnp.concatenate([y_k, a, g])
             # The end time as the one output: the same shape for every example under vmap.
             sol = _ivp.solve_ivp(aug, (t_k, t_prev), z, method=problem.tableau.name, rtol=problem.rtol,
-                                 atol=problem.atol, args=(list(arg_leaves),), t_eval=dnp.reshape(t_prev, (1,)),
+                                 atol=atol, max_step=problem.max_step, args=(list(arg_leaves),),
+                                 t_eval=dnp.reshape(t_prev, (1,)),
                                  checkpoint_every=problem.checkpoint_every)
             z = sol.y[:, -1]
             a, g = z[n:2 * n], z[2 * n:]

@@ -7,6 +7,7 @@ Nothing here sees a traced value. Imports numpy and the method modules of this p
 
 from __future__ import annotations
 
+import array
 import math
 
 import numpy as np
@@ -41,7 +42,8 @@ class Run:
     (1-based) step whose interpolant gives it; ``events``: (event index, step, t, y) in the order found."""
 
     def __init__(self):
-        self.T, self.ys, self.coefs, self.eval_step, self.y_eval = [], [], [], [], []
+        self.T = array.array("d")  # 8 bytes a step: the adjoint's memory stays (nearly) flat in the step count
+        self.ys, self.coefs, self.eval_step, self.y_eval = [], [], [], []
         self.events, self.terminal = [], False
         self.status, self.message, self.nfev = None, None, 0
 
@@ -108,6 +110,7 @@ def integrate(fun, t0, t1, y0, T: _rk.Tableau, rtol, atol, first_step, max_step,
         h_abs = _rk.initial_step(fcount, t, y, t1, max_step, f, direction, T.error_order, rtol, atol)
     else:
         h_abs = first_step
+    keep_states = t_eval is None or dense  # else the step times are all the replay needs
     run.T.append(t)
     run.ys.append(y)
     eval_i = 0
@@ -137,7 +140,8 @@ def integrate(fun, t0, t1, y0, T: _rk.Tableau, rtol, atol, first_step, max_step,
             if direction * (t - t1) >= 0:
                 status = 0
         run.T.append(t)
-        run.ys.append(y)
+        if keep_states:
+            run.ys.append(y)
         step = len(run.T) - 1
 
         coef = None
@@ -188,7 +192,8 @@ def integrate(fun, t0, t1, y0, T: _rk.Tableau, rtol, atol, first_step, max_step,
                 run.y_eval.append(sol(t_eval[eval_i:j]))
                 run.eval_step.extend([step] * (j - eval_i))
                 eval_i = j
-        run.coefs.append(coef)
+        if dense:
+            run.coefs.append(coef)
         if run.terminal:
             run.t_final, run.y_final = t_out, sol(t_out)[0]
     run.status = status

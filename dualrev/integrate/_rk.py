@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 import dualrev.numpy as dnp
-from dualrev.core import Tracer
+from dualrev.core import Primitive, Tracer
 from dualrev.integrate import _tableaux as tab
 
 # Step-size control constants of Hairer, Norsett & Wanner (II.4), as scipy uses them.
@@ -67,20 +67,70 @@ def rk_step(fun, t, y, f, h, T: Tableau):
     # Traced: the same sums as linear combinations of the stages (cheaper on a tape than growing a matrix).
     K = [f]
     for s in range(1, T.n_stages):
-        K.append(fun(t + T.C[s] * h, y + _combine(K, T.A[s, :s]) * h))
-    y_new = y + h * _combine(K, T.B)
+        K.append(fun(t + T.C[s] * h, step_sum(y, h, *K, coefs=tuple(T.A[s, :s]))))
+    y_new = step_sum(y, h, *K, coefs=tuple(T.B))
     f_new = fun(t + h, y_new)
     K.append(f_new)
     return y_new, f_new, K
 
 
 def _combine(K, coefficients):
-    """sum_j c_j K_j over the nonzero coefficients."""
+    """sum_j c_j K_j over the nonzero coefficients (plain or traced)."""
     out = None
     for c, k in zip(coefficients, K):
         if c != 0:
             out = c * k if out is None else out + c * k
     return out
+
+
+# -- one tape node for y + h * sum_j c_j K_j --
+# A Runge-Kutta step is mostly these sums; as one primitive each costs one node on the tape instead of 2 per stage
+# term. Its rules are written with dualrev operations (itself included), so it differentiates to any order. It is
+# an engine-level Primitive local to the solver, not a NumPy function: it is not in the dispatch table.
+
+
+def _step_sum_impl(y, h, *K, coefs):
+    return y + _combine(K, coefs) * h
+
+
+def _step_sum_jvp(tangents, ans, xs, params):
+    y, h, K = xs[0], xs[1], xs[2:]
+    dy, dh, dK = tangents[0], tangents[1], tangents[2:]
+    coefs = params["coefs"]
+    out = dy
+    if dh is not None:
+        term = dh * _combine(K, coefs)
+        out = term if out is None else out + term
+    live = [(c, d) for c, d in zip(coefs, dK) if c != 0 and d is not None]
+    if live:
+        zero = dnp.zeros_like(y if out is None else out)
+        term = step_sum(zero, h, *[d for _, d in live], coefs=tuple(c for c, _ in live))
+        out = term if out is None else out + term
+    return out
+
+
+def _step_sum_vjp(ct, ans, xs, params, argnums):
+    h, K, coefs = xs[1], xs[2:], params["coefs"]
+    out = []
+    for i in argnums:
+        if i == 0:
+            out.append(ct)
+        elif i == 1:
+            out.append(ct * _combine(K, coefs))  # the engine sums it down to h's shape
+        else:
+            c = coefs[i - 2]
+            out.append(None if c == 0 else ct * (h * c))
+    return out
+
+
+def _step_sum_batch(args, batched, *, coefs):
+    y, h, K = args[0], args[1], args[2:]
+    if batched[1]:
+        h = dnp.reshape(h, (-1,) + (1,) * max(len(np.shape(a)) - 1 for a in args if np.ndim(a) > 0))
+    return step_sum(y, h, *K, coefs=coefs)
+
+
+step_sum = Primitive("rk_step_sum", _step_sum_impl, jvp=_step_sum_jvp, vjp=_step_sum_vjp, batch=_step_sum_batch)
 
 
 def error_norm(K, h, scale, T: Tableau) -> float:
@@ -125,7 +175,7 @@ def dense_coefficients(fun, t_old, y_old, y, f, h, K, T: Tableau):
     if isinstance(K, list):  # traced stages
         K = list(K)
         for a, c in zip(T.A_extra, T.C_extra):
-            K.append(fun(t_old + c * h, y_old + _combine(K, a[:len(K)]) * h))
+            K.append(fun(t_old + c * h, step_sum(y_old, h, *K, coefs=tuple(a[:len(K)]))))
         K = dnp.stack(K)
     else:
         for a, c in zip(T.A_extra, T.C_extra):
