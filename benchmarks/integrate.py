@@ -19,16 +19,16 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 
-import argparse  # noqa: E402
-import time  # noqa: E402
-import tracemalloc  # noqa: E402
+import argparse
+import time
+import tracemalloc
 
-import numpy as np  # noqa: E402
-import scipy.integrate as si  # noqa: E402
+import numpy as np
+import scipy.integrate as si
 
-import dualrev as dr  # noqa: E402
-import dualrev.numpy as dnp  # noqa: E402
-from dualrev.integrate import solve_ivp  # noqa: E402
+import dualrev as dr
+import dualrev.numpy as dnp
+from dualrev.integrate import solve_ivp
 
 P = np.array([1.5, 1.0, 3.0, 1.0])
 Z0 = np.array([10.0, 5.0])
@@ -58,7 +58,7 @@ def accuracy_and_nfev():
     print("|---|---|---|---|---|---|---|")
     for method in ("RK45", "DOP853"):
         for rtol in (1e-3, 1e-6, 1e-9):
-            kw = dict(method=method, rtol=rtol, atol=rtol * 1e-3, t_eval=t_eval, args=tuple(P))
+            kw = {"method": method, "rtol": rtol, "atol": rtol * 1e-3, "t_eval": t_eval, "args": tuple(P)}
             theirs = si.solve_ivp(lotka_volterra, (0, 15), Z0, **kw)
             ours = solve_ivp(lotka_volterra, (0, 15), Z0, **kw)
             print(f"| {method} | {rtol:.0e} | {theirs.nfev} | {ours.nfev} | {np.abs(ours.y - theirs.y).max():.1e} "
@@ -83,8 +83,8 @@ def gradients():
     print("| rtol | max rel. diff., discretise vs FD | adjoint vs FD | discretise vs adjoint |")
     print("|---|---|---|---|")
     for rtol in (1e-6, 1e-8, 1e-10):
-        g_dto = dr.grad(lambda p: loss_of(p, rtol=rtol))(P)
-        g_adj = dr.grad(lambda p: loss_of(p, adjoint=True, rtol=rtol))(P)
+        g_dto = dr.grad(lambda p, rtol=rtol: loss_of(p, rtol=rtol))(P)
+        g_adj = dr.grad(lambda p, rtol=rtol: loss_of(p, adjoint=True, rtol=rtol))(P)
 
         def rel(a, b):
             return np.abs(a - b).max() / np.abs(b).max()
@@ -99,18 +99,18 @@ def memory(step_counts):
     for n in step_counts:
         h = 10.0 / n
         # Loose tolerances accept every step at max_step: exactly n steps of size h.
-        fixed = dict(rtol=1e3, atol=1e3, first_step=h, max_step=h, t_eval=[10.0])
+        fixed = {"rtol": 1e3, "atol": 1e3, "first_step": h, "max_step": h, "t_eval": [10.0]}
 
-        def loss(p, **kw):
+        def loss(p, fixed=fixed, **kw):
             return dnp.sum(solve_ivp(lotka_volterra, (0.0, 10.0), Z0, args=tuple(p), **fixed, **kw).y)
 
         peaks = []
-        for kw in (dict(), dict(checkpoint_every=0), dict(adjoint=True)):
+        for kw in ({}, {"checkpoint_every": 0}, {"adjoint": True}):
             if n > 1000 and kw.get("checkpoint_every") == 0:
                 peaks.append(None)
                 continue
             tracemalloc.start()
-            dr.grad(lambda p: loss(p, **kw))(P)
+            dr.grad(lambda p, kw=kw: loss(p, **kw))(P)
             peaks.append(tracemalloc.get_traced_memory()[1] / 2 ** 20)
             tracemalloc.stop()
         print(f"| {n} | " + " | ".join("-" if p is None else f"{p:.2f} MiB" for p in peaks) + " |")
@@ -150,8 +150,10 @@ def timing(repeats):
         jax.config.update("jax_enable_x64", True)
 
         def jax_loss(p):
-            ys = odeint(lambda z, t, p: jnp.stack([p[0] * z[0] - p[1] * z[0] * z[1], -p[2] * z[1] + p[3] * z[0] * z[1]]),
-                        jnp.asarray(Z0), jnp.asarray(t_eval), p, rtol=rtol, atol=rtol)
+            def rhs(z, t, p):
+                return jnp.stack([p[0] * z[0] - p[1] * z[0] * z[1], -p[2] * z[1] + p[3] * z[0] * z[1]])
+
+            ys = odeint(rhs, jnp.asarray(Z0), jnp.asarray(t_eval), p, rtol=rtol, atol=rtol)
             return jnp.sum(ys ** 2) / 1000
 
         jax_grad = jax.grad(jax_loss)

@@ -117,14 +117,17 @@ def test_event_count_terminal_and_direction():
 # -- derivatives --
 
 
-def lv_loss(p, z0=Z0, t_eval=np.linspace(0, 2, 5), t_span=(0.0, 2.0), **kw):
+T_OUT = np.linspace(0, 2, 5)
+
+
+def lv_loss(p, z0=Z0, t_eval=T_OUT, t_span=(0.0, 2.0), **kw):
     kw.setdefault("rtol", 1e-10)
     kw.setdefault("atol", 1e-10)
     sol = solve_ivp(lotka_volterra, t_span, z0, args=tuple(p), t_eval=t_eval, **kw)
     return dnp.sum(sol.y ** 2) / 100
 
 
-def scipy_loss(p=P, z0=Z0, t_eval=np.linspace(0, 2, 5), t_span=(0.0, 2.0)):
+def scipy_loss(p=P, z0=Z0, t_eval=T_OUT, t_span=(0.0, 2.0)):
     return np.sum(scipy_solution(p, z0, t_span, t_eval).y ** 2) / 100
 
 
@@ -157,7 +160,7 @@ def test_the_modes_and_the_transforms_agree():
     np.testing.assert_allclose(g_adj, g_dto, rtol=1e-4)  # the adjoint is exact only to the tolerance
     # Discretise-then-optimise derivatives are exact derivatives of the computed solution: the transforms agree
     # with each other to rounding, whatever the tolerance.
-    coarse = dict(rtol=1e-3, atol=1e-6)
+    coarse = {"rtol": 1e-3, "atol": 1e-6}
 
     def states(p):
         return solve_ivp(lotka_volterra, (0.0, 2.0), Z0, args=(p[0], p[1], p[2], p[3]),
@@ -171,7 +174,7 @@ def test_the_modes_and_the_transforms_agree():
     np.testing.assert_allclose(tangent, J_fwd @ v, rtol=1e-12, atol=1e-12)
     # ...and a finite difference of the same computation when its steps cannot move: fixed steps (every step is
     # accepted at max_step), where the computed solution is a smooth function of the parameters.
-    fixed = dict(rtol=1e3, atol=1e3, first_step=0.1, max_step=0.1, t_eval=np.linspace(0, 2, 4))
+    fixed = {"rtol": 1e3, "atol": 1e3, "first_step": 0.1, "max_step": 0.1, "t_eval": np.linspace(0, 2, 4)}
     J = dr.jacfwd(lambda p: solve_ivp(lotka_volterra, (0.0, 2.0), Z0, args=tuple(p), **fixed).y)(P)
     fd = central_difference(lambda p: solve_ivp(lotka_volterra, (0.0, 2.0), Z0, args=tuple(p), **fixed).y, P)
     np.testing.assert_allclose(np.moveaxis(fd, 0, -1), J, rtol=1e-7, atol=1e-8)
@@ -201,7 +204,7 @@ def decay(t, y, k):
 @pytest.mark.parametrize("adjoint", [False, True], ids=["discretise", "adjoint"])
 def test_second_order(adjoint):
     # hvp and hessian through a solve, against finite differences of the gradient.
-    kw = dict(rtol=1e-9, atol=1e-11, adjoint=adjoint)
+    kw = {"rtol": 1e-9, "atol": 1e-11, "adjoint": adjoint}
 
     def loss(p):
         return lv_loss(p, t_eval=np.array([0.0, 0.7, 1.0]), t_span=(0.0, 1.0), **kw)
@@ -264,7 +267,8 @@ def test_vmap_without_t_eval_needs_equal_step_counts():
 
 
 def test_checkpointing_and_closures_give_the_same_derivatives():
-    g = [dr.grad(lambda p: lv_loss(p, rtol=1e-6, atol=1e-8, checkpoint_every=every))(P) for every in (0, 3, 64)]
+    g = [dr.grad(lambda p, every=every: lv_loss(p, rtol=1e-6, atol=1e-8, checkpoint_every=every))(P)
+         for every in (0, 3, 64)]
     np.testing.assert_allclose(g[1], g[0], rtol=1e-13)
     np.testing.assert_allclose(g[2], g[0], rtol=1e-13)
 
@@ -296,7 +300,8 @@ def test_input_kinds():
     def tree_fun(t, y, params, power):
         return -params["k"] * y ** power
 
-    g = dr.grad(lambda k: solve_ivp(tree_fun, (0.0, 1.0), [1.0], args=({"k": k}, 1), rtol=1e-9, atol=1e-12).y[0, -1])(0.5)
+    g = dr.grad(lambda k: solve_ivp(tree_fun, (0.0, 1.0), [1.0], args=({"k": k}, 1), rtol=1e-9,
+                                    atol=1e-12).y[0, -1])(0.5)
     np.testing.assert_allclose(g, -np.exp(-0.5), rtol=1e-6)
     g = dr.grad(lambda k: solve_ivp(tree_fun, (0.0, 1.0), [1.0], args=({"k": k}, 1), rtol=1e-9, atol=1e-12,
                                     adjoint=True).y[0, -1])(0.5)
@@ -330,7 +335,7 @@ def test_errors():
     with pytest.raises(ValueError, match="first_step"):
         solve_ivp(decay, (0, 1), [1.0], args=(1.0,), first_step=2.0)
     with pytest.raises(ValueError, match="terminal"):
-        bad = lambda t, y, k: y[0]  # noqa: E731
+        bad = lambda t, y, k: y[0]
         bad.terminal = 0.5
         solve_ivp(decay, (0, 1), [1.0], args=(1.0,), events=bad)
 

@@ -58,7 +58,7 @@ def _augmented(problem, diff):
 
 
 def _solve_bwd(res, cts, *, problem):
-    y_out, t_out, y0, t0, t1, t_eval, arg_leaves, at_end = res
+    y_out, t_out, y0, t0, _t1, t_eval, arg_leaves, at_end = res
     ct_y, ct_t = cts
     n, m = problem.n, y_out.shape[1]
     fun = problem.traced_fun(list(arg_leaves))

@@ -122,7 +122,7 @@ def integrate(fun, t0, t1, y0, T: _rk.Tableau, rtol, atol, first_step, max_step,
 
     status = None
     while status is None:
-        t_old, y_old, f_old = t, y, f
+        t_old, y_old, _f_old = t, y, f
         if n == 0 or t == t1:  # nothing to integrate: one step of length zero
             t = t1
             K, h = [f] * (T.n_stages + 1), 0.0
@@ -144,33 +144,17 @@ def integrate(fun, t0, t1, y0, T: _rk.Tableau, rtol, atol, first_step, max_step,
             run.ys.append(y)
         step = len(run.T) - 1
 
-        coef = None
-
-        def interpolant():
-            nonlocal coef
-            if coef is None:
-                if h == 0:
-                    coef = np.zeros((T.D.shape[0] + 3, n) if T.P is None else (n, T.P.shape[1]))
-                else:
-                    coef = _rk.dense_coefficients(fcount, t_old, y_old, y, f, h, K, T)
-            return coef
-
-        def sol(ts):
-            ts = np.atleast_1d(np.asarray(ts, float))
-            M = ts.size
-            return _rk.interpolate(np.broadcast_to(interpolant(), (M, *interpolant().shape)),
-                                   np.broadcast_to(y_old, (M, n)), np.full(M, t_old), np.full(M, h), ts, T)
-
+        sol = StepInterpolant(fcount, t_old, y_old, y, f, h, K, T)
         if dense:
-            interpolant()
+            sol.coef()
         t_out = t
         if events:
             g_new = [ev(t, y) for ev, _, _ in events]
             active = active_events(g, g_new, dirs)
             if active.size > 0:
                 counts[active] += 1
-                roots = np.array([brent_root(lambda s, e=e: events[e][0](s, sol(s)[0]), t_old, t, g[e], g_new[e])
-                                  for e in active])
+                roots = np.array([brent_root(lambda s, e=e, sol=sol: events[e][0](s, sol(s)[0]), t_old, t, g[e],
+                                             g_new[e]) for e in active])
                 terminate = bool(np.any(counts[active] >= maxes[active]))
                 if terminate:
                     order = np.argsort(roots) if t > t_old else np.argsort(-roots)
@@ -193,7 +177,7 @@ def integrate(fun, t0, t1, y0, T: _rk.Tableau, rtol, atol, first_step, max_step,
                 run.eval_step.extend([step] * (j - eval_i))
                 eval_i = j
         if dense:
-            run.coefs.append(coef)
+            run.coefs.append(sol.coef())
         if run.terminal:
             run.t_final, run.y_final = t_out, sol(t_out)[0]
     run.status = status
@@ -201,6 +185,31 @@ def integrate(fun, t0, t1, y0, T: _rk.Tableau, rtol, atol, first_step, max_step,
     if run.message is None:
         run.message = MESSAGES[status]
     return run
+
+
+class StepInterpolant:
+    """The method's interpolant over one accepted step, built on first use (DOP853's costs three evaluations)."""
+
+    def __init__(self, fun, t_old, y_old, y, f, h, K, T):
+        self.fun, self.t_old, self.y_old, self.y, self.f, self.h, self.K, self.T = fun, t_old, y_old, y, f, h, K, T
+        self._coef = None
+
+    def coef(self):
+        if self._coef is None:
+            T, n = self.T, self.y_old.size
+            if self.h == 0:  # a step of length zero: the constant y_old
+                self._coef = np.zeros((T.D.shape[0] + 3, n) if T.P is None else (n, T.P.shape[1]))
+            else:
+                self._coef = _rk.dense_coefficients(self.fun, self.t_old, self.y_old, self.y, self.f, self.h, self.K,
+                                                    T)
+        return self._coef
+
+    def __call__(self, ts):
+        ts = np.atleast_1d(np.asarray(ts, float))
+        m, coef = ts.size, self.coef()
+        y_old = np.broadcast_to(self.y_old, (m, self.y_old.size))
+        return _rk.interpolate(np.broadcast_to(coef, (m, *coef.shape)), y_old, np.full(m, self.t_old),
+                               np.full(m, self.h), ts, self.T)
 
 
 def _adaptive_step(fun, t, y, f, h_abs, t_bound, direction, T, rtol, atol, max_step):

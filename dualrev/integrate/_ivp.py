@@ -23,7 +23,7 @@ from dualrev.optimize._result import OptimizeResult
 from dualrev.transforms import jvp
 from dualrev.tree_util import tree_flatten, tree_unflatten
 
-__all__ = ["solve_ivp", "OdeResult", "OdeSolution"]
+__all__ = ["OdeResult", "OdeSolution", "solve_ivp"]
 
 EXPLICIT_METHODS = ("RK23", "RK45", "DOP853")
 SCIPY_ONLY_METHODS = ("Radau", "BDF", "LSODA")

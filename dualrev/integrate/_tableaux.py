@@ -1,4 +1,3 @@
-# ruff: noqa: E501
 """Butcher tableaux of the explicit Runge-Kutta pairs, with their error estimators and dense-output coefficients.
 
 The published coefficients (Bogacki-Shampine 3(2); Dormand-Prince 5(4) with Shampine's quartic interpolant;
