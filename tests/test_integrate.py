@@ -326,7 +326,7 @@ def test_errors():
         solve_ivp(decay, (0, 1), [1.0], args=(1.0,), t_eval=[0.5, 0.2])
     with pytest.raises(ValueError, match="method"):
         solve_ivp(decay, (0, 1), [1.0], args=(1.0,), method="Euler")
-    with pytest.raises(NotImplementedError, match="BDF"):
+    with pytest.raises(NotImplementedError, match="Radau"):
         solve_ivp(decay, (0, 1), [1.0], args=(1.0,), method="BDF")
     with pytest.raises(ValueError, match="atol"):
         solve_ivp(decay, (0, 1), [1.0], args=(1.0,), atol=[1e-6, 1e-6])
@@ -352,3 +352,66 @@ def test_failure_is_a_status():
     # ...and under differentiation too: the derivative of what was computed up to the failure.
     g = dr.grad(lambda a: solve_ivp(lambda t, y: y ** 2, (0.0, 2.0), dnp.stack([a])).y[0, -1])(1.0)
     assert np.isfinite(g)
+
+
+# -- the stiff method --
+
+
+def robertson(t, y, k1, k2, k3):
+    return dnp.stack([-k1 * y[0] + k3 * y[1] * y[2], k1 * y[0] - k2 * y[1] ** 2 - k3 * y[1] * y[2], k2 * y[1] ** 2])
+
+
+def robertson_jac(t, y, k1, k2, k3):
+    return np.array([[-k1, k3 * y[2], k3 * y[1]], [k1, -2 * k2 * y[1] - k3 * y[2], -k3 * y[1]], [0, 2 * k2 * y[1], 0]])
+
+
+K_ROBER = (0.04, 3e7, 1e4)
+
+
+@pytest.mark.parametrize("kw", [{}, {"rtol": 1e-6, "atol": 1e-10, "t_eval": np.logspace(-4, 2, 7)},
+                                {"dense_output": True}], ids=["default", "t_eval", "dense"])
+def test_radau_matches_scipy_given_the_exact_jacobian(kw):
+    # scipy's Radau with the exact Jacobian (jac=...) takes the same steps as ours, whose Jacobian is dr.jacfwd(fun).
+    ours = solve_ivp(robertson, (0.0, 100.0), [1.0, 0.0, 0.0], method="Radau", args=K_ROBER, **kw)
+    ref = si.solve_ivp(robertson, (0.0, 100.0), [1.0, 0.0, 0.0], method="Radau", args=K_ROBER, jac=robertson_jac,
+                       **kw)
+    assert (ours.nfev, ours.njev, ours.nlu) == (ref.nfev, ref.njev, ref.nlu)
+    np.testing.assert_array_equal(ours.t, ref.t)
+    np.testing.assert_allclose(ours.y, ref.y, rtol=1e-13, atol=1e-16)
+    if kw.get("dense_output"):
+        t = np.linspace(0.0, 100.0, 17)
+        np.testing.assert_allclose(ours.sol(t), ref.sol(t), rtol=1e-12, atol=1e-16)
+
+
+@pytest.mark.parametrize("adjoint", [False, True], ids=["discretise", "adjoint"])
+def test_radau_derivatives(adjoint):
+    # A stiff linear decay with a closed form: y(1) = y0 exp(-k G); first and second derivatives in k.
+    G = 1 + 0.1 * (1 - np.cos(1.0))
+
+    def y1(k, y0=2.0):
+        return solve_ivp(decay, (0.0, 1.0), dnp.stack([y0]), method="Radau", args=(k,), rtol=1e-8, atol=1e-12,
+                         t_eval=[1.0], adjoint=adjoint).y[0, 0]
+
+    k = 5.0
+    np.testing.assert_allclose(dr.grad(y1)(k), -2.0 * G * np.exp(-k * G), rtol=1e-5)
+    np.testing.assert_allclose(dr.grad(y1, argnums=1)(k, 2.0), np.exp(-k * G), rtol=1e-5)
+    if not adjoint:
+        np.testing.assert_allclose(dr.hessian(y1)(k), 2.0 * G ** 2 * np.exp(-k * G), rtol=1e-4)
+
+
+def test_radau_robertson_sensitivities_against_finite_differences():
+    t_eval = np.array([1e-3, 1e-1, 1.0])
+
+    def ours(logk):
+        sol = solve_ivp(robertson, (0.0, 1.0), [1.0, 0.0, 0.0], method="Radau", args=tuple(dnp.exp(logk)),
+                        t_eval=t_eval, rtol=1e-7, atol=1e-12)
+        return sol.y[1] * 1e4 + sol.y[0]
+
+    def scipy_value(logk):
+        sol = si.solve_ivp(robertson, (0.0, 1.0), [1.0, 0.0, 0.0], method="Radau", args=tuple(np.exp(logk)),
+                           jac=robertson_jac, t_eval=t_eval, rtol=1e-11, atol=1e-15)
+        return sol.y[1] * 1e4 + sol.y[0]
+
+    logk = np.log(np.array(K_ROBER))
+    J = dr.jacrev(ours)(logk)
+    np.testing.assert_allclose(J, central_difference(scipy_value, logk).T, rtol=1e-4, atol=1e-7)

@@ -130,4 +130,4 @@ def adjoint_solve(problem, t0, t1, y0, arg_leaves, t_eval):
     sol = None
     if problem.dense:
         sol = _ivp.OdeSolution(_ivp.Trajectory(problem.tableau, np.array(run.T), run.ys, run.coefs, None))
-    return _ivp._result(t, y, sol, None, None, nfev, status, message)
+    return _ivp._result(t, y, sol, None, None, nfev, status, message, None if batched else run)

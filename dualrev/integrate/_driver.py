@@ -12,7 +12,7 @@ import math
 
 import numpy as np
 
-from dualrev.integrate import _rk
+from dualrev.integrate import _radau, _rk
 
 EPS = np.finfo(float).eps
 TOO_SMALL_STEP = "Required step size is less than spacing between numbers."
@@ -45,7 +45,8 @@ class Run:
         self.T = array.array("d")  # 8 bytes a step: the adjoint's memory stays (nearly) flat in the step count
         self.ys, self.coefs, self.eval_step, self.y_eval = [], [], [], []
         self.events, self.terminal = [], False
-        self.status, self.message, self.nfev = None, None, 0
+        self.status, self.message, self.nfev, self.njev, self.nlu = None, None, 0, 0, 0
+        self.Z = []  # Radau: each accepted step's stages
 
 
 def brent_root(g, a, b, ga, gb, xtol=4 * EPS, rtol=4 * EPS, maxiter=100):
@@ -97,9 +98,9 @@ def active_events(g, g_new, direction):
     return np.nonzero(up & (direction > 0) | down & (direction < 0) | (up | down) & (direction == 0))[0]
 
 
-def integrate(fun, t0, t1, y0, T: _rk.Tableau, rtol, atol, first_step, max_step, t_eval, dense, events):
+def integrate(fun, t0, t1, y0, T: _rk.Tableau, rtol, atol, first_step, max_step, t_eval, dense, events, jac=None):
     """Run the solver on plain values. ``fun(t, y)`` returns a float64 array shaped like ``y0``; ``events`` is a
-    list of ``(g(t, y), max_count, direction)``."""
+    list of ``(g(t, y), max_count, direction)``; ``jac(t, y)`` the exact Jacobian (implicit methods)."""
     run = Run()
     fcount = FunctionCounter(fun)
     n = y0.size
@@ -110,6 +111,9 @@ def integrate(fun, t0, t1, y0, T: _rk.Tableau, rtol, atol, first_step, max_step,
         h_abs = _rk.initial_step(fcount, t, y, t1, max_step, f, direction, T.error_order, rtol, atol)
     else:
         h_abs = first_step
+    stepper = None
+    if T.implicit:
+        stepper = _radau.RadauStepper(fcount, jac, t0, y0, f, h_abs, rtol, atol, max_step, direction, t1)
     keep_states = t_eval is None or dense  # else the step times are all the replay needs
     run.T.append(t)
     run.ys.append(y)
@@ -126,9 +130,17 @@ def integrate(fun, t0, t1, y0, T: _rk.Tableau, rtol, atol, first_step, max_step,
         if n == 0 or t == t1:  # nothing to integrate: one step of length zero
             t = t1
             K, h = [f] * (T.n_stages + 1), 0.0
+            if T.implicit:
+                run.Z.append(np.zeros((3, n)))
             status = 0
         else:
-            ok, out = _adaptive_step(fcount, t, y, f, h_abs, t1, direction, T, rtol, atol, max_step)
+            if stepper is not None:
+                ok, out = stepper.step(t, y, f)
+                if ok:
+                    run.Z.append(out[3])
+                    out = out + (None,)
+            else:
+                ok, out = _adaptive_step(fcount, t, y, f, h_abs, t1, direction, T, rtol, atol, max_step)
             if not ok:
                 status = -1
                 run.message = out
@@ -182,6 +194,8 @@ def integrate(fun, t0, t1, y0, T: _rk.Tableau, rtol, atol, first_step, max_step,
             run.t_final, run.y_final = t_out, sol(t_out)[0]
     run.status = status
     run.nfev = fcount.nfev
+    if stepper is not None:
+        run.njev, run.nlu = stepper.njev, stepper.nlu
     if run.message is None:
         run.message = MESSAGES[status]
     return run
@@ -199,6 +213,8 @@ class StepInterpolant:
             T, n = self.T, self.y_old.size
             if self.h == 0:  # a step of length zero: the constant y_old
                 self._coef = np.zeros((T.D.shape[0] + 3, n) if T.P is None else (n, T.P.shape[1]))
+            elif T.implicit:
+                self._coef = _radau.dense_coefficients(self.K)
             else:
                 self._coef = _rk.dense_coefficients(self.fun, self.t_old, self.y_old, self.y, self.f, self.h, self.K,
                                                     T)

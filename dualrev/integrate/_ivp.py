@@ -18,15 +18,15 @@ import numpy as np
 import dualrev.numpy as dnp
 from dualrev.core import Primitive, Tracer, concrete_value, primal_value
 from dualrev.custom import checkpoint, stop_gradient
-from dualrev.integrate import _driver, _rk
+from dualrev.integrate import _driver, _radau, _rk
 from dualrev.optimize._result import OptimizeResult
-from dualrev.transforms import jvp
+from dualrev.transforms import jacfwd, jvp
 from dualrev.tree_util import tree_flatten, tree_unflatten
 
 __all__ = ["OdeResult", "OdeSolution", "solve_ivp"]
 
-EXPLICIT_METHODS = ("RK23", "RK45", "DOP853")
-SCIPY_ONLY_METHODS = ("Radau", "BDF", "LSODA")
+METHODS = ("RK23", "RK45", "DOP853", "Radau")
+SCIPY_ONLY_METHODS = ("BDF", "LSODA")
 
 
 class OdeResult(OptimizeResult):
@@ -110,10 +110,20 @@ class Problem:
             out.append((g, max_count, direction))
         return out
 
+    def plain_jac(self, arg_leaves):
+        fun = self.traced_fun(arg_leaves)
+
+        def jac(t, y):  # the exact Jacobian, by forward mode (n pushes)
+            J = jacfwd(lambda v: fun(t, v))(y)
+            return np.asarray(primal_value(J) if isinstance(J, Tracer) else J, np.float64)
+
+        return jac
+
     def run(self, t0, t1, y0, arg_leaves, t_eval):
         events = self.plain_events(arg_leaves) if self.events else None
+        jac = self.plain_jac(arg_leaves) if self.tableau.implicit else None
         run = _driver.integrate(self.plain_fun(arg_leaves), t0, t1, y0, self.tableau, self.rtol, self.atol,
-                                self.first_step, self.max_step, t_eval, self.dense, events)
+                                self.first_step, self.max_step, t_eval, self.dense, events, jac)
         self.last_run = run
         return run
 
@@ -131,7 +141,8 @@ def _plan_impl(t0, t1, y0, *rest, problem):
                       None if t_eval is None else np.asarray(t_eval, np.float64))
     T = np.array(run.T, np.float64)
     at_end = (T == float(t1)) & (np.arange(len(T)) > 0)
-    return (T, at_end, np.array(run.eval_step, np.int64), np.array(run.status), np.array(run.nfev))
+    Z = np.array(run.Z, np.float64).reshape(-1, 3, problem.n) if problem.tableau.implicit else np.zeros(0)
+    return (T, at_end, np.array(run.eval_step, np.int64), np.array(run.status), np.array(run.nfev), Z)
 
 
 def _plan_batch(args, batched, *, problem):
@@ -148,12 +159,17 @@ def _plan_batch(args, batched, *, problem):
                          "would differ in length; pass t_eval (the output times) to vmap over the solve")
     longest = max(steps)
 
-    def pad(x):
-        extra = longest - np.shape(x)[0]
-        return x if extra == 0 else dnp.concatenate([x, dnp.repeat(x[-1:], extra)])
+    def pad(x, zeros=False):
+        extra = longest - np.shape(x)[0] - (1 if zeros else 0)  # Z has one row per step, T one per time
+        if extra <= 0:
+            return x
+        fill = dnp.zeros((extra,) + tuple(np.shape(x)[1:])) if zeros else dnp.repeat(x[-1:], extra, axis=0)
+        return dnp.concatenate([x, fill])
 
+    Z = [pad(r[5], zeros=True) for r in runs] if problem.tableau.implicit else [r[5] for r in runs]
     return (dnp.stack([pad(r[0]) for r in runs]), dnp.stack([pad(r[1]) for r in runs]),
-            dnp.stack([r[2] for r in runs]), dnp.stack([r[3] for r in runs]), dnp.stack([r[4] for r in runs]))
+            dnp.stack([r[2] for r in runs]), dnp.stack([r[3] for r in runs]), dnp.stack([r[4] for r in runs]),
+            dnp.stack(Z))
 
 
 ivp_plan = Primitive("ivp_plan", _plan_impl, nondiff=True, batch=_plan_batch, multiple_results=True)
@@ -173,16 +189,23 @@ def _gather(x, idx):
 def _steps(problem):
     T = problem.tableau
 
-    def block(y, f, times, *arg_leaves, dense):
-        """Replay the steps between ``times``; ``dense``: for each, whether its interpolant is needed."""
+    def block(y, f, times, Z, *arg_leaves, dense):
+        """Replay the steps between ``times``; ``dense``: for each, whether its interpolant is needed; ``Z``: the
+        plan's stages of each step (implicit methods)."""
         fun = problem.traced_fun(arg_leaves)
         ys, coefs = [], []
         for i, want in enumerate(dense):
             t_old = times[i]
             h = times[i + 1] - t_old
-            y_new, f_new, K = _rk.rk_step(fun, t_old, y, f, h, T)
-            if want:
-                coefs.append(_rk.dense_coefficients(fun, t_old, y, y_new, f_new, h, K, T))
+            if T.implicit:
+                y_new, Z_i = _radau.replay_step(fun, t_old, y, h, Z[i])
+                f_new = f
+                if want:
+                    coefs.append(_radau.dense_coefficients(Z_i))
+            else:
+                y_new, f_new, K = _rk.rk_step(fun, t_old, y, f, h, T)
+                if want:
+                    coefs.append(_rk.dense_coefficients(fun, t_old, y, y_new, f_new, h, K, T))
             y, f = y_new, f_new
             ys.append(y)
         return y, f, ys, coefs
@@ -220,6 +243,7 @@ class Trajectory:
 
 def _replay(problem, t0, t1, y0, arg_leaves, plan, dense_steps):
     T_plan, at_end = plan[0], plan[1]
+    T = problem.tableau
     if isinstance(t0, Tracer) or isinstance(t1, Tracer) or isinstance(T_plan, Tracer):
         # Interior step times move with t0 (the steps are kept); the last one is t_bound itself.
         shift = t0 - stop_gradient(t0)
@@ -233,6 +257,8 @@ def _replay(problem, t0, t1, y0, arg_leaves, plan, dense_steps):
     every = problem.checkpoint_every
     if every and not problem.closure_traced and n_steps > every:
         block = checkpoint(block)
+        # Python floats as NumPy scalars: the checkpoint's recomputation records its inputs as arrays.
+        arg_leaves = [np.float64(a) if type(a) is float else a for a in arg_leaves]
     size = every or n_steps
     y = y0
     f = problem.traced_fun(arg_leaves)(times[0], y0)
@@ -240,7 +266,8 @@ def _replay(problem, t0, t1, y0, arg_leaves, plan, dense_steps):
     for start in range(0, n_steps, max(size, 1)):
         stop = min(start + size, n_steps)
         dense = tuple(s in wanted for s in range(start + 1, stop + 1))
-        y, f, ys_block, coefs_block = block(y, f, times[start:stop + 1], *arg_leaves, dense=dense)
+        Z = plan[5][start:stop] if T.implicit else None
+        y, f, ys_block, coefs_block = block(y, f, times[start:stop + 1], Z, *arg_leaves, dense=dense)
         ys.extend(ys_block)
         coefs.extend(coefs_block)
     return Trajectory(problem.tableau, times, ys, coefs, dense_steps)
@@ -399,11 +426,10 @@ def solve_ivp(fun, t_span, y0, method="RK45", t_eval=None, dense_output=False, e
     >>> dr.grad(lambda k: solve_ivp(lambda t, y, k: -k * y, (0.0, 1.0), [1.0], args=(k,)).y[0, -1])(2.0)
     """
     if method in SCIPY_ONLY_METHODS:
-        raise NotImplementedError(f"solve_ivp: method {method!r} is not implemented in dualrev yet; use 'RK45' or "
-                                  "'DOP853' (explicit; for stiff problems give a small max_step or tight rtol), or "
-                                  "scipy.integrate.solve_ivp with dualrev.optimize.scipy_callables-style Jacobians")
-    if method not in EXPLICIT_METHODS:
-        raise ValueError(f"solve_ivp: `method` must be one of {EXPLICIT_METHODS}, got {method!r}")
+        raise NotImplementedError(f"solve_ivp: method {method!r} is not implemented in dualrev yet; use 'Radau' for "
+                                  "stiff problems, 'RK45' or 'DOP853' otherwise")
+    if method not in METHODS:
+        raise ValueError(f"solve_ivp: `method` must be one of {METHODS}, got {method!r}")
     if vectorized:
         raise ValueError("solve_ivp: `vectorized=True` is not supported (the explicit methods never need it); "
                          "use dr.vmap to solve many problems")
@@ -503,12 +529,13 @@ def _plain_result(problem, t0, t1, y0, arg_leaves, t_eval):
         t_events = [np.array([te for e, _, te, _ in run.events if e == k]) for k in range(len(problem.events))]
         y_events = [np.array([ye for e, _, _, ye in run.events if e == k]).reshape(-1, problem.n)
                     for k in range(len(problem.events))]
-    return _result(t, y, sol, t_events, y_events, run.nfev, run.status, run.message)
+    return _result(t, y, sol, t_events, y_events, run.nfev, run.status, run.message, run)
 
 
-def _result(t, y, sol, t_events, y_events, nfev, status, message):
+def _result(t, y, sol, t_events, y_events, nfev, status, message, run=None):
     success = None if status is None or isinstance(status, Tracer) else status >= 0
-    return OdeResult(t=t, y=y, sol=sol, t_events=t_events, y_events=y_events, nfev=nfev, njev=0, nlu=0,
+    njev, nlu = (run.njev, run.nlu) if run is not None else (None, None)
+    return OdeResult(t=t, y=y, sol=sol, t_events=t_events, y_events=y_events, nfev=nfev, njev=njev, nlu=nlu,
                      status=status, message=message, success=success)
 
 
@@ -548,4 +575,4 @@ def _traced_result(problem, t0, t1, y0, arg_leaves, t_eval):
     message = run.message if run is not None else "see `status` (one per example)"
     if run is not None:
         status, nfev = run.status, run.nfev
-    return _result(t, y, sol, t_events, y_events, nfev, status, message)
+    return _result(t, y, sol, t_events, y_events, nfev, status, message, run)

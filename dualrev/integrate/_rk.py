@@ -31,6 +31,8 @@ class Tableau:
         self.error_exponent = -1 / (error_order + 1)
         self.E, self.E3, self.E5, self.P, self.D = E, E3, E5, P, D
         self.A_extra, self.C_extra = A_extra, C_extra
+        self.implicit = False
+        self.h_in_interpolant = True  # y_old + h Q p (the explicit pairs); Radau's polynomial is y_old + Q p
         # Function evaluations a dense output costs beyond the step (DOP853's three extra stages).
         self.dense_fevals = 0 if A_extra is None else len(A_extra)
 
@@ -197,7 +199,8 @@ def interpolate(coef, y_old, t_old, h, t, T: Tableau):
             powers.append(p)
             p = p * x
         p = dnp.stack(powers, axis=-1)  # (M, k)
-        return y_old + h[:, None] * dnp.matmul(coef, p[:, :, None])[:, :, 0]
+        Qp = dnp.matmul(coef, p[:, :, None])[:, :, 0]
+        return y_old + (h[:, None] * Qp if T.h_in_interpolant else Qp)
     x = x[:, None]
     y = dnp.zeros_like(y_old)
     for i in range(coef.shape[1] - 1, -1, -1):  # Horner-like in x and (1 - x), from the last coefficient
