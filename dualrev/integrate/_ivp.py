@@ -405,7 +405,9 @@ def solve_ivp(fun, t_span, y0, method="RK45", t_eval=None, dense_output=False, e
     ``scipy.integrate.solve_ivp``, with derivatives by every dualrev transform.
 
     Methods ``"RK45"`` (default), ``"DOP853"`` and ``"RK23"``: scipy's tableaux and step-size control, so the same
-    tolerances give the same steps, values and ``nfev``. ``fun`` must be written with ``dualrev.numpy`` (or plain
+    tolerances give the same steps, values and ``nfev``. ``"Radau"`` (implicit, for stiff problems): scipy's
+    Radau IIA with the exact Jacobian ``dr.jacfwd(fun)`` in its Newton iterations (the same steps as scipy's given
+    ``jac=`` the exact Jacobian). ``fun`` must be written with ``dualrev.numpy`` (or plain
     ``np.*`` calls, which dispatch on traced values). Options as scipy: ``rtol``, ``atol``, ``first_step``,
     ``max_step``. The state is computed in float64 (as scipy does).
 
