@@ -129,6 +129,8 @@ class TapeTrace(Trace):
         self.lean = lean
 
     def leaf(self, x):
+        if not isinstance(x, (np.ndarray, np.generic, Tracer)):  # a Python number: cotangents need its shape
+            x = np.asarray(x)
         node = Node(None, None, None, x, (), ())
         self.tape.append(node)
         return TapeTracer(self, x, node)

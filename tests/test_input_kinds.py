@@ -132,3 +132,17 @@ def test_optimizers_take_every_start_kind(kind):
 @pytest.mark.parametrize("kind", sorted(SCALARS))
 def test_check_grads_takes_every_scalar_kind(kind):
     dr.check_grads(lambda x: dnp.sin(x) * dnp.exp(x), (SCALARS[kind],), order=2)
+
+
+def test_checkpoint_and_custom_rules_take_python_numbers_among_their_operands():
+    # a Python float next to a traced operand once crashed checkpoint's backward pass (the recomputation's leaf)
+    assert dr.grad(lambda x: dr.checkpoint(lambda a, b: a * b)(x, 2.0))(3.0) == 2.0
+    assert dr.grad(lambda x: dr.checkpoint(lambda a, b: a * b)(2, x))(3.0) == 2.0
+    assert dr.hessian(lambda x: dr.checkpoint(lambda a, b: a * b * a)(x, 2.0))(3.0) == 4.0
+
+    @dr.custom_vjp
+    def scale(x, s):
+        return x * s
+
+    scale.defvjp(lambda x, s: (x * s, s), lambda s, ct: (ct * s, None))
+    assert dr.grad(lambda x: scale(x, 2.0))(3.0) == 2.0
