@@ -176,7 +176,8 @@ class ShardedObjective(_Sharded):
     shards' row counts, for a loss that averages over its shard), with exact derivatives from dualrev, each
     computed where the data lives and combined in shard order (bitwise the same for any engine and worker count).
 
-    Args:
+    Its arguments (``_Sharded.__init__``):
+
         loss: ``loss(params, *shard_arrays) -> scalar``, written with dualrev.numpy or plain NumPy on arrays.
         data: a NumPy array or tuple of arrays (split along axis 0 into ``shards`` pieces, default 8), a list of
             shards (each an array or a tuple of arrays), a list of loader functions (each returning its shard,
