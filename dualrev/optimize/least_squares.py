@@ -128,10 +128,11 @@ def least_squares(residual, x0, method="lm", args=(), jac=None, ftol=1e-8, xtol=
     if sparse:
         from dualrev.optimize._sparse import damped_solve
 
-        sparse_jac = dr.sparse.jacobian(r_flat, sparsity=jac_sparsity)
+        sparse_jac = dr.sparse.jacobian(r_flat, sparsity=jac_sparsity, jit=jit)
 
         def jac_fun(v):
-            return sparse_jac(v).astype(dtype)
+            J = sparse_jac(v)
+            return J if J.dtype == dtype else J.astype(dtype)
     else:
         jac_fun = dr.jacfwd(r_flat) if mode == "fwd" else dr.jacrev(r_flat)
         if jit:
