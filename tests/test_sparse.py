@@ -535,6 +535,13 @@ def test_jit_arguments_are_inputs_of_the_compiled_pass():
     for idx in (np.array([1, 2]), np.array([3, 4]), np.array([1, 2])):
         np.testing.assert_allclose(hess(x, idx).toarray(), dr.hessian(picked)(x, idx), rtol=1e-12)
     assert hess.detections == 2 and hess.cache_info()["hits"] == 1
+    # past dr.jit's max_variants the pass runs eagerly (one warning naming picked), still exact
+    indices = [np.array(pair) for pair in [(0, 3), (0, 4), (0, 5), (0, 6), (1, 3), (1, 4), (1, 5)]]
+    with pytest.warns(RuntimeWarning, match="def picked"):
+        results = [hess(x, idx) for idx in indices]
+    for H, idx in zip(results, indices):
+        np.testing.assert_allclose(H.toarray(), dr.hessian(picked)(x, idx), rtol=1e-12)
+    assert hess.cache_info()["eager"] == 1
 
 
 def test_jit_input_kinds_and_cache():

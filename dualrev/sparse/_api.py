@@ -192,8 +192,11 @@ class _Sparse:
             graph = trace_generic(self.name, self.fun, flat, point, args)
         except Exception:  # noqa: BLE001 - fun needs an argument as a value (or fails, and fails again below)
             graph = trace(self.name, self.fun, flat, args, point)
+            code = getattr(self.fun, "__code__", None)
             for t in traced:
                 t._trace.guard_read(t)
+                if code is not None:  # dr.jit's warning, if these values keep changing, names fun
+                    t._trace.body[-1].site = (code.co_filename, code.co_firstlineno, None)
         program = (key, signature(graph))
         number = self._by_program.get(program)
         if number is None:
