@@ -323,8 +323,16 @@ def jacobian(fun, sparsity=None, *, mode: str | None = None, ordering: str = "la
     The pattern is detected from the recorded program at the first call (or given as ``sparsity``, a scipy.sparse
     matrix or boolean array, which skips detection) and colored once; each call then costs one forward pass per
     column color (``mode="forward"``) or one reverse pass per row color (``"reverse"``); ``None`` picks the mode
-    with fewer colors. ``guard=True`` records the program at each call and detects again if it changed (Python
-    control flow on values); ``guard=False`` trusts the first pattern. ``ordering``: the greedy coloring order.
+    with fewer colors. ``ordering``: the greedy coloring order.
+
+    ``jit=True`` compiles the pass with ``dr.jit``: the first call for an input shape traces it, detects and colors
+    the pattern of the traced program and bakes the seeds in; later calls run the generated code and decompress.
+    Python control flow on values is guarded: a point taking another branch traces a new variant, which detects
+    that branch's pattern. Numbers and arrays in ``args`` are inputs of the compiled code (the pattern holds for all
+    their values); one the function needs as a concrete value (an index) is a guarded constant. ``jit=False`` runs
+    the pass eagerly; then ``guard=True`` records the program at each call and detects again when it is new.
+    ``guard=False`` trusts the first pattern for every branch. Not traceable itself (it returns scipy matrices):
+    calling it under ``dr.jit`` or a transform raises a TypeError.
 
     >>> jac = dr.sparse.jacobian(lambda x: x[1:] ** 2 - x[:-1])
     >>> jac(np.ones(5)).toarray().shape, jac.ncolors
@@ -338,7 +346,7 @@ def hessian(fun, sparsity=None, *, ordering: str = "largest_first", guard: bool 
     """The sparse Hessian of the scalar ``fun``: ``hessian(fun)(x, *args)`` is a symmetric ``scipy.sparse`` CSR
     matrix (input elements flattened). The pattern is detected once from the trace (or given as ``sparsity``), star
     colored, and each call costs one Hessian-vector product per color (forward over reverse, vmapped), with every
-    nonzero read directly from the products. ``guard`` and ``ordering`` as for ``jacobian``.
+    nonzero read directly from the products. ``jit``, ``guard`` and ``ordering`` as for ``jacobian``.
 
     >>> hess = dr.sparse.hessian(lambda x: dnp.sum((x[1:] - x[:-1] ** 2) ** 2))
     >>> hess(np.ones(6)).nnz, hess.ncolors
