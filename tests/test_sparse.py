@@ -542,6 +542,12 @@ def test_jit_arguments_are_inputs_of_the_compiled_pass():
     for H, idx in zip(results, indices):
         np.testing.assert_allclose(H.toarray(), dr.hessian(picked)(x, idx), rtol=1e-12)
     assert hess.cache_info()["eager"] == 1
+    # eagerly, patterns are kept for the recent programs only
+    eager = hessian(picked, jit=False)
+    for k in range(6):
+        for j in range(k + 1, 7):
+            eager(x, np.array([k, j]))
+    assert eager.detections == 21 and eager.cache_info()["plans"] == 16
 
 
 def test_jit_input_kinds_and_cache():

@@ -31,6 +31,9 @@ from dualrev.tree_util import tree_flatten, tree_unflatten
 __all__ = ["SparseHessian", "SparseJacobian", "hessian", "jacobian"]
 
 _MODES = ("forward", "reverse")
+# Eagerly, plans are kept for this many recent programs (a function whose program keeps changing, e.g. with an
+# index argument that differs at every call, would otherwise keep a pattern per call).
+_KEEP_PROGRAMS = 16
 
 
 def _fun_name(fun) -> str:
@@ -109,10 +112,12 @@ class _Sparse:
         self._user = _user_pattern(self.name, sparsity)
         self.pattern = self.coloring = None  # set at each call: those of the plan the call used
         self.detections = 0  # how many times a pattern was detected (once per program: input structure, branch)
-        self._plans: list = []  # plan number -> _Plan
-        self._by_program: dict = {}  # (input structure, program signature) -> plan number
+        self._plans: dict = {}  # plan number -> _Plan
+        self._by_program: dict = {}  # (input structure, program signature) -> plan number, the newest last
         self._latest: dict = {}  # input structure -> the plan number last made for it (guard=False, user pattern)
         self._passes: dict = {}  # input structure -> (FlatInput, the compressed pass; a dr.jit with jit=True)
+        self._in_compiled_code: set = set()  # plan numbers constants of compiled variants: kept
+        self._count = 0
 
     @property
     def ncolors(self) -> int | None:
@@ -122,7 +127,7 @@ class _Sparse:
     def cache_info(self) -> dict:
         """``detections`` and ``plans`` (patterns colored), and ``dr.jit``'s counts for the compiled passes
         (``traces``, ``retraces``, ``hits``, ... summed over input structures; absent with ``jit=False``)."""
-        info = {"detections": self.detections, "plans": len(self._plans)}
+        info = {"detections": self.detections, "plans": len(self._plans)}  # plans: those kept
         for _, fn in self._passes.values():
             if hasattr(fn, "cache_info"):
                 for k, v in fn.cache_info().items():
@@ -167,7 +172,7 @@ class _Sparse:
                 concrete, traced = _concrete(args)
                 number = self._plan_for(flat, key, v.primal, concrete, traced)
             else:
-                number = self._plan_for(flat, key, v, args, ())
+                number = self._plan_for(flat, key, v, args, None)
             return self._products(self._plans[number], flat, v, args), number
 
         name = f"sparse_{self.where}_{_fun_name(self.fun)}".replace("<lambda>", "lambda")
@@ -176,16 +181,22 @@ class _Sparse:
 
     def _plan_for(self, flat, key, point, args, traced) -> int:
         """The plan number for the program of ``fun`` at ``point``: detected and colored when that program is new.
+        ``traced``: the arguments' tracers when dr.jit is tracing (the number becomes a constant of its code, and
+        that plan is kept), None eagerly."""
+        number = self._find_plan(flat, key, point, args, traced)
+        if traced is not None:
+            self._in_compiled_code.add(number)
+        self._latest[key] = number
+        return number
 
-        The program is recorded with the arguments' numbers and arrays as inputs, so its pattern holds for any of
+    def _find_plan(self, flat, key, point, args, traced) -> int:
+        """The program is recorded with the arguments' numbers and arrays as inputs, so its pattern holds for any of
         their values (dr.jit's code takes them as inputs). When ``fun`` needs one of them as a concrete value (an
         index, ``int()``), they are recorded as constants and, under dr.jit, guarded: that compiled variant then
         runs only for these values."""
         if self._user is not None:
             number = self._latest.get(key)
-            if number is None:
-                number = self._latest[key] = self._new_plan(self._check_user(flat, point, args), point.dtype)
-            return number
+            return self._new_plan(self._check_user(flat, point, args), point.dtype) if number is None else number
         if not self.guard and key in self._latest:
             return self._latest[key]
         try:
@@ -193,22 +204,28 @@ class _Sparse:
         except Exception:  # noqa: BLE001 - fun needs an argument as a value (or fails, and fails again below)
             graph = trace(self.name, self.fun, flat, args, point)
             code = getattr(self.fun, "__code__", None)
-            for t in traced:
+            for t in traced or ():
                 t._trace.guard_read(t)
                 if code is not None:  # dr.jit's warning, if these values keep changing, names fun
                     t._trace.body[-1].site = (code.co_filename, code.co_firstlineno, None)
         program = (key, signature(graph))
-        number = self._by_program.get(program)
+        number = self._by_program.pop(program, None)
         if number is None:
-            number = self._by_program[program] = self._new_plan(self._detect(graph, flat), point.dtype)
+            number = self._new_plan(self._detect(graph, flat), point.dtype)
             self.detections += 1
-        self._latest[key] = number
+        self._by_program[program] = number
+        if len(self._by_program) > _KEEP_PROGRAMS:  # programs that keep changing (eagerly): forget the oldest
+            stale = self._by_program.pop(next(iter(self._by_program)))
+            if stale not in self._in_compiled_code and stale not in self._latest.values():
+                del self._plans[stale]
         return number
 
     def _new_plan(self, pattern, dtype) -> int:
         coloring, mode = self._color(pattern)
-        self._plans.append(_Plan(pattern, coloring, mode, dtype))
-        return len(self._plans) - 1
+        number = self._count
+        self._count += 1
+        self._plans[number] = _Plan(pattern, coloring, mode, dtype)
+        return number
 
 
 def _flat_fun(name, fun, unravel, args):

@@ -9,8 +9,9 @@ patterns through its equations with the rules of ``_rules.py``.
   finite-element and chain structures, and never misses a nonzero.
 
 The pattern belongs to the program that was traced: Python control flow on values (``if x[0] > 0``) is decided at
-the point of detection. ``dualrev.sparse.jacobian``/``hessian`` retrace at each call and re-detect when the program
-changes (``guard=True``). Imports graph, numpy (dnp), tree_util, and scipy.sparse.
+the point of detection. ``dualrev.sparse.jacobian``/``hessian`` detect again for each branch: under ``dr.jit`` when a
+guard of the compiled pass fails and it is traced again, eagerly by recording the program at each call
+(``guard=True``). Imports graph, numpy (dnp), tree_util, and scipy.sparse.
 """
 
 from __future__ import annotations
