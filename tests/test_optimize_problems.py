@@ -12,7 +12,7 @@ import pytest
 import dualrev as dr
 from dualrev import optimize
 
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "benchmarks"))
+sys.path.append(str(pathlib.Path(__file__).resolve().parents[1] / "benchmarks"))  # last: its scripts must not shadow packages
 import mgh_problems
 
 PROBLEMS = {p.label: p for p in mgh_problems.problems(large=False)}

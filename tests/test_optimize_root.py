@@ -15,7 +15,7 @@ import dualrev as dr
 import dualrev.numpy as dnp
 from dualrev.optimize import fixed_point, minimize, root
 
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "benchmarks"))
+sys.path.append(str(pathlib.Path(__file__).resolve().parents[1] / "benchmarks"))  # last: its scripts must not shadow packages
 import mgh_problems
 
 jax = pytest.importorskip("jax")

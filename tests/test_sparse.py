@@ -250,13 +250,13 @@ def test_guard_detects_again_when_the_branch_changes():
             return dnp.sum(x[:2] ** 2)
         return dnp.sum(x**2) + x[0] * x[-1]
 
-    hess = hessian(f)
+    hess = hessian(f, jit=False)  # eagerly: the program is recorded at each call; a known one is not detected again
     a, b = np.array([1.0, 2, 3]), np.array([-1.0, 2, 3])
     np.testing.assert_allclose(hess(a).toarray(), dr.hessian(f)(a))
     np.testing.assert_allclose(hess(b).toarray(), dr.hessian(f)(b))
     assert hess.detections == 2
-    hess(a), hess(a)
-    assert hess.detections == 3
+    np.testing.assert_allclose(hess(a).toarray(), dr.hessian(f)(a))
+    assert hess.detections == 2 and hess.pattern.nnz == 2
 
 
 def test_errors_are_clear():
@@ -470,3 +470,128 @@ def test_sparse_trust_exact_takes_the_hard_case():
     assert sparse.success and dense.success
     np.testing.assert_allclose(sparse.fun, dense.fun, rtol=1e-10)
     np.testing.assert_allclose(sparse.fun, -2.125, rtol=1e-10)
+
+
+# -- compiled with dr.jit (jit=True, the default) --
+
+
+@pytest.mark.parametrize("name", list(HESSIANS))
+def test_jit_and_eager_hessians_agree(name):
+    f = HESSIANS[name][0]
+    compiled, eager = hessian(f), hessian(f, jit=False)
+    for x in _points(2):
+        H, E = compiled(x), eager(x)
+        np.testing.assert_allclose(H.toarray(), E.toarray(), rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(H.toarray(), dr.hessian(f)(x), rtol=1e-12, atol=1e-12)
+        H.check_format(full_check=True)
+    info = compiled.cache_info()
+    assert info["traces"] == 1 and info["hits"] == 1 and info["detections"] == 1
+
+
+@pytest.mark.parametrize("mode", [None, "forward", "reverse"])
+@pytest.mark.parametrize("name", ["banded", "stencil", "random_indexing", "where_scatter", "matmul_einsum"])
+def test_jit_and_eager_jacobians_agree(name, mode):
+    f = JACOBIANS[name][0]
+    compiled, eager = jacobian(f, mode=mode), jacobian(f, mode=mode, jit=False)
+    for x in _points(2):
+        np.testing.assert_allclose(compiled(x).toarray(), eager(x).toarray(), rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(compiled(x).toarray(), dr.jacfwd(f)(x), rtol=1e-12, atol=1e-12)
+    assert compiled.mode == eager.mode and compiled.cache_info()["traces"] == 1
+
+
+def test_jit_branch_change_detects_again_and_stays_exact():
+    # the first branch's pattern misses entries of the second: a compiled variant must never reuse it
+    def f(x):
+        if x[0] > 0:
+            return dnp.sum(x[:2] ** 2)
+        return dnp.sum(x**2) + x[0] * x[-1]
+
+    hess = hessian(f)
+    a, b = np.array([1.0, 2, 3]), np.array([-1.0, 2, 3])
+    for x in (a, b, a, b, a + 1, b - 1):
+        np.testing.assert_allclose(hess(x).toarray(), dr.hessian(f)(x), rtol=1e-12)
+    info = hess.cache_info()
+    assert info["detections"] == 2 and info["variants"] == 2 and info["retraces"] == 1 and info["hits"] == 4
+    np.testing.assert_allclose(hess(b).toarray(), dr.hessian(f)(b))
+    assert hess.pattern.nnz == 5  # the pattern the last call used: the second branch's
+
+
+def test_jit_arguments_are_inputs_of_the_compiled_pass():
+    # numbers and arrays in args are traced: new values run the same compiled code (constraint multipliers)
+    def weighted(x, w, c):
+        return dnp.sum(w * dnp.sin(x[1:] * x[:-1])) + c * x[0] ** 3
+
+    hess = hessian(weighted)
+    x = np.linspace(0.1, 1.0, 7)
+    for k in range(3):
+        w, c = np.arange(6.0) - k, float(k)
+        np.testing.assert_allclose(hess(x, w, c).toarray(), dr.hessian(weighted)(x, w, c), rtol=1e-12, atol=1e-14)
+    assert hess.cache_info()["traces"] == 1 and hess.detections == 1
+    # an argument fun needs as a value (an index) is a guarded constant: a new index detects again, exactly
+    def picked(x, idx):
+        return dnp.sum(x[idx] ** 2 * x[0])
+
+    hess = hessian(picked)
+    for idx in (np.array([1, 2]), np.array([3, 4]), np.array([1, 2])):
+        np.testing.assert_allclose(hess(x, idx).toarray(), dr.hessian(picked)(x, idx), rtol=1e-12)
+    assert hess.detections == 2 and hess.cache_info()["hits"] == 1
+    # past dr.jit's max_variants the pass runs eagerly (one warning naming picked), still exact
+    indices = [np.array(pair) for pair in [(0, 3), (0, 4), (0, 5), (0, 6), (1, 3), (1, 4), (1, 5)]]
+    with pytest.warns(RuntimeWarning, match="def picked"):
+        results = [hess(x, idx) for idx in indices]
+    for H, idx in zip(results, indices):
+        np.testing.assert_allclose(H.toarray(), dr.hessian(picked)(x, idx), rtol=1e-12)
+    assert hess.cache_info()["eager"] == 1
+    # eagerly, patterns are kept for the recent programs only
+    eager = hessian(picked, jit=False)
+    for k in range(6):
+        for j in range(k + 1, 7):
+            eager(x, np.array([k, j]))
+    assert eager.detections == 21 and eager.cache_info()["plans"] == 16
+
+
+def test_jit_input_kinds_and_cache():
+    f = lambda x: dnp.sum(x[1:] ** 3 * x[:-1])
+    hess = hessian(f)
+    x = np.linspace(0.5, 1.5, 5)
+    for value in (x, x.reshape(5, 1), x.astype(np.float32)):
+        H, E = hess(value), hessian(f, jit=False)(value)
+        assert H.dtype == E.dtype == np.asarray(value).dtype
+        np.testing.assert_allclose(H.toarray(), E.toarray(), rtol=1e-6 if H.dtype == np.float32 else 1e-12)
+    assert hess.cache_info()["signatures"] == 3  # one compiled pass per input shape and dtype
+    g = lambda t: t["a"][0] * t["b"] ** 2 + dnp.sum(t["a"] ** 2)
+    tree = {"a": np.array([1.0, 2.0]), "b": 3.0}
+    np.testing.assert_allclose(hessian(g)(tree).toarray(), [[2.0, 0.0, 6.0], [0.0, 2.0, 0.0], [6.0, 0.0, 2.0]])
+    np.testing.assert_allclose(hessian(lambda s: s**4)(2.0).toarray(), [[48.0]])
+    # the returned matrix is the caller's: changing it in place does not change the next one
+    H = hess(x)
+    H.data[:] = 0.0
+    H.eliminate_zeros()
+    np.testing.assert_allclose(hess(x).toarray(), dr.hessian(f)(x), rtol=1e-12)
+    # a user pattern and guard=False compile as well
+    user = hessian(f, sparsity=np.ones((5, 5)))
+    np.testing.assert_allclose(user(x).toarray(), dr.hessian(f)(x), rtol=1e-12)
+    trusting = hessian(f, guard=False)
+    trusting(x), trusting(x + 1)
+    assert trusting.detections == 1 and trusting.cache_info()["hits"] == 1
+
+
+def test_jit_of_a_sparse_callable_is_a_clear_error():
+    hess = hessian(lambda x: dnp.sum(x**3))
+    with pytest.raises(TypeError, match="dr.jit"):
+        dr.jit(hess)(np.ones(3))
+    with pytest.raises(TypeError, match="dr.jit"):
+        dr.jit(lambda x, y: hess(y, x))(np.ones(3), np.ones(3))
+    with pytest.raises(TypeError, match="dr.jit"):
+        dr.jit(lambda x: jacobian(dnp.sin)(x).toarray())(np.ones(3))
+
+
+def test_sparse_newton_compiles_its_hessian():
+    from dualrev import optimize
+
+    x0 = np.full(50, 0.5)
+    res = optimize.minimize(_chain, x0, method="newton", tol=1e-10, options={"sparse": True})
+    eager = optimize.minimize(_chain, x0, method="newton", tol=1e-10, options={"sparse": True}, jit=False)
+    assert res.success and eager.success and sp.issparse(res.hess)
+    np.testing.assert_allclose(res.x, eager.x, rtol=1e-12)
+    assert res.nit == eager.nit

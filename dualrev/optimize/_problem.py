@@ -217,8 +217,9 @@ class Objective:
 
     def use_sparse_hessian(self, sparsity=None):
         """From now on ``hessian`` returns a scipy.sparse CSR matrix from ``dr.sparse.hessian`` (the pattern detected
-        from the trace at the first point, or the given ``sparsity``; one Hessian-vector product per color)."""
-        self._hessian = dr.sparse.hessian(self._f_flat, sparsity=sparsity)
+        from the trace at the first point, or the given ``sparsity``; one Hessian-vector product per color, compiled
+        by dr.jit unless ``jit=False``)."""
+        self._hessian = dr.sparse.hessian(self._f_flat, sparsity=sparsity, jit=self.jit)
         self.sparse = True
 
     def hessian(self, x):
@@ -226,4 +227,6 @@ class Objective:
         self.counts.nhev += 1
         with np.errstate(all="ignore"):
             H = self._hessian(x)
-        return H.astype(self.dtype) if self.sparse else np.asarray(H, dtype=self.dtype)
+        if self.sparse:
+            return H if H.dtype == self.dtype else H.astype(self.dtype)
+        return np.asarray(H, dtype=self.dtype)

@@ -223,8 +223,13 @@ class _Residuals:
         mode = jac or ("fwd" if n <= self.m else "rev")
         self.sparse = mode == "sparse"
         if self.sparse:
-            sparse_jac = dr.sparse.jacobian(r_flat, sparsity=jac_sparsity)
-            self.jac_fun = lambda v: sparse_jac(v).astype(dtype)
+            sparse_jac = dr.sparse.jacobian(r_flat, sparsity=jac_sparsity, jit=jit)
+
+            def jac_fun(v):
+                J = sparse_jac(v)
+                return J if J.dtype == dtype else J.astype(dtype)
+
+            self.jac_fun = jac_fun
         else:
             self.jac_fun = dr.jacfwd(r_flat) if mode == "fwd" else dr.jacrev(r_flat)
             if jit:  # compiled once, replayed at every iteration (eager again if its guards keep failing)

@@ -9,8 +9,9 @@ patterns through its equations with the rules of ``_rules.py``.
   finite-element and chain structures, and never misses a nonzero.
 
 The pattern belongs to the program that was traced: Python control flow on values (``if x[0] > 0``) is decided at
-the point of detection. ``dualrev.sparse.jacobian``/``hessian`` retrace at each call and re-detect when the program
-changes (``guard=True``). Imports graph, numpy (dnp), tree_util, and scipy.sparse.
+the point of detection. ``dualrev.sparse.jacobian``/``hessian`` detect again for each branch: under ``dr.jit`` when a
+guard of the compiled pass fails and it is traced again, eagerly by recording the program at each call
+(``guard=True``). Imports graph, numpy (dnp), tree_util, and scipy.sparse.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from dualrev.graph import Var, make_graph
 from dualrev.sparse._rules import FULL, NONE, rule_for
 from dualrev.tree_util import tree_flatten, tree_unflatten
 
-__all__ = ["FlatInput", "Propagation", "hessian_sparsity", "jacobian_sparsity", "trace"]
+__all__ = ["FlatInput", "Propagation", "hessian_sparsity", "jacobian_sparsity", "trace", "trace_generic"]
 
 
 class FlatInput:
@@ -41,7 +42,9 @@ class FlatInput:
         for i, leaf in enumerate(leaves):
             if isinstance(leaf, Tracer):
                 raise TypeError(f"{where}: x is a traced value; sparse derivatives are computed at concrete points "
-                                "(call them outside of grad/jvp/vmap)")
+                                "and return scipy.sparse matrices, which transforms and dr.jit cannot trace: call "
+                                "them outside of grad/jvp/vmap/dr.jit (dr.sparse compiles its own passes with "
+                                "jit=True)")
             if isinstance(leaf, (bool, np.bool_, numbers.Integral, complex, np.complexfloating)):
                 kind = np.result_type(leaf)
             else:
@@ -80,13 +83,31 @@ def flat_outputs(where: str, out):
     return leaves
 
 
-def trace(where: str, fun, flat: FlatInput, args):
-    """The recorded program of ``v -> leaves of fun(unravel(v), *args)`` at the point's flat vector."""
+def trace(where: str, fun, flat: FlatInput, args, vector=None):
+    """The recorded program of ``v -> leaves of fun(unravel(v), *args)`` at the point's flat vector (or ``vector``),
+    the arguments ``args`` constants of it."""
 
     def on_vector(v):
         return flat_outputs(where, fun(flat.unravel(v), *args))
 
-    return make_graph(on_vector)(flat.vector)
+    return make_graph(on_vector)(flat.vector if vector is None else vector)
+
+
+def trace_generic(where: str, fun, flat: FlatInput, vector, args):
+    """The recorded program of ``(v, *numeric leaves of args) -> leaves of fun(unravel(v), *args)``: the arguments'
+    numbers and arrays are inputs of the program, so a pattern detected from it (which follows only ``v``) holds
+    for every value of them that leads to the same program. Raises what ``fun`` raises when it needs them as
+    concrete values (an index, ``int()``); the caller then records them as constants (``trace``)."""
+    leaves, tree = tree_flatten(args)
+    where_numeric = [i for i, a in enumerate(leaves) if isinstance(a, (np.ndarray, np.generic, numbers.Number))]
+
+    def on_inputs(v, *numeric):
+        full = list(leaves)
+        for i, a in zip(where_numeric, numeric):
+            full[i] = a
+        return flat_outputs(where, fun(flat.unravel(v), *tree_unflatten(tree, full)))
+
+    return make_graph(on_inputs)(vector, *[leaves[i] for i in where_numeric])
 
 
 def signature(graph) -> tuple:
