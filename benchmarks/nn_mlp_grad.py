@@ -49,7 +49,6 @@ import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir))
 import dualrev as dr
-import dualrev.numpy as dnp
 from dualrev import nn
 
 N_IN, N_OUT = 64, 10
