@@ -43,6 +43,9 @@ _INLINE = frozenset({"custom_jvp_call", "custom_vjp_call", "checkpoint", "stop_g
 _FREE_MIN_SIZE = 256
 
 
+_MISS = object()  # no compiled variant applies (_replay)
+
+
 class _Retrace(Exception):
     """Raised by generated code when guard ``k`` fails: the variant does not apply to these arguments."""
 
@@ -948,13 +951,8 @@ class Jitted:
             else:
                 entry = self._cache.get(tuple(key))
                 if entry is not None and not entry.eager:
-                    for v in entry.variants:
-                        try:
-                            out = v.fn(*args)
-                        except _Retrace as r:
-                            self._note_failure(entry, v, r.k)
-                            continue
-                        entry.hits += 1
+                    out = self._replay(entry, args)
+                    if out is not _MISS:
                         return out
                 return self._call_slow(args, kwargs)
             # pytrees of arrays and numbers (parameters as lists of dicts): one pass builds key and leaves
@@ -963,13 +961,8 @@ class Jitted:
             if key is not None:
                 entry = self._cache.get(key)
                 if entry is not None and not entry.eager:
-                    for v in entry.variants:
-                        try:
-                            out = v.fn(*leaves)
-                        except _Retrace as r:
-                            self._note_failure(entry, v, r.k)
-                            continue
-                        entry.hits += 1
+                    out = self._replay(entry, leaves)
+                    if out is not _MISS:
                         return out
         return self._call_slow(args, kwargs)
 
@@ -988,26 +981,15 @@ class Jitted:
         if entry is not None:
             if entry.eager:
                 return self.fun(*args, **kwargs)
-            for v in entry.variants:
-                try:
-                    out = v.fn(*dyn_leaves)
-                except _Retrace as r:
-                    self._note_failure(entry, v, r.k)
-                    continue
-                entry.hits += 1
+            out = self._replay(entry, dyn_leaves)
+            if out is not _MISS:
                 return out
         tried = entry.variants if entry is not None else ()
         with self._lock:  # one trace at a time; calls of compiled code never wait for it
             entry = self._cache.setdefault(key, _Entry())
-            for v in entry.variants:  # another thread may have just compiled the variant these arguments need
-                if v in tried:
-                    continue
-                try:
-                    out = v.fn(*dyn_leaves)
-                except _Retrace as r:
-                    self._note_failure(entry, v, r.k)
-                    continue
-                entry.hits += 1
+            # another thread may have just compiled the variant these arguments need
+            out = self._replay(entry, dyn_leaves, skip=tried)
+            if out is not _MISS:
                 return out
             eager = entry.eager or len(entry.variants) >= self.max_variants
             if not eager:
@@ -1023,6 +1005,21 @@ class Jitted:
             elif not entry.eager:
                 self._give_up(entry)
         return self.fun(*args, **kwargs)
+
+    def _replay(self, entry, leaves, skip=()):
+        """The output of the first compiled variant of ``entry`` whose guards hold for ``leaves`` (those in ``skip``
+        left out), or _MISS."""
+        for v in entry.variants:
+            if v in skip:
+                continue
+            try:
+                out = v.fn(*leaves)
+            except _Retrace as r:
+                self._note_failure(entry, v, r.k)
+                continue
+            entry.hits += 1
+            return out
+        return _MISS
 
     def _note_failure(self, entry, variant, k):
         g = variant.body[k]
