@@ -288,19 +288,21 @@ def _is_var(x) -> bool:
     return type(x) is Var
 
 
+def _substituted(values: list, env: dict) -> list:
+    """``values`` with each variable a pass replaced (``env``: id of a variable -> what stands for it now)."""
+    return [env.get(id(x), x) if type(x) is Var else x for x in values]
+
+
 def fold_constants(body: list, outputs: list):
     """Evaluate now every equation whose inputs are all constants (it depends on no input); bitwise the values the
     replay would compute, by the same implementation."""
     env: dict = {}
     new = []
 
-    def sub(x):
-        return env.get(id(x), x) if _is_var(x) else x
-
     for e in body:
         ins = e.inputs
         if env:
-            ins = e.inputs = [env.get(id(x), x) if type(x) is Var else x for x in ins]
+            ins = e.inputs = _substituted(ins, env)
         for x in ins:
             if type(x) is Var:
                 new.append(e)
@@ -311,7 +313,7 @@ def fold_constants(body: list, outputs: list):
                     ans = e.prim.impl(*ins, **e.params)
                 for o, v in zip(e.outputs, ans if e.prim.multiple_results else (ans,)):
                     env[id(o)] = v
-    return new, [sub(o) for o in outputs]
+    return new, _substituted(outputs, env)
 
 
 class _nullcontext:
@@ -344,12 +346,9 @@ def simplify(body: list, outputs: list):
     negated: dict = {}  # id(output var of a negative) -> its operand
     new = []
 
-    def sub(x):
-        return env.get(id(x), x) if _is_var(x) else x
-
     for e in body:
         if env:
-            e.inputs = [env.get(id(x), x) if type(x) is Var else x for x in e.inputs]
+            e.inputs = _substituted(e.inputs, env)
         if isinstance(e, Equation) and len(e.outputs) == 1:
             out, name, ins = e.outputs[0], e.prim.name, e.inputs
             keep = None
@@ -387,7 +386,7 @@ def simplify(body: list, outputs: list):
             if name == "negative" and _is_var(ins[0]):
                 negated[id(out)] = ins[0]
         new.append(e)
-    return new, [sub(o) for o in outputs]
+    return new, _substituted(outputs, env)
 
 
 def _key(x):
@@ -416,12 +415,9 @@ def eliminate_common_subexpressions(body: list, outputs: list):
     seen: dict = {}
     new = []
 
-    def sub(x):
-        return env.get(id(x), x) if _is_var(x) else x
-
     for e in body:
         if env:
-            e.inputs = [env.get(id(x), x) if type(x) is Var else x for x in e.inputs]
+            e.inputs = _substituted(e.inputs, env)
         if isinstance(e, Equation):
             k = (id(e.prim), tuple([("var", id(x)) if type(x) is Var else _key(x) for x in e.inputs]),
                  _key(e.params) if e.params else ())
@@ -432,7 +428,7 @@ def eliminate_common_subexpressions(body: list, outputs: list):
                 continue
             seen[k] = e
         new.append(e)
-    return new, [sub(o) for o in outputs]
+    return new, _substituted(outputs, env)
 
 
 def eliminate_dead_code(body: list, outputs: list):
