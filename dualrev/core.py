@@ -42,12 +42,12 @@ class Primitive:
 
     __slots__ = (
         "name", "impl", "jvp", "vjp", "batch", "vjp_reads", "nondiff", "multiple_results", "jvp_full", "vjp_fwd",
-        "doc",
+        "doc", "supports_complex",
         "__weakref__",
     )
 
     def __init__(self, name, impl, *, jvp=None, vjp=None, batch=None, vjp_reads=None, nondiff=False,
-                 multiple_results=False, jvp_full=None, vjp_fwd=None, doc=""):
+                 multiple_results=False, jvp_full=None, vjp_fwd=None, doc="", supports_complex=False):
         self.name = name
         self.impl = impl
         self.jvp = jvp
@@ -62,6 +62,9 @@ class Primitive:
         self.jvp_full = jvp_full  # (primals, tangents, **params) -> (ans, tangent): replaces impl + jvp
         self.vjp_fwd = vjp_fwd  # (primals, **params) -> (ans, residuals): residuals reach vjp as params
         self.doc = doc
+        # Whether the rules are right for complex values (JAX's conventions); a derivative trace refuses a complex
+        # result of any other primitive rather than return a silently wrong number.
+        self.supports_complex = supports_complex
 
     def __call__(self, *args, **params):
         # This is `bind`, the one copy: the highest-level trace among the operands processes the call; with no
@@ -186,7 +189,7 @@ def _from_partials(partials):
 
 def defprim(impl: Callable, *, name: str | None = None, partials=None, jvp=None, vjp=None, batch=None,
             vjp_reads=None, nondiff: bool = False, multiple_results: bool = False, numpy: Callable | tuple = (),
-            jvp_full=None, vjp_fwd=None, note: str = "") -> Primitive:
+            jvp_full=None, vjp_fwd=None, note: str = "", supports_complex: bool = False) -> Primitive:
     """Define a primitive from its NumPy implementation and its derivative rules, in one place.
 
     Rules take ``(tangent or cotangent, ans, *operands, **params)`` and are written with dualrev operations so
@@ -208,6 +211,9 @@ def defprim(impl: Callable, *, name: str | None = None, partials=None, jvp=None,
     reads the other operand). Shapes and dtypes are always kept. A callable ``(traced positions, operand count) ->
     (reads ans, positions read)`` suits variadic primitives. ``None`` (the default) keeps everything. A rule that
     reads a value its entry omits fails loudly, never silently.
+
+    ``supports_complex``: the rules are right for complex operands and results (JAX's conventions: the VJP is the
+    transpose of the JVP, not its conjugate transpose). Without it a derivative trace refuses a complex result.
 
     ``numpy``: the NumPy callable(s) this primitive stands for (default: ``impl`` itself if it is a ufunc), so
     ``np.sin(tracer)`` and ``tracer.__add__`` dispatch here. ``note``: a convention worth stating (the derivative
@@ -237,7 +243,7 @@ def defprim(impl: Callable, *, name: str | None = None, partials=None, jvp=None,
         batch = "elementwise"
     prim = Primitive(name, impl, jvp=jvp_rule, vjp=vjp_rule, batch=batch, vjp_reads=vjp_reads, nondiff=nondiff,
                      multiple_results=multiple_results, jvp_full=jvp_full, vjp_fwd=vjp_fwd,
-                     doc=note)
+                     doc=note, supports_complex=supports_complex)
     PRIMITIVES[name] = prim
     if isinstance(impl, np.ufunc) and not numpy:
         numpy = (impl,)

@@ -36,11 +36,11 @@ class DualTrace(Trace):
                 tangents.append(None)
         if prim.jvp_full is not None:
             ans, t = prim.jvp_full(primals, tangents, **params)
-            if is_complex(ans):
+            if not prim.supports_complex and is_complex(ans):
                 raise complex_error(prim, ans)
         else:
             ans = prim(*primals, **params)
-            if type(ans) is not np.float64 and is_complex(ans):
+            if type(ans) is not np.float64 and not prim.supports_complex and is_complex(ans):
                 raise complex_error(prim, ans)
             t = prim.jvp(tangents, ans, primals, params)
         if prim.multiple_results:

@@ -156,7 +156,7 @@ class TapeTrace(Trace):
             params = dict(params, residuals=residuals)
         else:
             ans = prim.impl(*primals, **params) if plain else prim(*primals, **params)
-        if type(ans) is not np.float64 and is_complex(ans):
+        if type(ans) is not np.float64 and not prim.supports_complex and is_complex(ans):
             raise complex_error(prim, ans)
         argnums = tuple(argnums)
         kept_ans = ans
