@@ -33,6 +33,10 @@ look before you hit an error:
   string utilities); what it makes is a constant to every transform;
 - **not supported**: raises a TypeError naming the function when given a traced value.
 
+Every public name of NumPy's namespace is also a name of `dualrev.numpy`, so `import dualrev.numpy as np` runs NumPy
+code as written: the functions above with their status, and NumPy's own dtypes, constants, index helpers
+(`np.s_`, `np.ix_`), `np.errstate`, `np.finfo` and `np.random`.
+
 Lists and tuples of traced values are accepted wherever NumPy takes an array-like when you call `dnp.f([a, b])`;
 plain `np.f([a, b])` cannot work, because NumPy converts the list to an array before dualrev is asked (write
 `np.f(dnp.array([a, b]))`).
