@@ -38,6 +38,10 @@ class BatchTracer(Tracer):
         raise TypeError("vmap: Python control flow (if/while/bool()) on a batched value would take one branch for "
                         "the whole batch; use dnp.where to choose per example")
 
+    def __int__(self):
+        raise TypeError("vmap: int() of a batched value would read one number for the whole batch; use "
+                        "x.astype(int) (or dnp.floor) to convert per example")
+
 
 class BatchTrace(Trace):
     __slots__ = ()

@@ -660,7 +660,11 @@ class Tracer:
         self._refuse("float()")
 
     def __int__(self):
-        self._refuse("int()")
+        # As bool(): int() is a step function, whose derivative is zero wherever it has one (JAX agrees), so reading
+        # the value drops nothing. float() would drop a derivative, and is refused.
+        if not self._trace.alive:
+            raise _leaked("int()")
+        return int(self.primal)
 
     def __index__(self):
         self._refuse("using as an index")

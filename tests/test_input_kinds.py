@@ -146,3 +146,13 @@ def test_checkpoint_and_custom_rules_take_python_numbers_among_their_operands():
 
     scale.defvjp(lambda x, s: (x * s, s), lambda s, ct: (ct * s, None))
     assert dr.grad(lambda x: scale(x, 2.0))(3.0) == 2.0
+
+
+def test_int_of_a_traced_value_reads_it_as_bool_does():
+    # int() is a step function: reading the value drops no derivative (JAX agrees); float() would, and is refused.
+    assert dr.grad(lambda x: x * int(x))(2.5) == 2.0
+    assert dr.hessian(lambda x: x ** 3 * int(x))(2.5) == 30.0
+    with pytest.raises(TypeError, match="float"):
+        dr.grad(lambda x: x * float(x))(2.5)
+    with pytest.raises(TypeError, match="vmap: int"):
+        dr.vmap(lambda x: x * int(x))(np.ones(3))
