@@ -38,6 +38,12 @@ class BatchTracer(Tracer):
         raise TypeError("vmap: Python control flow (if/while/bool()) on a batched value would take one branch for "
                         "the whole batch; use dnp.where to choose per example")
 
+    def __array__(self, dtype=None, copy=None):
+        if dtype is not None and np.dtype(dtype).kind in "biu":
+            raise TypeError(f"vmap: converting a batched value to a NumPy {np.dtype(dtype)} array would read the "
+                            "whole batch as one value; use x.astype(...) to convert per example")
+        return super().__array__(dtype, copy)
+
     def __int__(self):
         raise TypeError("vmap: int() of a batched value would read one number for the whole batch; use "
                         "x.astype(int) (or dnp.floor) to convert per example")

@@ -675,6 +675,10 @@ class Tracer:
     def __array__(self, dtype=None, copy=None):
         if _writing_into_a_buffer():  # `y[1:] = x` with y a NumPy array
             raise BufferWriteError(_BUFFER_WRITE)
+        if dtype is not None and np.dtype(dtype).kind in "biu" and self._trace.alive and not self._trace.batched:
+            # np.int64(x), np.asarray(x, dtype=int): integers drop no derivative, as int() (below); a batched
+            # level underneath refuses in its turn
+            return np.asarray(self.primal, dtype=dtype)
         self._refuse("converting to a NumPy array")
 
     def item(self, *args):

@@ -156,3 +156,18 @@ def test_int_of_a_traced_value_reads_it_as_bool_does():
         dr.grad(lambda x: x * float(x))(2.5)
     with pytest.raises(TypeError, match="vmap: int"):
         dr.vmap(lambda x: x * int(x))(np.ones(3))
+
+
+def test_integer_conversion_of_a_traced_array_reads_it():
+    # autograd's test_cast_to_int: np.int64(x) indexes with the values; integers carry no derivative.
+    W = np.array([[1.0, 2.0, 0.0], [3.0, 4.0, 1.0]])
+
+    def f(W):
+        rows = np.int64(W[:, -1])
+        return dnp.sum(W[:, :-1][rows] ** 2)
+
+    np.testing.assert_allclose(dr.grad(f)(W), [[2.0, 4.0, 0.0], [6.0, 8.0, 0.0]])
+    with pytest.raises(TypeError, match="derivative"):
+        dr.grad(lambda x: dnp.sum(np.asarray(x, dtype=float)))(W)
+    with pytest.raises(TypeError, match="vmap: converting a batched value"):
+        dr.vmap(lambda w: np.int64(w))(np.stack([W, W]))
