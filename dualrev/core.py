@@ -464,6 +464,16 @@ def _library_caller():
     return found
 
 
+def _user_line() -> str:
+    """The source line of the first frame outside dualrev ("" when there is no source), for error messages."""
+    import linecache
+
+    frame = sys._getframe(1)
+    while frame is not None and frame.f_globals.get("__name__", "").split(".")[0] == "dualrev":
+        frame = frame.f_back
+    return "" if frame is None else linecache.getline(frame.f_code.co_filename, frame.f_lineno).replace(" ", "")
+
+
 def _writing_into_a_buffer() -> bool:
     """Whether NumPy is converting a traced value for a subscript assignment written in Python (``y[i] = x``):
     the first frame outside dualrev is executing a STORE_SUBSCR (or STORE_SLICE) instruction."""
@@ -506,6 +516,9 @@ def conversion_error(what: str) -> TypeError:
     if caller is None:
         lists = (" A list or tuple of traced values given to a NumPy function is converted by NumPy before dualrev "
                  "sees it: write dnp.f([...]) or np.f(dnp.array([...])) instead." if "array" in what else "")
+        if "array" in what and ".dot(" in _user_line():  # ndarray.dot converts its argument without dispatching
+            lists = (" A NumPy array's method A.dot(x) converts a traced x before dualrev sees it: write A @ x or "
+                     "np.dot(A, x).") + lists
         return TypeError(f"dualrev: {what} of a traced value would silently drop its derivative. Use dualrev.numpy "
                          "(dnp) operations on it, or dualrev.stop_gradient(x) if you mean to drop the derivative."
                          + lists)

@@ -166,3 +166,9 @@ def test_vjp_outputs_are_plain_values_not_tracers():
     out, f_vjp = dr.vjp(lambda x: (x * 2.0, dnp.sum(x)), np.ones(2))
     assert all(not isinstance(o, core.Tracer) for o in out)
     assert not isinstance(f_vjp((np.ones(2), np.float64(1.0)))[0], core.Tracer)
+
+
+def test_ndarray_dot_of_a_traced_value_names_the_way_out():
+    A = np.ones((4, 3))
+    with pytest.raises(TypeError, match=r"write A @ x or np.dot\(A, x\)"):
+        dr.grad(lambda w: A.dot(w).sum())(np.arange(3.0))
