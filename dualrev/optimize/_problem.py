@@ -15,7 +15,7 @@ import numpy as np
 import dualrev as dr
 import dualrev.numpy as dnp
 from dualrev.core import Tracer
-from dualrev.tree_util import tree_flatten, tree_unflatten
+from dualrev.tree_util import ravel_pytree, tree_flatten, tree_unflatten
 
 # Arithmetic errors raised by the objective at a trial point (np.seterr(all="raise"), Python floats, a LinAlgError
 # from a Cholesky factorisation of a matrix that is not positive definite there) count as a
@@ -23,16 +23,14 @@ from dualrev.tree_util import tree_flatten, tree_unflatten
 _ARITH_ERRORS = (FloatingPointError, OverflowError, ZeroDivisionError, np.linalg.LinAlgError)
 
 
-def ravel_pytree(tree, where: str = "x0"):
-    """Flatten a pytree of float arrays into one 1-D vector; returns ``(flat, unravel)``.
-
-    ``unravel`` rebuilds the pytree from a flat vector (a NumPy array or a traced value), each leaf with its own
-    shape and dtype. ``flat`` has the leaves' common dtype.
+def ravel_x0(tree, where: str = "x0"):
+    """``dr.tree_util.ravel_pytree`` for a solver's ``x0``: float leaves only (a clear error for any other, and for a
+    tree without elements); returns ``(flat, unravel)``, and ``unravel.numpy`` rebuilds a result from a flat vector
+    as fresh NumPy arrays (NumPy scalars for scalar leaves given as scalars).
     """
     leaves, treedef = tree_flatten(tree)
     if not leaves:
         raise ValueError(f"{where} has no array leaves (structure {treedef}); there is nothing to optimise")
-    arrays, specs = [], []
     for i, leaf in enumerate(leaves):
         if isinstance(leaf, (bool, np.bool_, numbers.Integral, complex, np.complexfloating)) or not isinstance(
                 leaf, (float, np.floating, np.ndarray)):
@@ -40,38 +38,18 @@ def ravel_pytree(tree, where: str = "x0"):
             raise TypeError(f"{where}: leaf {i} is a {type(leaf).__name__}"
                             f"{'' if kind is None else f' of dtype {kind}'}; x0 must be a float array or a pytree "
                             "(tuple, list, dict) of float arrays: convert with np.asarray(x0, float)")
-        a = np.asarray(leaf)
-        if a.dtype.kind != "f":
-            raise TypeError(f"{where}: leaf {i} has dtype {a.dtype}; x0 must be floating point (float16/32/64): "
-                            "convert with np.asarray(x0, float)")
-        arrays.append(a)
-        specs.append((a.shape, a.dtype, a.size, isinstance(leaf, np.ndarray)))
-    dtype = np.result_type(*[a.dtype for a in arrays])
-    flat = np.concatenate([a.reshape(-1).astype(dtype) for a in arrays])
+        if np.asarray(leaf).dtype.kind != "f":
+            raise TypeError(f"{where}: leaf {i} has dtype {np.asarray(leaf).dtype}; x0 must be floating point "
+                            "(float16/32/64): convert with np.asarray(x0, float)")
+    flat, unravel = ravel_pytree(tree)
     if flat.size == 0:
         raise ValueError(f"{where} has no elements; there is nothing to optimise")
-    offsets = np.cumsum([0] + [s[2] for s in specs])
-    single = len(specs) == 1
-
-    def unravel(v):
-        """A flat vector (NumPy or traced) -> the pytree, leaves in their own shapes and dtypes."""
-        out = []
-        for (shape, dt, size, _), a, b in zip(specs, offsets[:-1], offsets[1:]):
-            piece = v if single else v[int(a):int(b)]
-            piece = dnp.reshape(piece, shape)
-            if dt != dtype:
-                piece = dnp.astype(piece, dt)
-            out.append(piece)
-        return tree_unflatten(treedef, out)
+    kinds = [(np.asarray(leaf).dtype, isinstance(leaf, np.ndarray)) for leaf in leaves]
 
     def unravel_numpy(v):
-        """The same, for a result: fresh NumPy arrays (NumPy scalars for scalar leaves given as scalars)."""
-        v = np.asarray(v)
-        out = []
-        for (shape, dt, size, is_array), a, b in zip(specs, offsets[:-1], offsets[1:]):
-            piece = np.array(v[int(a):int(b)].reshape(shape), dtype=dt)
-            out.append(piece if is_array else dt.type(piece[()]))
-        return tree_unflatten(treedef, out)
+        """The pytree from a flat NumPy vector, for a result: fresh arrays, scalars where x0 had scalars."""
+        out = [np.array(leaf, dtype=dt) for leaf, (dt, _) in zip(tree_flatten(unravel(np.asarray(v)))[0], kinds)]
+        return tree_unflatten(treedef, [a if is_array else a[()] for a, (_, is_array) in zip(out, kinds)])
 
     unravel.numpy = unravel_numpy
     return flat, unravel
@@ -89,7 +67,7 @@ def check_args(caller: str, args) -> None:
 
 def flat_x0(caller: str, x0):
     """``x0`` raveled into one float vector with its unravel, ``(flat, unravel)``; a non-finite entry is an error."""
-    flat, unravel = ravel_pytree(x0, f"{caller}: x0")
+    flat, unravel = ravel_x0(x0, f"{caller}: x0")
     if not np.all(np.isfinite(flat)):
         raise ValueError(f"{caller}: x0 contains NaN or infinite values")
     return flat, unravel
