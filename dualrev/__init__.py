@@ -7,6 +7,7 @@
 from dualrev import numpy  # noqa: F401  (registers the primitives)
 from dualrev.batching import vmap
 from dualrev.core import LeakedTracerError, defprim  # noqa: F401
+from dualrev.core import Tracer, concrete_test, concrete_value  # for code built on dualrev (dualrev.nn uses them)
 from dualrev.custom import checkpoint, custom_jvp, custom_vjp, stop_gradient
 from dualrev.compile import jit
 from dualrev.graph import make_graph
@@ -21,6 +22,7 @@ __all__ = [
     "stop_gradient", "custom_jvp", "custom_vjp", "checkpoint", "check_grads", "make_graph", "tree_util",
     "defprim", "LeakedTracerError", "jit",
 ]
+__all__ += ["Tracer", "concrete_test", "concrete_value"]
 
 from dualrev import optimize  # noqa: E402,F401  (after the API it is built on)
 from dualrev import nn  # noqa: E402,F401

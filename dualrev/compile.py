@@ -36,9 +36,10 @@ from dualrev.tree_util import PyTreeDef, tree_flatten, tree_unflatten
 __all__ = ["JitTrace", "JitTracer", "Jitted", "jit"]
 
 _DUALREV_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
-# Call-primitives whose implementation runs user functions: at the jit level they are traced through (the user's
-# function is recorded primitive by primitive), never replayed as one opaque call.
-_INLINE = frozenset({"custom_jvp_call", "custom_vjp_call", "checkpoint", "stop_gradient"})
+# Call primitives (Primitive.call: custom_jvp, custom_vjp, checkpoint) run user functions: at the jit level they are
+# traced through (the user's function is recorded primitive by primitive), never replayed as one opaque call;
+# stop_gradient, the identity there, is not recorded either.
+_INLINE = frozenset({"stop_gradient"})
 # Values smaller than this (in elements) are not freed with ``del``: a statement per line costs more than it saves.
 _FREE_MIN_SIZE = 256
 
@@ -235,7 +236,7 @@ class JitTrace(Trace):
         return Var(name, value)
 
     def process(self, prim, args, params):
-        if prim.name in _INLINE and getattr(prim.impl, "__module__", None) == "dualrev.custom":
+        if prim.call or (prim.name in _INLINE and getattr(prim.impl, "__module__", None) == "dualrev.custom"):
             return prim.impl(*args, **params)
         primals, inputs = [], []
         for a in args:

@@ -42,12 +42,12 @@ class Primitive:
 
     __slots__ = (
         "name", "impl", "jvp", "vjp", "batch", "vjp_reads", "nondiff", "multiple_results", "jvp_full", "vjp_fwd",
-        "doc", "supports_complex",
+        "doc", "supports_complex", "call",
         "__weakref__",
     )
 
     def __init__(self, name, impl, *, jvp=None, vjp=None, batch=None, vjp_reads=None, nondiff=False,
-                 multiple_results=False, jvp_full=None, vjp_fwd=None, doc="", supports_complex=False):
+                 multiple_results=False, jvp_full=None, vjp_fwd=None, doc="", supports_complex=False, call=False):
         self.name = name
         self.impl = impl
         self.jvp = jvp
@@ -65,6 +65,8 @@ class Primitive:
         # Whether the rules are right for complex values (JAX's conventions); a derivative trace refuses a complex
         # result of any other primitive rather than return a silently wrong number.
         self.supports_complex = supports_complex
+        # A call primitive (defcall): its params carry user functions, and dr.jit traces through its impl.
+        self.call = call
 
     def __call__(self, *args, **params):
         # This is `bind`, the one copy: the highest-level trace among the operands processes the call; with no
@@ -249,6 +251,16 @@ def defprim(impl: Callable, *, name: str | None = None, partials=None, jvp=None,
         numpy = (impl,)
     for f in numpy if isinstance(numpy, tuple) else (numpy,):
         NUMPY_TABLE[f] = prim
+    return prim
+
+
+def defcall(name: str, impl: Callable, **rules) -> Primitive:
+    """Register a call primitive: one call of user functions carried as params (custom_jvp, custom_vjp, checkpoint;
+    like JAX's custom_jvp_call and remat). Several results; rules in the engine's own form (``jvp_full``, ``vjp``,
+    ``vjp_fwd``, ``vjp_reads``, ``batch``), since each runs the user's functions with all operands at once."""
+    if name in PRIMITIVES:
+        raise ValueError(f"defcall: primitive name {name!r} is already defined")
+    PRIMITIVES[name] = prim = Primitive(name, impl, multiple_results=True, call=True, **rules)
     return prim
 
 

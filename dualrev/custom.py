@@ -1,6 +1,8 @@
 """User-defined derivatives and memory control: stop_gradient, custom_jvp, custom_vjp, checkpoint.
 
-Each builds a primitive call around user functions, so the engine treats it like any other primitive:
+Each builds one call of a registered call primitive (``core.defcall``: ``custom_jvp_call``, ``custom_vjp_call``,
+``checkpoint``) carrying the user functions as params, so the engine, make_graph and the registry's tests treat it
+like any other primitive:
 - ``custom_jvp`` gives a JVP; its VJP is the transpose of that JVP, obtained by reverse mode over the rule's
   tangent computation (which is linear in the tangents), so the rule is used in both modes and at every order.
 - ``custom_vjp`` gives a VJP; under forward mode its JVP is the transpose of the VJP, obtained the same way
@@ -18,7 +20,7 @@ from typing import Any, Callable
 import numpy as np
 
 from dualrev.batching import vmap
-from dualrev.core import Primitive, Tracer
+from dualrev.core import Primitive, Tracer, defcall
 from dualrev.transforms import _Recording, jvp_flat
 from dualrev.tree_util import tree_flatten, tree_map, tree_unflatten
 
@@ -148,8 +150,8 @@ def _custom_jvp_batch(args, batched, *, f, rule):
     return outs
 
 
-custom_jvp_call = Primitive("custom_jvp_call", _call_flat, jvp_full=_custom_jvp_full, vjp=_custom_jvp_vjp,
-                            vjp_reads=_reads_operands, batch=_custom_jvp_batch, multiple_results=True)
+custom_jvp_call = defcall("custom_jvp_call", _call_flat, jvp_full=_custom_jvp_full, vjp=_custom_jvp_vjp,
+                          vjp_reads=_reads_operands, batch=_custom_jvp_batch)
 
 
 class custom_jvp:
@@ -252,9 +254,9 @@ def _custom_vjp_batch(args, batched, *, f, fwd, bwd):
     return outs
 
 
-custom_vjp_call = Primitive("custom_vjp_call", _custom_vjp_impl, jvp_full=_custom_vjp_jvp_full,
-                            vjp_fwd=_custom_vjp_fwd, vjp=_custom_vjp_vjp, vjp_reads=_reads_nothing,
-                            batch=_custom_vjp_batch, multiple_results=True)
+custom_vjp_call = defcall("custom_vjp_call", _custom_vjp_impl, jvp_full=_custom_vjp_jvp_full,
+                          vjp_fwd=_custom_vjp_fwd, vjp=_custom_vjp_vjp, vjp_reads=_reads_nothing,
+                          batch=_custom_vjp_batch)
 
 
 class custom_vjp:
@@ -360,8 +362,8 @@ def _checkpoint_batch(args, batched, *, f):
     return outs
 
 
-checkpoint_call = Primitive("checkpoint", _call_flat, jvp_full=_checkpoint_jvp_full, vjp=_checkpoint_vjp,
-                            vjp_reads=_reads_operands, batch=_checkpoint_batch, multiple_results=True)
+checkpoint_call = defcall("checkpoint", _call_flat, jvp_full=_checkpoint_jvp_full, vjp=_checkpoint_vjp,
+                          vjp_reads=_reads_operands, batch=_checkpoint_batch)
 
 
 def checkpoint(fun: Callable) -> Callable:

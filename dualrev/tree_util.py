@@ -1,14 +1,18 @@
 """Pytrees: nested tuples, lists, dicts and None around array leaves.
 
-Flatten to a list of leaves plus a ``PyTreeDef``, map over leaves, rebuild. Imports nothing from dualrev.
+Flatten to a list of leaves plus a ``PyTreeDef``, map over leaves, rebuild; ravel a pytree into one vector.
+Imports nothing from dualrev (traced leaves are handled through their NumPy-like methods and NumPy's dispatch).
 """
 
 from __future__ import annotations
 
 from typing import Any, Callable
 
+import numpy as np
+
 __all__ = ["PyTreeDef", "tree_flatten", "tree_unflatten", "tree_map", "tree_leaves", "tree_structure",
            "register_pytree_node"]
+__all__ += ["ravel_pytree"]
 
 # Types registered as pytree nodes: type -> (flatten: node -> (children, aux), unflatten: (aux, children) -> node)
 _NODES: dict = {}
@@ -185,3 +189,42 @@ def tree_map(f: Callable, tree: Any, *rest: Any) -> Any:
             raise ValueError(f"tree_map: pytree structures differ: {treedef} vs {r_def}")
         others.append(r_leaves)
     return tree_unflatten(treedef, [f(*xs) for xs in zip(leaves, *others)])
+
+
+def ravel_pytree(tree: Any) -> tuple[Any, Callable]:
+    """Flatten a pytree of arrays into one 1-D vector, as JAX's ``jax.flatten_util.ravel_pytree``; returns
+    ``(flat, unravel)``.
+
+    The leaves (arrays, scalars, traced values) are raveled in ``tree_leaves`` order and promoted to their common
+    dtype; ``unravel`` maps a vector of the same size (a NumPy array or a traced value) back to the pytree, each
+    leaf in its own shape and dtype. A tree without leaves gives an empty float64 vector.
+
+    >>> flat, unravel = ravel_pytree({"w": np.ones((2, 2)), "b": np.zeros(2)})
+    >>> flat.shape, unravel(flat)["w"].shape
+    ((6,), (2, 2))
+    """
+    leaves, treedef = tree_flatten(tree)
+    # traced values keep their class (they have reshape/astype/dtype); everything else becomes an array
+    leaves = [leaf if hasattr(leaf, "reshape") and hasattr(leaf, "dtype") else np.asarray(leaf) for leaf in leaves]
+    specs = [(np.shape(leaf), np.dtype(leaf.dtype), int(np.prod(np.shape(leaf), dtype=np.int64))) for leaf in leaves]
+    dtype = np.result_type(*[dt for _, dt, _ in specs]) if specs else np.dtype(np.float64)
+    pieces = [leaf.reshape(-1) if dt == dtype else leaf.reshape(-1).astype(dtype) for leaf, (_, dt, _) in
+              zip(leaves, specs)]
+    flat = np.concatenate(pieces) if pieces else np.zeros(0, dtype)  # a copy: never a view of the caller's array
+    size = sum(n for _, _, n in specs)
+    offsets = np.cumsum([0] + [n for _, _, n in specs]).tolist()
+
+    def unravel(v):
+        """A vector of the raveled size (NumPy or traced) -> the pytree, leaves in their own shapes and dtypes."""
+        if not hasattr(v, "reshape"):
+            v = np.asarray(v)
+        if np.shape(v) != (size,):
+            raise ValueError(f"ravel_pytree's unravel: expected a vector of shape ({size},), got shape "
+                             f"{np.shape(v)}")
+        out = []
+        for (shape, dt, _), a, b in zip(specs, offsets[:-1], offsets[1:]):
+            piece = (v if len(specs) == 1 else v[a:b]).reshape(shape)  # one leaf: no slice to record
+            out.append(piece if dt == dtype else piece.astype(dt))
+        return tree_unflatten(treedef, out)
+
+    return flat, unravel

@@ -292,3 +292,29 @@ def test_custom_vjp_array_keywords_are_differentiated():
     np.testing.assert_array_equal(gw, x)
     with pytest.raises(TypeError, match="custom_vjp dot"):
         dot(x, v=w)
+
+
+def test_custom_rules_and_checkpoint_are_registered_call_primitives():
+    from dualrev.core import PRIMITIVES
+
+    @dr.custom_jvp
+    def f(x):
+        return dnp.sin(x) * 2.0
+
+    f.defjvp(lambda p, t: (f(*p), 2.0 * dnp.cos(p[0]) * t[0]))
+
+    @dr.custom_vjp
+    def g(x):
+        return dnp.exp(x)
+
+    g.defvjp(lambda x: (g(x), x), lambda x, ct: (ct * dnp.exp(x),))
+    h = dr.checkpoint(lambda x: dnp.tanh(x) * x)
+    for name, fun in (("custom_jvp_call", f), ("custom_vjp_call", g), ("checkpoint", h)):
+        prim = PRIMITIVES[name]
+        assert prim.call and prim.multiple_results
+        graph = dr.make_graph(fun)(np.ones(3))  # one primitive call, the user function a param
+        assert [eq.prim for eq in graph.equations] == [prim], name
+        assert f"= {name}" in str(graph)
+        jitted = dr.jit(dr.grad(lambda x, fun=fun: dnp.sum(fun(x))))  # jit traces through the call
+        np.testing.assert_allclose(jitted(np.ones(3)), dr.grad(lambda x, fun=fun: dnp.sum(fun(x)))(np.ones(3)))
+        assert f"# {name} " not in jitted.source(np.ones(3))  # no line of the generated code is the call itself

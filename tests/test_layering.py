@@ -40,3 +40,31 @@ def test_no_module_imports_a_higher_layer_and_none_imports_jax():
             if mod.startswith("dualrev."):
                 them = layer_of(mod.split(".")[1])
                 assert them <= me, f"{path.relative_to(ROOT)} imports {mod} from a higher layer"
+
+
+# dualrev.nn is built on the public API only (DESIGN.md): `import dualrev as dr`, dualrev.numpy, dualrev.tree_util
+# and its own modules; never dualrev.core or another engine module.
+NN_MAY_IMPORT = {"dualrev", "dualrev.numpy", "dualrev.tree_util"}
+
+
+def _imported_names(path):
+    """(module, name) for every ``from module import name``; (module, None) for every ``import module``."""
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module:
+            yield from ((node.module, a.name) for a in node.names)
+        elif isinstance(node, ast.Import):
+            yield from ((a.name, None) for a in node.names)
+
+
+def test_nn_uses_only_the_public_api():
+    import dualrev
+
+    public = set(dualrev.__all__) | {"numpy", "tree_util"}
+    for path in (ROOT / "nn").rglob("*.py"):
+        for mod, name in _imported_names(path):
+            if not mod.startswith("dualrev") or mod == "dualrev.nn" or mod.startswith("dualrev.nn."):
+                continue
+            where = path.relative_to(ROOT)
+            assert mod in NN_MAY_IMPORT, f"{where} imports {mod}: dualrev.nn uses only the public API"
+            if mod == "dualrev" and name is not None:
+                assert name in public, f"{where} imports dualrev.{name}: dualrev.nn uses only the public API"

@@ -115,9 +115,9 @@ def check_registry(prims: dict, specs: dict, names=None):
     for name in sorted(names):
         prim = prims[name]
         assert prim.nondiff == specs[name].nondiff, f"{name}: nondiff={prim.nondiff} but the spec says otherwise"
-        if not prim.nondiff:
-            assert prim.jvp is not None and prim.vjp is not None, f"{name}: differentiable but misses a rule " \
-                f"(jvp={prim.jvp}, vjp={prim.vjp})"
+        if not prim.nondiff:  # a JVP rule, or for a call primitive jvp_full (output and tangent together)
+            assert (prim.jvp or prim.jvp_full) is not None and prim.vjp is not None, f"{name}: differentiable but " \
+                f"misses a rule (jvp={prim.jvp}, vjp={prim.vjp})"
 
 
 def _primitives_registered_by_import():

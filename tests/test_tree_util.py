@@ -50,3 +50,62 @@ def test_registered_nodes_flatten_rebuild_and_go_through_transforms():
     np.testing.assert_array_equal(out, np.arange(3.0)[:, None] * np.ones((3, 2)))
     with pytest.raises(ValueError, match="already"):
         tree_util.register_pytree_node(_Params, None, None)
+
+
+# -- ravel_pytree (JAX's jax.flatten_util.ravel_pytree is the oracle) --
+
+
+def _mixed_tree():
+    return {"w": np.arange(6, dtype=np.float32).reshape(2, 3), "b": [np.array([0.5, -1.0]), 3.0],
+            "n": np.int64(7), "s": Point(np.float32(2.0), np.ones((1, 0, 2)))}
+
+
+def test_ravel_pytree_matches_jax():
+    import jax
+    import jax.flatten_util
+
+    tree = _mixed_tree()
+    flat, unravel = tree_util.ravel_pytree(tree)
+    jflat, junravel = jax.flatten_util.ravel_pytree(jax.tree_util.tree_map(np.asarray, tree))
+    assert flat.dtype == jflat.dtype == np.float64
+    np.testing.assert_array_equal(flat, np.asarray(jflat))
+    back, jback = tree_leaves(unravel(flat + 1)), jax.tree_util.tree_leaves(junravel(jflat + 1))
+    assert [(b.shape, b.dtype) for b in back] == [(b.shape, b.dtype) for b in jback]
+    for b, jb in zip(back, jback):
+        np.testing.assert_array_equal(b, np.asarray(jb))
+    assert tree_structure(unravel(flat)) == tree_structure(tree)
+    assert dr.tree_util.ravel_pytree is tree_util.ravel_pytree
+
+
+def test_ravel_pytree_edge_cases():
+    flat, unravel = tree_util.ravel_pytree(())
+    assert flat.shape == (0,) and unravel(flat) == ()
+    x = np.ones(3, np.float32)
+    flat, unravel = tree_util.ravel_pytree(x)
+    assert flat.dtype == np.float32 and flat is not x and not np.shares_memory(flat, x)  # a copy
+    np.testing.assert_array_equal(unravel([1.0, 2.0, 3.0]), [1.0, 2.0, 3.0])  # lists are accepted
+    with pytest.raises(ValueError, match=r"unravel: expected a vector of shape \(3,\), got shape \(4,\)"):
+        unravel(np.ones(4))
+
+
+def test_ravel_pytree_is_differentiable_and_batches():
+    import jax
+    import jax.flatten_util
+    import jax.numpy as jnp
+
+    def loss(tree, ravel, np_):
+        flat, unravel = ravel(tree)
+        back = unravel(np_.sin(flat))
+        return np_.sum(flat**2) + np_.sum(back["w"] * back["b"][0][0])
+
+    tree = {"w": np.linspace(0.1, 1.0, 6).reshape(2, 3), "b": [np.array([0.5, -1.0])]}
+    g = dr.grad(lambda t: loss(t, tree_util.ravel_pytree, dnp))(tree)
+    jg = jax.grad(lambda t: loss(t, jax.flatten_util.ravel_pytree, jnp))(tree)
+    for a, b in zip(tree_leaves(g), jax.tree_util.tree_leaves(jg)):
+        np.testing.assert_allclose(a, np.asarray(b), rtol=1e-12)
+
+    flat, unravel = tree_util.ravel_pytree(tree)
+    vs = np.stack([flat, 2 * flat])
+    batched = dr.vmap(lambda v: dnp.sum(unravel(v)["w"], axis=0))(vs)
+    np.testing.assert_allclose(batched, [unravel(v)["w"].sum(0) for v in vs])
+    np.testing.assert_allclose(dr.jit(lambda v: unravel(v)["b"][0] * 2)(flat), 2 * tree["b"][0])

@@ -6,7 +6,6 @@ from __future__ import annotations
 import numpy as np
 
 import dualrev as dr
-from dualrev.core import concrete_value
 
 
 def constant(x) -> tuple:
@@ -23,7 +22,7 @@ def constant(x) -> tuple:
     """
     if type(x) is np.ndarray:
         return x, x
-    v = concrete_value(x)
+    v = dr.concrete_value(x)
     if type(v) is not np.ndarray:
         v = np.asarray(v)
     # A batch level keeps its batch axis in the concrete value but hides it from ``shape``: more axes means vmap.

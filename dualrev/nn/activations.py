@@ -20,7 +20,6 @@ import numpy as np
 
 import dualrev as dr
 import dualrev.numpy as dnp
-from dualrev.core import Tracer, concrete_test
 from dualrev.nn._util import reduced_shape as _reduced_shape
 from dualrev.nn._util import shape as _shape
 
@@ -60,7 +59,7 @@ def relu(x):
         return np.maximum(x, 0)
     c = dr.stop_gradient(x)  # a plain array, or a traced value under vmap or dr.jit
     # one fast reduction over every example: true for -inf and for nan (a guard under dr.jit)
-    if concrete_test(lambda v: np.size(v) and not np.min(v) > -np.inf, x):
+    if dr.concrete_test(lambda v: np.size(v) and not np.min(v) > -np.inf, x):
         return dnp.where(c <= 0, 0.0, x)  # relu(nan) is nan, as in JAX
     return x * (c > 0)
 
@@ -99,14 +98,14 @@ def _sigmoid_jvp(primals, tangents):
 def _shift(x, axis):
     """The maximum of ``x`` along ``axis`` (kept), as a constant; 0 where it is not finite."""
     c = dr.stop_gradient(x)
-    if not isinstance(c, Tracer):  # a plain array: NumPy directly
+    if not isinstance(c, dr.Tracer):  # a plain array: NumPy directly
         c = np.asarray(c)
         m = c.max(axis=axis, keepdims=True)
         if not np.isfinite(m).all():
             m = np.where(np.isfinite(m), m, 0).astype(m.dtype)
         return m
     m = dnp.max(c, axis=axis, keepdims=True)  # under vmap: one maximum per example; under dr.jit: traced
-    if not concrete_test(lambda v: np.isfinite(v).all(), m):  # some example's maximum is not finite
+    if not dr.concrete_test(lambda v: np.isfinite(v).all(), m):  # some example's maximum is not finite
         m = dnp.where(dnp.isfinite(m), m, dnp.zeros_like(m))
     return m
 

@@ -14,8 +14,8 @@ import numpy as np
 
 import dualrev as dr
 import dualrev.numpy as dnp
-from dualrev.core import Tracer, dtype_of
 from dualrev.nn._util import constant as _constant
+from dualrev.nn._util import dtype as _dtype_of
 from dualrev.nn._util import float_dtype as _dtype
 from dualrev.nn._util import shape as _shape
 from dualrev.nn.activations import _shift, softplus
@@ -42,11 +42,11 @@ def one_hot(labels, num_classes: int, dtype=np.float64, axis: int = -1):
     array([[0., 0., 1.],
            [1., 0., 0.]])
     """
-    c = dr.stop_gradient(labels) if isinstance(labels, Tracer) else np.asarray(labels)
-    kind = dtype_of(c)
+    c = dr.stop_gradient(labels) if isinstance(labels, dr.Tracer) else np.asarray(labels)
+    kind = _dtype_of(c)
     if kind.kind not in "iu":
         raise TypeError(f"dualrev.nn.one_hot: labels must be integers, got dtype {kind}")
-    if not isinstance(c, Tracer):  # plain labels; under vmap or dr.jit a traced value
+    if not isinstance(c, dr.Tracer):  # plain labels; under vmap or dr.jit a traced value
         out = (c[..., None] == np.arange(num_classes)).astype(dtype)
         return out if axis in (-1, out.ndim - 1) else np.moveaxis(out, -1, axis)
     out = dnp.astype(dnp.expand_dims(c, -1) == np.arange(num_classes), dtype)

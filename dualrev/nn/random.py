@@ -25,7 +25,6 @@ import numpy as np
 
 import dualrev as dr
 import dualrev.numpy as dnp
-from dualrev.core import Tracer, concrete_value
 from dualrev.tree_util import register_pytree_node
 
 __all__ = ["PRNGKey", "bernoulli", "fold_in", "generator", "normal", "permutation", "split", "stack", "uniform"]
@@ -88,7 +87,7 @@ class PRNGKey:
     # -- a key array (from ``stack``): one key per leading index --
 
     def _batch(self) -> int | None:
-        return None if isinstance(self.data, Tracer) or np.ndim(self.data) == 1 else np.shape(self.data)[0]
+        return None if isinstance(self.data, dr.Tracer) or np.ndim(self.data) == 1 else np.shape(self.data)[0]
 
     def __len__(self):
         n = self._batch()
@@ -105,15 +104,15 @@ class PRNGKey:
         return (self[i] for i in range(len(self)))
 
     def __eq__(self, other):
-        if not isinstance(other, PRNGKey) or isinstance(self.data, Tracer) or isinstance(other.data, Tracer):
+        if not isinstance(other, PRNGKey) or isinstance(self.data, dr.Tracer) or isinstance(other.data, dr.Tracer):
             return NotImplemented if not isinstance(other, PRNGKey) else False
         return np.shape(self.data) == np.shape(other.data) and bool(np.all(self.data == other.data))
 
     def __hash__(self):
-        return hash(np.asarray(self.data).tobytes()) if not isinstance(self.data, Tracer) else id(self)
+        return hash(np.asarray(self.data).tobytes()) if not isinstance(self.data, dr.Tracer) else id(self)
 
     def __repr__(self):
-        if isinstance(self.data, Tracer) or self._batch() is not None:
+        if isinstance(self.data, dr.Tracer) or self._batch() is not None:
             return f"PRNGKey(data={self.data!r})"
         seq = self.seed_sequence()
         path = "" if not seq.spawn_key else f", path={tuple(seq.spawn_key)}"
@@ -130,7 +129,7 @@ def _check(key):
 
 
 def _concrete_data(key, where: str):
-    if isinstance(key.data, Tracer):
+    if isinstance(key.data, dr.Tracer):
         raise TypeError(f"dualrev.nn.random.{where}: under vmap each example has its own key, so there is no single "
                         "generator; draw with uniform, normal, bernoulli or permutation, which draw per example")
     if np.ndim(key.data) != 1:
@@ -140,7 +139,7 @@ def _concrete_data(key, where: str):
 
 def _append(key: PRNGKey, entry) -> PRNGKey:
     """The key whose path is ``key``'s followed by ``entry`` (an int, or under vmap a batched int)."""
-    if not isinstance(key.data, Tracer) and not isinstance(entry, Tracer):
+    if not isinstance(key.data, dr.Tracer) and not isinstance(entry, dr.Tracer):
         return PRNGKey._from_data(np.append(key.data, np.uint64(entry)))
     tail = dnp.reshape(dnp.astype(entry, np.uint64), (1,))
     return PRNGKey._from_data(dnp.concatenate([dnp.astype(key.data, np.uint64), tail]))
@@ -170,8 +169,8 @@ def fold_in(key: PRNGKey, data) -> PRNGKey:
     """A new key that depends on ``key`` and a non-negative int ``data`` (a step number, or under vmap a batched
     example index)."""
     _check(key)
-    if isinstance(data, Tracer):
-        if np.asarray(concrete_value(data)).dtype.kind not in "iu" or np.any(concrete_value(data) < 0):
+    if isinstance(data, dr.Tracer):
+        if np.asarray(dr.concrete_value(data)).dtype.kind not in "iu" or np.any(dr.concrete_value(data) < 0):
             raise ValueError("fold_in: data must be a non-negative int (an integer array under vmap)")
         return _append(key, data + _FOLD)
     if int(data) < 0:
@@ -200,7 +199,7 @@ def _draw_impl(data, *, kind, shape, p=None):
 
 def _draw_batch(args, batched, **params):
     (data,) = args  # the only operand, so it is the batched one: draw example by example
-    return np.stack([_draw_impl(d, **params) for d in concrete_value(data)])
+    return np.stack([_draw_impl(d, **params) for d in dr.concrete_value(data)])
 
 
 random_draw = dr.defprim(_draw_impl, name="random_draw", nondiff=True, batch=_draw_batch,
@@ -209,7 +208,7 @@ random_draw = dr.defprim(_draw_impl, name="random_draw", nondiff=True, batch=_dr
 
 def _draw(key, kind, shape, p=None):
     key = _check(key)
-    if isinstance(key.data, Tracer):
+    if isinstance(key.data, dr.Tracer):
         return random_draw(key.data, kind=kind, shape=shape, p=p)
     if np.ndim(key.data) != 1:
         raise TypeError(f"dualrev.nn.random: got a key array of {len(key)} keys; index it or vmap over it")
@@ -217,7 +216,7 @@ def _draw(key, kind, shape, p=None):
 
 
 def _astype(x, dtype):
-    return dnp.astype(x, dtype) if isinstance(x, Tracer) else x.astype(dtype)
+    return dnp.astype(x, dtype) if isinstance(x, dr.Tracer) else x.astype(dtype)
 
 
 def uniform(key: PRNGKey, shape=(), dtype=np.float64, minval=0.0, maxval=1.0) -> np.ndarray:

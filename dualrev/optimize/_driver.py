@@ -1,5 +1,6 @@
 """What every minimiser shares: the checks at x0, the iteration report and callback, divergence checks, the
-line-search loop (newton, newton-cg, bfgs, l-bfgs, gd) and the construction of the result."""
+line-search loop (newton, newton-cg, bfgs, l-bfgs, gd) and the construction of the result; the same for
+least_squares (``LeastSquaresRun`` and ``least_squares_loop``, whose methods lm and gn supply only their step)."""
 
 from __future__ import annotations
 
@@ -8,10 +9,16 @@ import numpy as np
 from dualrev.optimize._result import (
     CALLBACK,
     DIVERGED,
+    GTOL,
     LINE_SEARCH,
+    LSQ_CALLBACK,
+    LSQ_LINE_SEARCH,
+    LSQ_MESSAGES,
+    MAX_NFEV,
     MAXITER,
     MESSAGES,
     SUCCESS,
+    XTOL,
     OptimizeResult,
     Reporter,
     inf_norm,
@@ -132,3 +139,90 @@ def line_search_loop(run, obj, direction, c1, c2, update=None, first_alpha=None)
             status, message = stopped_by_callback()
             break
     return x, f, g, k, status, message
+
+
+class LeastSquaresRun:
+    """One least-squares solve on a residual model (``problem.Residuals`` or dualrev.parallel's sharded residuals):
+    the stopping rules (|J'r|_inf <= gtol, the evaluation limit, |h| <= xtol (xtol + |x|); ftol is the methods'),
+    the report and the callback, and the result in scipy.optimize.least_squares' form."""
+
+    def __init__(self, model, method, gtol, xtol, max_nfev, callback, disp):
+        self.model, self.method = model, method
+        self.gtol, self.xtol, self.max_nfev = gtol, xtol, max_nfev
+        self.callback, self.disp = callback, disp
+
+    def start(self):
+        """The cost and the normal equations at x0: ``(x0, cost, J'J, J'r)``; prints the report's first rows."""
+        model = self.model
+        x = model.x0.copy()
+        cost = model.cost(x)
+        A, g = model.normal_equations(x)
+        if self.disp:
+            print(f"dualrev.optimize.least_squares(method={self.method!r}), {x.size} variables, {model.describe}")
+            print(f"{'iter':>6} {'cost':>16} {'|grad|':>11} {'step':>11} {'nfev':>6} {'njev':>6}")
+            self._row(0, cost, g, "")
+        return x, cost, A, g
+
+    def _row(self, k, cost, g, step_text):
+        counts = self.model.counts
+        print(f"{k:6d} {cost:16.8e} {inf_norm(g):11.3e} {step_text:>11} {counts['nfev']:6d} {counts['njev']:6d}")
+
+    def stop_reason(self, g):
+        """The status if the run ends before the next step (gtol, or the evaluation limit), else None."""
+        if inf_norm(g) <= self.gtol:
+            return GTOL
+        if self.model.counts["nfev"] >= self.max_nfev:
+            return MAX_NFEV
+        return None
+
+    def small_step(self, x, h) -> bool:
+        """The xtol test on a proposed step h."""
+        return float(np.linalg.norm(h)) <= self.xtol * (self.xtol + float(np.linalg.norm(x)))
+
+    def step_done(self, k, x, cost, g, step):
+        """Report iteration ``k`` and call the callback; returns True if the callback asked to stop."""
+        if self.disp:
+            self._row(k, cost, g, f"{step:11.3e}")
+        if self.callback is not None:
+            try:
+                self.callback(OptimizeResult(x=self.model.unravel.numpy(x), cost=cost, nit=k, grad=g,
+                                             **self.model.fields(copy=True)))
+            except StopIteration:
+                return True
+        return False
+
+    def result(self, x, cost, g, nit, status, message=None):
+        message = message or LSQ_MESSAGES[status]
+        if self.disp:
+            print(message)
+        counts = self.model.counts
+        return OptimizeResult(x=self.model.unravel.numpy(x), cost=cost, grad=g, optimality=inf_norm(g),
+                              active_mask=np.zeros(x.size, dtype=int), nfev=counts["nfev"], njev=counts["njev"],
+                              nit=nit, status=status, message=message, success=status > 0, method=self.method,
+                              **self.model.fields())
+
+
+def least_squares_loop(run, x, cost, g, direction, advance):
+    """The loop shared by the least-squares methods, from x with its cost and gradient J'r. Each iteration asks
+    ``direction(g)`` for a step h (stopping if it is below xtol), then ``advance(k, x, cost, g, h)`` for the next
+    ``(x, cost, g, step length, status, message)``: status None to go on, FTOL to stop after reporting this
+    iteration, LSQ_LINE_SEARCH to stop at once (no step was taken).
+
+    Returns ``(x, cost, g, iterations, status, message)``.
+    """
+    k, status, message = 0, None, None
+    while status is None:
+        status = run.stop_reason(g)
+        if status is not None:
+            break
+        h = direction(g)
+        if run.small_step(x, h):
+            status = XTOL
+            break
+        x, cost, g, step, status, message = advance(k, x, cost, g, h)
+        if status == LSQ_LINE_SEARCH:
+            break
+        k += 1
+        if run.step_done(k, x, cost, g, step):
+            status = LSQ_CALLBACK
+    return x, cost, g, k, status, message

@@ -22,7 +22,7 @@ import numpy as np
 import dualrev as dr
 import dualrev.numpy as dnp
 from dualrev.core import Primitive, Tracer
-from dualrev.optimize._problem import ravel_pytree
+from dualrev.optimize._problem import ravel_x0
 from dualrev.optimize._result import OptimizeResult
 from dualrev.tree_util import tree_flatten, tree_unflatten
 
@@ -184,7 +184,7 @@ implicit_solution = Primitive("implicit_solution", _impl, jvp_full=_jvp_full, vj
 
 
 def _template(leaf):
-    """A plain stand-in with a traced leaf's shape and dtype (for ravel_pytree's structure)."""
+    """A plain stand-in with a traced leaf's shape and dtype (for ravel_x0's structure)."""
     return np.zeros(leaf.shape, leaf.dtype) if isinstance(leaf, Tracer) else leaf
 
 
@@ -224,12 +224,12 @@ def solve_implicitly(caller, what, x0, args, residual, solve, value=None):
     x0_traced = [isinstance(leaf, Tracer) for leaf in x0_leaves]
     if not traced and not any(x0_traced):
         return solve(x0, args)
-    template, unravel = ravel_pytree(tree_unflatten(x0_tree, [_template(v) for v in x0_leaves]), f"{caller}: x0")
+    template, unravel = ravel_x0(tree_unflatten(x0_tree, [_template(v) for v in x0_leaves]), f"{caller}: x0")
     dtype = template.dtype
     if any(x0_traced):
         x0_flat = dnp.concatenate([dnp.reshape(dnp.astype(v, dtype), (-1,)) for v in x0_leaves])
     else:
-        x0_flat = ravel_pytree(x0, f"{caller}: x0")[0]
+        x0_flat = ravel_x0(x0, f"{caller}: x0")[0]
     problem = _Solve(caller, what, residual, solve, unravel, dtype, leaves, tree, traced)
     x_flat = implicit_solution(x0_flat, *[leaves[i] for i in traced], problem=problem)
     res = _summary([run[0] for run in problem.runs])

@@ -16,6 +16,17 @@ MESSAGES = {
     CALLBACK: "`callback` raised `StopIteration`.",
 }
 
+# Status codes of least_squares, as in scipy.optimize.least_squares (and -3: the Gauss-Newton line search failed).
+GTOL, FTOL, XTOL, MAX_NFEV, LSQ_CALLBACK, LSQ_LINE_SEARCH = 1, 2, 3, 0, -2, -3
+
+LSQ_MESSAGES = {
+    GTOL: "`gtol` termination condition is satisfied.",
+    FTOL: "`ftol` termination condition is satisfied.",
+    XTOL: "`xtol` termination condition is satisfied.",
+    MAX_NFEV: "The maximum number of function evaluations is exceeded.",
+    LSQ_CALLBACK: "`callback` raised `StopIteration`.",
+}
+
 
 class OptimizeResult(dict):
     """The result of ``minimize`` or ``least_squares``: a dict whose keys are also attributes.

@@ -8,7 +8,7 @@ import numpy as np
 
 import dualrev as dr
 import dualrev.numpy as dnp
-from dualrev.optimize._problem import ravel_pytree
+from dualrev.optimize._problem import ravel_x0
 
 __all__ = ["ScipyCallables", "scipy_callables", "scipy_constraint"]
 
@@ -31,7 +31,7 @@ class ScipyCallables:
             self.unravel = lambda v: v
             unravel_traced = None
         else:
-            flat, unravel = ravel_pytree(x0, "scipy_callables: x0")
+            flat, unravel = ravel_x0(x0, "scipy_callables: x0")
             self.x0 = flat.astype(np.float64)
             self.unravel = unravel.numpy
             unravel_traced = unravel

@@ -26,7 +26,7 @@ import dualrev as dr
 import dualrev.numpy as dnp
 from dualrev.core import Tracer
 from dualrev.optimize._implicit import solve_implicitly
-from dualrev.optimize._problem import _ARITH_ERRORS, ravel_pytree
+from dualrev.optimize._problem import _ARITH_ERRORS, ravel_x0
 from dualrev.optimize._result import OptimizeResult
 from dualrev.optimize.least_squares import least_squares
 from dualrev.tree_util import tree_flatten
@@ -64,7 +64,7 @@ class _System:
 
     def __init__(self, caller, fun, x0, args, jac, square):
         self.caller, self.fun, self.args, self.name = caller, fun, args, _name(fun)
-        self.x0, self.unravel = ravel_pytree(x0, f"{caller}: x0")
+        self.x0, self.unravel = ravel_x0(x0, f"{caller}: x0")
         self.n, self.dtype = self.x0.size, self.x0.dtype
         self.nfev = self.njev = 0
         if not np.all(np.isfinite(self.x0)):
@@ -246,7 +246,7 @@ def _lm(system, fun, x0, args, jac, callback, xtol=1.49012e-08, ftol=1.49012e-08
     fit = least_squares(lambda x, *a: _flat(fun(x, *a)), x0, method="lm", args=args, jac=jac,
                         ftol=ftol, xtol=xtol, gtol=gtol, max_nfev=maxiter, callback=callback)
     success, status, message = bool(fit.success), fit.status, fit.message
-    x = ravel_pytree(fit.x)[0]
+    x = ravel_x0(fit.x)[0]
     step = -np.linalg.lstsq(fit.jac, fit.fun, rcond=None)[0]
     newton = float(np.linalg.norm(step))
     if success and (newton > np.sqrt(xtol) * (float(np.linalg.norm(x)) + np.sqrt(xtol))

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from dualrev.optimize._problem import Counts, Objective, ravel_pytree
+from dualrev.optimize._problem import Counts, Objective, ravel_x0
 from dualrev.parallel import _worker
 from dualrev.parallel._data import check_layout, shard_sources
 from dualrev.parallel._engines import DaskEngine, ExecutorEngine, SerialEngine, ShardsLostError
@@ -41,7 +41,7 @@ def _make_engine(engine, timeout, retries):
 
 
 def _signature(params):
-    """(structure, ((shape, dtype) per leaf)) of a parameter pytree that ravel_pytree accepted."""
+    """(structure, ((shape, dtype) per leaf)) of a parameter pytree that ravel_x0 accepted."""
     leaves, treedef = tree_flatten(params)
     return str(treedef), tuple((np.shape(leaf), np.result_type(leaf).str) for leaf in leaves)
 
@@ -110,7 +110,7 @@ class _Sharded:
     # -- the parameter layout: fixed by the first call, checked on every call --
 
     def _flatten(self, params, where="params"):
-        flat, unravel = ravel_pytree(params, f"{self._kind}: {where}")
+        flat, unravel = ravel_x0(params, f"{self._kind}: {where}")
         signature = _signature(params)
         if self._signature is None:
             self._bind(flat, unravel, signature)
@@ -229,7 +229,7 @@ class ShardedObjective(_Sharded):
         return tree_unflatten(treedef, rows)
 
     def _flatten_like(self, v, where):
-        flat, _ = ravel_pytree(v, f"{self._kind}: {where}")
+        flat, _ = ravel_x0(v, f"{self._kind}: {where}")
         signature = _signature(v)
         if signature[0] != self._signature[0] or [s for s, _ in signature[1]] != [s for s, _ in self._signature[1]]:
             raise ValueError(f"{self._kind}: {where} must have the structure of params ({self._signature[0]}, leaves "
