@@ -278,6 +278,11 @@ COMPOSITES = {  # name -> (program on (z, w), with m = np or jnp)
     "at updates": lambda m, z, w: m.sum(m.abs(z.at[1].set(w[0] * 2).at[np.array([0, 0])].add(w[:2]).at[2].multiply(w[1]))),
     "complex construction": lambda m, z, w: m.sum(m.abs(m.real(z) + 1j * m.imag(w))),
     "square reciprocal": lambda m, z, w: m.sum(m.abs(m.square(z) + m.reciprocal(w))),
+    "cov corrcoef": lambda m, z, w: m.sum(m.abs(m.cov(m.stack([z, w * z])))) + m.sum(m.abs(m.corrcoef(
+        m.stack([z, w])))),
+    "nanvar nanstd": lambda m, z, w: m.nanvar(z) + m.nanstd(w, ddof=1),
+    "float_power": lambda m, z, w: m.sum(m.abs(m.float_power(z, 2) + m.float_power(2.0, w))),
+    "sort diff cross": lambda m, z, w: m.sum(m.abs(m.diff(m.sort(z * w)))) + m.sum(m.abs(m.cross(z, w))),
 }
 
 
@@ -289,6 +294,11 @@ def test_numpy_composites_of_complex_values_match_jax(case):
     want = jax.grad(lambda z, w: program(jnp, z, w), (0, 1))(z, w)
     for g, w_ in zip(got, want):
         np.testing.assert_allclose(g, w_, rtol=1e-12)
+
+
+def test_fabs_refuses_complex_values_as_numpy_does():
+    with pytest.raises(TypeError, match="fabs.*complex.*use dnp.abs"):
+        dr.grad(lambda z: dnp.sum(dnp.fabs(z)))(np.array([1j]))
 
 
 def test_in_place_writes_of_complex_values():
