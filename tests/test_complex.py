@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 import dualrev as dr
 import dualrev.numpy as dnp
-from dualrev.core import PRIMITIVES, Tracer
+from dualrev.core import PRIMITIVES, Primitive, Tracer
 from oracle import floats
 from test_primitives import SPECS, Directions, derivatives, restrict
 
@@ -315,3 +315,21 @@ def test_in_place_writes_of_complex_values():
     z, w = np.array([1 + 2j, 3 - 1j, -0.5 + 0.25j]), np.array([0.3 - 1j, 2 + 0.5j, 1j])
     for g, w_ in zip(dr.grad(f, (0, 1))(z, w), jax.grad(f_jax, (0, 1))(z, w)):
         np.testing.assert_allclose(g, w_, rtol=1e-12)
+
+
+# -- check_grads --
+
+
+def test_check_grads_takes_complex_values_and_catches_a_wrong_complex_rule():
+    z = np.array([0.5 + 0.25j, -1 + 1j])
+    dr.check_grads(lambda z: dnp.sin(z) * dnp.conj(z) + dnp.abs(z) * z, (z,), order=2)
+    dr.check_grads(lambda x: dnp.abs(dnp.exp(1j * x) + x), (np.array([0.3, 1.2]),), order=2)
+    dr.check_grads(lambda z: dnp.real(z) * dnp.imag(z), (z.astype(np.complex64),), order=1)
+
+    # the conjugate with its tangent taken as dz: right for real values, wrong for complex ones
+    conj_forgotten = Primitive("conj_forgotten", np.conjugate, jvp=lambda ts, ans, xs, params: ts[0],
+                               vjp=lambda ct, ans, xs, params, argnums: [ct], supports_complex=True)
+    dr.check_grads(conj_forgotten, (np.array([0.5, 2.0]),))
+    for mode in ("fwd", "rev"):
+        with pytest.raises(AssertionError, match="JVP" if mode == "fwd" else "VJP"):
+            dr.check_grads(conj_forgotten, (z,), modes=(mode,))
