@@ -333,3 +333,11 @@ def test_check_grads_takes_complex_values_and_catches_a_wrong_complex_rule():
     for mode in ("fwd", "rev"):
         with pytest.raises(AssertionError, match="JVP" if mode == "fwd" else "VJP"):
             dr.check_grads(conj_forgotten, (z,), modes=(mode,))
+
+
+def test_sparse_hessians_through_complex_intermediates():
+    # |z| of a complex z is curved (|x| of a real x is piecewise linear): the sparsity pattern must say so
+    x = np.array([0.7, -0.3, 0.2])
+    for f in [lambda x: dnp.sum(dnp.abs(x + 1j)), lambda x: dnp.sum(dnp.abs(dnp.exp(1j * x) * x[::-1])),
+              lambda x: dnp.sum(dnp.real(x * (1 + 2j)) ** 2 + dnp.imag(dnp.conj(x * 1j) * x))]:
+        np.testing.assert_allclose(dr.sparse.hessian(f)(x).toarray(), dr.hessian(f)(x), rtol=1e-12, atol=1e-14)
