@@ -341,3 +341,38 @@ def test_sparse_hessians_through_complex_intermediates():
     for f in [lambda x: dnp.sum(dnp.abs(x + 1j)), lambda x: dnp.sum(dnp.abs(dnp.exp(1j * x) * x[::-1])),
               lambda x: dnp.sum(dnp.real(x * (1 + 2j)) ** 2 + dnp.imag(dnp.conj(x * 1j) * x))]:
         np.testing.assert_allclose(dr.sparse.hessian(f)(x).toarray(), dr.hessian(f)(x), rtol=1e-12, atol=1e-14)
+
+
+# -- custom rules --
+
+
+def test_checkpoint_and_custom_jvp_carry_complex_values_as_in_jax():
+    z = np.array([0.5 + 0.25j, -1 + 1j])
+
+    def inner(m):
+        return lambda z: m.sin(z) * m.conj(z)
+
+    f_dr, f_jax = dr.checkpoint(inner(dnp)), jax.checkpoint(inner(jnp))
+    np.testing.assert_allclose(dr.grad(lambda z: dnp.sum(dnp.abs(f_dr(z))))(z),
+                               jax.grad(lambda z: jnp.sum(jnp.abs(f_jax(z))))(z), rtol=1e-12)
+
+    def with_rule(custom_jvp, m):
+        @custom_jvp
+        def g(z):
+            return m.exp(z)
+
+        g.defjvp(lambda primals, tangents: (m.exp(primals[0]), m.exp(primals[0]) * tangents[0]))
+        return g
+
+    g_dr, g_jax = with_rule(dr.custom_jvp, dnp), with_rule(jax.custom_jvp, jnp)
+    for transform in (lambda t, g, m: t.grad(lambda z: m.sum(m.abs(g(z * 1j))))(z),
+                      lambda t, g, m: t.jvp(g, (z,), (z,))[1],
+                      lambda t, g, m: t.vjp(g, z)[1](z)[0]):
+        np.testing.assert_allclose(transform(dr, g_dr, dnp), transform(jax, g_jax, jnp), rtol=1e-12)
+    with pytest.raises(TypeError, match="custom_vjp_call does not support complex values"):  # not yet
+        @dr.custom_vjp
+        def h(z):
+            return z * 2.0
+
+        h.defvjp(lambda z: (z * 2.0, None), lambda res, ct: (ct * 2.0,))
+        dr.grad(lambda z: dnp.abs(h(z)))(1j)
