@@ -150,8 +150,10 @@ def _custom_jvp_batch(args, batched, *, f, rule):
     return outs
 
 
+# Complex values as in JAX: the user's JVP rule (a complex tangent of a real output is still refused by the engine),
+# and its transpose as the VJP.
 custom_jvp_call = defcall("custom_jvp_call", _call_flat, jvp_full=_custom_jvp_full, vjp=_custom_jvp_vjp,
-                          vjp_reads=_reads_operands, batch=_custom_jvp_batch)
+                          vjp_reads=_reads_operands, batch=_custom_jvp_batch, supports_complex=True)
 
 
 class custom_jvp:
@@ -362,8 +364,9 @@ def _checkpoint_batch(args, batched, *, f):
     return outs
 
 
+# Its rules run the primitives inside, each of which supports complex values or refuses them itself.
 checkpoint_call = defcall("checkpoint", _call_flat, jvp_full=_checkpoint_jvp_full, vjp=_checkpoint_vjp,
-                          vjp_reads=_reads_operands, batch=_checkpoint_batch)
+                          vjp_reads=_reads_operands, batch=_checkpoint_batch, supports_complex=True)
 
 
 def checkpoint(fun: Callable) -> Callable:

@@ -21,7 +21,9 @@ import numpy as np
 from dualrev.core import Tracer, concrete_test, dtype_of, defprim, implements, primal_value
 from dualrev.numpy._batch import batch_size, bring_batch, example_ndim, shift_axis
 from dualrev.numpy.shape import astype, broadcast_to, concatenate, getitem, ravel, reshape, stack, transpose
-from dualrev.numpy.ufuncs import _no_batched_shape, equal, isnan, logical_not, maximum, minimum, sqrt, where
+from dualrev.numpy.ufuncs import (
+    _no_batched_shape, equal, imag, isnan, logical_not, maximum, minimum, real, sqrt, where,
+)
 
 __all__ = [
     "all", "amax", "amin", "any", "argmax", "argmin", "argsort", "average", "count_nonzero", "cumprod", "cumsum",
@@ -137,7 +139,8 @@ def _sum_vjp(ct, ans, x, *, axis, keepdims):
     return broadcast_to(_keep(ct, np.shape(x), axis, keepdims), np.shape(x))
 
 
-_sum = defprim(lambda x, *, axis, keepdims: np.sum(x, axis=axis, keepdims=keepdims), name="sum", vjp_reads=((),),
+_sum = defprim(lambda x, *, axis, keepdims: np.sum(x, axis=axis, keepdims=keepdims), name="sum",
+               supports_complex=True, vjp_reads=((),),
                jvp=(lambda dx, ans, x, *, axis, keepdims: _sum(dx, axis=axis, keepdims=keepdims),),
                vjp=(_sum_vjp,), batch=_batch_axes(lambda x, **params: _sum(x, **params)))
 
@@ -196,7 +199,7 @@ def _linear_recurrence(a, b, axis):
 
 
 _cumsum = defprim(
-    lambda x, *, axis: np.cumsum(x, axis=axis), name="cumsum", vjp_reads=((),),
+    lambda x, *, axis: np.cumsum(x, axis=axis), name="cumsum", supports_complex=True, vjp_reads=((),),
     jvp=(lambda dx, ans, x, *, axis: _cumsum(dx, axis=axis),),
     vjp=(lambda ct, ans, x, *, axis: _flip(_cumsum(_flip(ct, axis), axis=axis), axis),),
     batch=_batch_axis(lambda x, **params: _cumsum(x, **params)),
@@ -214,7 +217,8 @@ def _cumprod_vjp(ct, ans, x, *, axis):
     return _shift(ans, axis, 1.0) * _flip(g, axis)
 
 
-_cumprod = defprim(lambda x, *, axis: np.cumprod(x, axis=axis), name="cumprod", jvp=(_cumprod_jvp,),
+_cumprod = defprim(lambda x, *, axis: np.cumprod(x, axis=axis), name="cumprod", supports_complex=True,
+                   jvp=(_cumprod_jvp,),
                    vjp=(_cumprod_vjp,), batch=_batch_axis(lambda x, **params: _cumprod(x, **params)),
                    note="exact derivatives of every order with zeros (no division), as in JAX")
 
@@ -257,7 +261,7 @@ def _prod_others(x, axis):
 
 
 _prod = defprim(
-    lambda x, *, axis, keepdims: np.prod(x, axis=axis, keepdims=keepdims), name="prod",
+    lambda x, *, axis, keepdims: np.prod(x, axis=axis, keepdims=keepdims), name="prod", supports_complex=True,
     jvp=(lambda dx, ans, x, *, axis, keepdims: _sum(dx * _prod_others(x, axis), axis=axis, keepdims=keepdims),),
     vjp=(lambda ct, ans, x, *, axis, keepdims: _keep(ct, np.shape(x), axis, keepdims) * _prod_others(x, axis),),
     batch=_batch_axes(lambda x, **params: _prod(x, **params)),
@@ -401,7 +405,8 @@ def average(a, axis=None, weights=None, returned=False, *, keepdims=False):
 @implements(np.var)
 def var(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, where=None, mean=None, correction=None):
     """``np.var``: the mean of the squared deviations from the mean, divided by ``n - ddof`` instead of ``n``
-    (``correction`` is ``ddof``'s other name); ``mean=`` may give the mean, with keepdims shape."""
+    (``correction`` is ``ddof``'s other name); ``mean=`` may give the mean, with keepdims shape. Of complex values,
+    the mean of ``|x - mean|**2``, real, as in NumPy."""
     _no_extras("var", out)
     if correction is not None:
         if ddof != 0:
@@ -410,7 +415,11 @@ def var(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, where=Non
     a = _inexact(_as_array(a, dtype))
     axes = normalize_axis(axis, np.ndim(a), "var")
     centered = a - (_mean(a, axes, keepdims=True, where=where) if mean is None else mean)
-    squares = sum(centered * centered, axes, keepdims=keepdims, where=where)
+    if dtype_of(centered).kind == "c":  # |c|**2, real, as NumPy computes a complex variance
+        centered_squared = real(centered) * real(centered) + imag(centered) * imag(centered)
+    else:
+        centered_squared = centered * centered
+    squares = sum(centered_squared, axes, keepdims=keepdims, where=where)
     if where is None:
         return squares / builtins.max(_count(np.shape(a), axes) - ddof, 0)
     return squares / maximum(_count_where(np.shape(a), axes, where, squares.dtype, keepdims) - ddof, 0)
@@ -600,7 +609,7 @@ def _permute_batch(args, batched, *, axis, inverse):
 
 
 _permute = defprim(
-    _permute_impl, name="permute",
+    _permute_impl, name="permute", supports_complex=True,
     jvp=(None, lambda dx, ans, perm, x, *, axis, inverse: _permute(perm, dx, axis=axis, inverse=inverse)),
     vjp=(None, lambda ct, ans, perm, x, *, axis, inverse: _permute(perm, ct, axis=axis, inverse=not inverse)),
     batch=_permute_batch,
