@@ -29,8 +29,24 @@ from dualrev.numpy.shape import asarray, concatenate, getitem, roll
 from dualrev.numpy.ufuncs import conjugate, real
 
 __all__ = [
-    "fft", "ifft", "rfft", "irfft", "hfft", "ihfft", "fft2", "ifft2", "rfft2", "irfft2", "fftn", "ifftn", "rfftn",
-    "irfftn", "fftfreq", "rfftfreq", "fftshift", "ifftshift",
+    "fft",
+    "fft2",
+    "fftfreq",
+    "fftn",
+    "fftshift",
+    "hfft",
+    "ifft",
+    "ifft2",
+    "ifftn",
+    "ifftshift",
+    "ihfft",
+    "irfft",
+    "irfft2",
+    "irfftn",
+    "rfft",
+    "rfft2",
+    "rfftfreq",
+    "rfftn",
 ]
 
 _NORMS = ("backward", "ortho", "forward")

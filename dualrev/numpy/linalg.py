@@ -1,7 +1,7 @@
 """dualrev.numpy.linalg: NumPy's linear algebra, differentiable in both modes and to any order.
 
-Primitives (a NumPy implementation with JVP and VJP rules): solve, inv, det, slogdet, cholesky, eigh, eigvalsh, qr,
-svd, svdvals, pinv. Everything else (norm, matrix_power, trace, cond, lstsq, ...) is a composite of primitives.
+Primitives (a NumPy implementation with JVP and VJP rules): solve, inv, det, slogdet, cholesky, eig, eigvals, eigh,
+eigvalsh, qr, svd, svdvals, pinv. Everything else (norm, matrix_power, trace, cond, lstsq, ...) is a composite of primitives.
 Every function takes stacks of matrices (..., m, n) where NumPy does. Rules are written with dualrev operations
 (matmul, swapaxes, solve, ...), so they differentiate again; the derivation of each is cited next to it
 (Giles 2008, "An extended collection of matrix derivative results"; Murray 2016 for Cholesky; Townsend 2016 and
@@ -39,15 +39,16 @@ import numpy as np
 from dualrev.core import Tracer, concrete_test, concrete_value, defprim, implements, primal_value
 from dualrev.numpy._batch import align
 from dualrev.numpy.contractions import matmul, tensordot
+from dualrev.numpy.reductions import argmax
 from dualrev.numpy.reductions import max as _max
 from dualrev.numpy.reductions import min as _min
 from dualrev.numpy.reductions import sum as _sum
 from dualrev.numpy.shape import astype, concatenate, expand_dims, getitem, reshape, stack, swapaxes, transpose
-from dualrev.numpy.ufuncs import absolute, copysign, hypot, isnan, logical_and, sqrt, where
+from dualrev.numpy.ufuncs import absolute, conjugate, copysign, hypot, imag, isnan, logical_and, real, sqrt, where
 
 __all__ = [
-    "EighResult", "LinAlgError", "QRResult", "SVDResult", "SlogdetResult", "cholesky", "cond", "cross", "det",
-    "diagonal", "eigh", "eigvalsh", "inv", "lstsq", "matmul", "matrix_norm", "matrix_power", "matrix_rank",
+    "EigResult", "EighResult", "LinAlgError", "QRResult", "SVDResult", "SlogdetResult", "cholesky", "cond", "cross", "det",
+    "diagonal", "eig", "eigh", "eigvals", "eigvalsh", "inv", "lstsq", "matmul", "matrix_norm", "matrix_power", "matrix_rank",
     "matrix_transpose", "multi_dot", "norm", "outer", "pinv", "qr", "slogdet", "solve", "svd", "svdvals",
     "tensordot", "tensorinv", "tensorsolve", "trace", "vecdot", "vector_norm",
 ]
@@ -56,6 +57,7 @@ LinAlgError = np.linalg.LinAlgError
 
 # NumPy 2's result types (same names and fields); plain tuples of arrays and tracers are pytrees as well.
 EighResult = namedtuple("EighResult", ["eigenvalues", "eigenvectors"])
+EigResult = namedtuple("EigResult", ["eigenvalues", "eigenvectors"])
 QRResult = namedtuple("QRResult", ["Q", "R"])
 SlogdetResult = namedtuple("SlogdetResult", ["sign", "logabsdet"])
 SVDResult = namedtuple("SVDResult", ["U", "S", "Vh"])
@@ -149,7 +151,7 @@ def _solve_vjp(ct, ans, a, b, *, argnum):
 
 
 _solve = defprim(
-    lambda a, b: np.linalg.solve(a, b), name="solve", jvp=_solve_jvp, vjp=_solve_vjp,
+    lambda a, b: np.linalg.solve(a, b), name="solve", jvp=_solve_jvp, vjp=_solve_vjp, supports_complex=True,
     # b is a stack of matrices here (never a vector), so a and b only need their stack axes lined up
     batch=lambda args, batched: _solve(*align(args, batched)),
     note="b is a stack of matrices (..., m, k); dnp.linalg.solve takes vectors too",
@@ -167,7 +169,7 @@ def solve(a, b):
 
 
 inv = defprim(
-    np.linalg.inv, name="inv", numpy=np.linalg.inv,
+    np.linalg.inv, name="inv", numpy=np.linalg.inv, supports_complex=True,
     jvp=(lambda da, ans, a: -matmul(ans, matmul(da, ans)),),
     vjp=(lambda ct, ans, a: -matmul(_mT(ans), matmul(ct, _mT(ans))),),
     batch=lambda args, batched, **params: inv(args[0], **params),
@@ -194,7 +196,7 @@ def _adjugate(a, det_a):
 
 
 det = defprim(
-    np.linalg.det, name="det", numpy=np.linalg.det,
+    np.linalg.det, name="det", numpy=np.linalg.det, supports_complex=True,
     jvp=(lambda da, ans, a: _sum(_mT(_adjugate(a, ans)) * da, axis=(-2, -1)),),
     vjp=(lambda ct, ans, a: expand_dims(ct, (-2, -1)) * _mT(_adjugate(a, ans)),),
     note="derivative tr(adj(A) dA): finite at singular matrices up to 3x3 (cofactors, as JAX); "
@@ -204,19 +206,34 @@ det = defprim(
 
 
 def _slogdet_jvp(da, ans, a):
-    return None, _trace(_solve(a, da))
+    t = _trace(_solve(a, da))  # d log det A = tr(A^-1 dA)
+    if _dtype(a).kind != "c":  # the sign of a real determinant is piecewise constant
+        return None, t
+    # complex: log det = log|det| + i arg(det), so d log|det| = Re(t) and d sign = i Im(t) sign, as JAX
+    return 1j * imag(t) * ans[0], real(t)
 
 
 def _slogdet_vjp(ct, ans, a):
-    if ct[1] is None:  # a cotangent on the sign only: zero (the sign is piecewise constant)
+    sbar, lbar = ct
+    if _dtype(a).kind != "c":
+        if lbar is None:  # a cotangent on the sign only: zero (the sign is piecewise constant)
+            return None
+        return expand_dims(lbar, (-2, -1)) * _mT(inv(a))
+    # the transpose of the complex JVP: tbar = lbar + i Im(sbar sign), then A^-T tbar
+    tbar = None if lbar is None else astype(lbar, _dtype(ans[0]))
+    if sbar is not None:
+        term = 1j * imag(sbar * ans[0])
+        tbar = term if tbar is None else tbar + term
+    if tbar is None:
         return None
-    return expand_dims(ct[1], (-2, -1)) * _mT(inv(a))
+    return expand_dims(tbar, (-2, -1)) * _mT(inv(a))
 
 
 _slogdet = defprim(
     lambda a: tuple(np.linalg.slogdet(a)), name="slogdet", multiple_results=True,
-    jvp=(_slogdet_jvp,), vjp=(_slogdet_vjp,),
-    note="the sign has no derivative (piecewise constant), as in JAX",
+    jvp=(_slogdet_jvp,), vjp=(_slogdet_vjp,), supports_complex=True,
+    note="the sign of a real determinant has no derivative (piecewise constant), that of a complex one does "
+         "(d sign = i Im(tr(A^-1 dA)) sign), as in JAX",
     batch=lambda args, batched, **params: _slogdet(args[0], **params),
 )
 
@@ -338,6 +355,107 @@ def eigvalsh(a, UPLO="L"):
     _square("eigvalsh", a)
     a = _float(a)
     return _eigvalsh(_from_triangle(a, UPLO) if isinstance(a, Tracer) else a, UPLO=UPLO)
+
+
+# -- eig (nondegenerate perturbation theory, Giles 2008 section 3.1; JAX's eig JVP with enable_eigvec_derivs):
+#    P = V^-1 dA V, dw = diag(P), U = V (F o P); dv_j = u_j + c_j v_j, where c_j keeps LAPACK's normalisation of
+#    each eigenvector (unit 2-norm, largest-modulus component real): c_j = -Re(v_j^H u_j) - i Im(u_kj) / v_kj --
+
+
+def _complex_dtype(x):
+    return np.result_type(_dtype(x), np.complex64)
+
+
+def _eig_impl(a):
+    # JAX's convention: complex results always (NumPy returns real arrays when every eigenvalue is real, a dtype
+    # that depends on the values)
+    w, v = np.linalg.eig(a)
+    dtype = np.result_type(a.dtype, np.complex64)
+    return w.astype(dtype, copy=False), v.astype(dtype, copy=False)
+
+
+def _largest_component(v):
+    """Mask of the largest-modulus component of each eigenvector (column), the one LAPACK makes real: a constant."""
+    k = argmax(absolute(v), axis=-2, keepdims=True)
+    return (np.arange(np.shape(v)[-2])[:, None] == k).astype(_dtype(v))
+
+
+def _eig_jvp(da, ans, a):
+    w, v = ans
+    p = matmul(_solve(v, astype(da, _dtype(v))), v)
+    u = matmul(v, _eigh_F(w) * p)
+    mask = _largest_component(v)
+    c = (-real(_sum(conjugate(v) * u, axis=-2))
+         - 1j * imag(_sum(mask * u, axis=-2)) / real(_sum(mask * v, axis=-2)))
+    return _diagonal(p), u + v * expand_dims(c, -2)
+
+
+def _eig_vjp(ct, ans, a):
+    # the transpose of _eig_jvp, step by step backwards (cotangents pair with tangents as Re(sum(ct * t)))
+    w, v = ans
+    wbar, vbar = ct
+    pbar = None if wbar is None else _diag_embed(wbar)
+    if vbar is not None:  # skipped when only w has a cotangent: finite even at repeated eigenvalues
+        mask = _largest_component(v)
+        cbar = _sum(vbar * v, axis=-2)
+        ubar = (vbar - expand_dims(real(cbar), -2) * conjugate(v)
+                - mask * expand_dims(1j * imag(cbar) / real(_sum(mask * v, axis=-2)), -2))
+        term = _eigh_F(w) * matmul(_mT(v), ubar)
+        pbar = term if pbar is None else pbar + term
+    if pbar is None:
+        return None
+    abar = matmul(_solve(_mT(v), pbar), _mT(v))  # V^-T Pbar V^T
+    return abar if _dtype(a).kind == "c" else real(abar)
+
+
+_eig = defprim(
+    _eig_impl, name="eig", multiple_results=True, jvp=(_eig_jvp,), vjp=(_eig_vjp,), supports_complex=True,
+    note="complex results always (as JAX); eigenvectors normalised as LAPACK (and NumPy) returns them (unit norm, "
+         "largest component real), and differentiated under that normalisation; eigenvector derivatives need "
+         "distinct eigenvalues (inf/NaN otherwise), eigenvalues alone stay finite",
+    batch=lambda args, batched, **params: _eig(args[0], **params),
+)
+
+
+@implements(np.linalg.eig)
+def eig(a):
+    """``np.linalg.eig``: ``(eigenvalues, eigenvectors)`` of a general (..., n, n) matrix, real or complex. The results
+    are complex always, as in JAX (NumPy returns real arrays when every eigenvalue is real). Eigenvectors come as
+    NumPy (LAPACK) normalises them, unit 2-norm with the largest-modulus component real, and their derivatives are
+    those of that choice; they need distinct eigenvalues. Functions that do not depend on the choice (eigenvalues,
+    projectors) are the safe thing to differentiate.
+
+    >>> w, v = dnp.linalg.eig(a)
+    """
+    _square("eig", a)
+    return EigResult(*_eig(_float(a)))
+
+
+def _eigvals_jvp(da, ans, a):
+    v = _eig(a)[1]
+    return _sum(_solve(v, astype(da, _dtype(v))) * _mT(v), axis=-1)  # diag(V^-1 dA V)
+
+
+def _eigvals_vjp(ct, ans, a):
+    v = _eig(a)[1]
+    abar = _solve(_mT(v), expand_dims(ct, -1) * _mT(v))  # V^-T diag(ct) V^T
+    return abar if _dtype(a).kind == "c" else real(abar)
+
+
+_eigvals = defprim(
+    lambda a: np.linalg.eigvals(a).astype(np.result_type(a.dtype, np.complex64), copy=False), name="eigvals",
+    jvp=(_eigvals_jvp,), vjp=(_eigvals_vjp,), supports_complex=True,
+    note="complex results always (as JAX); first derivative diag(V^-1 dA V), finite at repeated eigenvalues if A "
+         "is diagonalizable",
+    batch=lambda args, batched, **params: _eigvals(args[0], **params),
+)
+
+
+@implements(np.linalg.eigvals)
+def eigvals(a):
+    """``np.linalg.eigvals``: the eigenvalues of a general (..., n, n) matrix, complex always (as JAX)."""
+    _square("eigvals", a)
+    return _eigvals(_float(a))
 
 
 # -- qr (Walter & Lehmann 2018; JAX's qr_jvp_rule): for m >= n, with X = dA R^-1, C = Q^T X, O = tril(C, -1) -
