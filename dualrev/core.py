@@ -62,8 +62,8 @@ class Primitive:
         self.jvp_full = jvp_full  # (primals, tangents, **params) -> (ans, tangent): replaces impl + jvp
         self.vjp_fwd = vjp_fwd  # (primals, **params) -> (ans, residuals): residuals reach vjp as params
         self.doc = doc
-        # Whether the rules are right for complex values (JAX's conventions); a derivative trace refuses a complex
-        # result of any other primitive rather than return a silently wrong number.
+        # Whether the rules are right for complex values (JAX's conventions); a derivative trace refuses complex
+        # operands and results of any other primitive rather than return a silently wrong number.
         self.supports_complex = supports_complex
 
     def __call__(self, *args, **params):
@@ -213,7 +213,8 @@ def defprim(impl: Callable, *, name: str | None = None, partials=None, jvp=None,
     reads a value its entry omits fails loudly, never silently.
 
     ``supports_complex``: the rules are right for complex operands and results (JAX's conventions: the VJP is the
-    transpose of the JVP, not its conjugate transpose). Without it a derivative trace refuses a complex result.
+    transpose of the JVP, not its conjugate transpose). Without it a derivative trace refuses complex operands and
+    results (``refuse_complex``).
 
     ``numpy``: the NumPy callable(s) this primitive stands for (default: ``impl`` itself if it is a ufunc), so
     ``np.sin(tracer)`` and ``tracer.__add__`` dispatch here. ``note``: a convention worth stating (the derivative
@@ -323,16 +324,19 @@ def is_complex(ans) -> bool:
     return (dtype is not None and dtype.kind == "c") or isinstance(ans, complex)
 
 
-def complex_error(prim: Primitive, ans) -> TypeError:
-    """The error of a derivative trace asked to carry a complex value: refused, never a silently wrong number."""
-    dtypes = sorted({str(getattr(a, "dtype", "complex")) for a in (ans if type(ans) is tuple else (ans,))
-                     if is_complex(a)})
-    return TypeError(
-        f"dualrev: {prim.name} gave a complex result ({', '.join(dtypes)}) from a traced value; derivatives "
-        "through complex numbers are not supported yet. Write the computation in real arithmetic (e.g. carry "
-        "real and imaginary parts as two real arrays), or apply dualrev.stop_gradient to the traced operand if "
-        "no derivative should flow through it."
-    )
+def refuse_complex(prim: Primitive, ans, operands) -> None:
+    """A derivative trace's check for a primitive without ``supports_complex``: a complex result or operand is a
+    TypeError naming the primitive and the dtype, never a silently wrong number. (A real result of a complex operand,
+    ``abs(z)``, would otherwise run a rule written for real values.)"""
+    values = [v for v in (ans if type(ans) is tuple else (ans,))] + [v for v in operands]
+    dtypes = sorted({str(getattr(v, "dtype", "complex128")) for v in values if is_complex(v)})
+    if dtypes:
+        raise TypeError(
+            f"dualrev: {prim.name} does not support complex values ({', '.join(dtypes)}) under a derivative; its "
+            "rules are written for real numbers. Write this step in real arithmetic (e.g. on dnp.real(z) and "
+            "dnp.imag(z)), or apply dualrev.stop_gradient to its traced operand if no derivative should flow "
+            "through it. docs/complex.md lists what supports complex values."
+        )
 
 
 def _leaked(where: str) -> LeakedTracerError:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from dualrev.core import Trace, Tracer, complex_error, is_complex
+from dualrev.core import Trace, Tracer, refuse_complex
 from dualrev.numpy import astype, broadcast_to
 
 __all__ = ["DualTrace", "DualTracer", "fit_tangent"]
@@ -36,12 +36,12 @@ class DualTrace(Trace):
                 tangents.append(None)
         if prim.jvp_full is not None:
             ans, t = prim.jvp_full(primals, tangents, **params)
-            if not prim.supports_complex and is_complex(ans):
-                raise complex_error(prim, ans)
+            if not prim.supports_complex:
+                refuse_complex(prim, ans, primals)
         else:
             ans = prim(*primals, **params)
-            if type(ans) is not np.float64 and not prim.supports_complex and is_complex(ans):
-                raise complex_error(prim, ans)
+            if not prim.supports_complex:
+                refuse_complex(prim, ans, primals)
             t = prim.jvp(tangents, ans, primals, params)
         if prim.multiple_results:
             t = t if t is not None else (None,) * len(ans)
@@ -54,7 +54,10 @@ class DualTrace(Trace):
 
 
 def fit_tangent(t, ans):
-    """Make a rule's tangent match the primal output's shape and dtype (once, here, not in every rule)."""
+    """Make a rule's tangent match the primal output's shape and dtype (once, here, not in every rule).
+
+    A real tangent of a complex output is cast (its imaginary part is 0); a complex tangent of a real output is a
+    rule's error (JAX's rules take the real part themselves where the function is real-valued, as abs does)."""
     if not isinstance(t, (np.ndarray, np.generic, Tracer)):  # a Python number or list from a custom rule
         t = np.asarray(t)
     shape = ans.shape
@@ -64,6 +67,6 @@ def fit_tangent(t, ans):
     if t.dtype != dtype and dtype.kind in "fc":
         if t.dtype.kind == "c" and dtype.kind != "c":  # casting would silently drop the imaginary part
             raise TypeError(f"dualrev: a JVP rule gave a complex tangent ({t.dtype}) for a real output ({dtype}); "
-                            "derivatives through complex numbers are not supported yet")
+                            "a real-valued function's tangent is real (take dnp.real of it in the rule)")
         t = astype(t, dtype)
     return t

@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from dualrev.core import Trace, Tracer, complex_error, is_complex
+from dualrev.core import Trace, Tracer, refuse_complex
 from dualrev.numpy import astype
+from dualrev.numpy import real as dreal
 from dualrev.numpy import sum as dsum
 
 __all__ = ["TapeTrace", "TapeTracer", "Node", "Aval", "backward_pass", "forward_pass", "fit_cotangent"]
@@ -156,8 +157,8 @@ class TapeTrace(Trace):
             params = dict(params, residuals=residuals)
         else:
             ans = prim.impl(*primals, **params) if plain else prim(*primals, **params)
-        if type(ans) is not np.float64 and not prim.supports_complex and is_complex(ans):
-            raise complex_error(prim, ans)
+        if not prim.supports_complex:
+            refuse_complex(prim, ans, primals)
         argnums = tuple(argnums)
         kept_ans = ans
         if self.lean and prim.vjp_reads is not None:
@@ -185,6 +186,10 @@ class TapeTrace(Trace):
 def fit_cotangent(ct, x, prim=None):
     """Sum a cotangent over the axes its operand was broadcast along, and cast it to the operand's dtype.
 
+    A complex cotangent of a real operand keeps its real part, as JAX transposes the conversion of a real value to
+    a complex one (``x * 1j`` pulls ``ct`` back to ``real(ct * 1j)``); a real cotangent of a complex operand is cast.
+    A custom rule (a primitive without ``supports_complex``) giving a complex cotangent for a real operand is refused.
+
     Only broadcasting is undone: a cotangent of any other shape is a bug in a VJP rule, reported as such.
     """
     if not isinstance(ct, (np.ndarray, np.generic, Tracer)):  # a Python number or list from a custom rule
@@ -205,9 +210,13 @@ def fit_cotangent(ct, x, prim=None):
                              f"operand of shape {shape}")
     dtype = x.dtype
     if ct.dtype != dtype:
-        if (ct.dtype.kind == "c") != (dtype.kind == "c"):  # a real/complex mismatch: no cast is right
-            raise TypeError(f"dualrev: the VJP rule of {prim} gave a {ct.dtype} cotangent for a {dtype} operand; "
-                            "derivatives through complex numbers are not supported yet")
+        if ct.dtype.kind == "c" and dtype.kind != "c":
+            if prim is not None and not prim.supports_complex:
+                raise TypeError(f"dualrev: the VJP rule of {prim} gave a {ct.dtype} cotangent for a {dtype} "
+                                "operand; a real operand's cotangent is real")
+            ct = ct.real if plain else dreal(ct)
+            if ct.dtype == dtype:
+                return ct
         ct = ct.astype(dtype) if plain else astype(ct, dtype)
     return ct
 

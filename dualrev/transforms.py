@@ -29,23 +29,40 @@ def _fun_name(fun) -> str:
     return getattr(fun, "__name__", type(fun).__name__)
 
 
-def _as_input(where: str, x: Any):
-    """A differentiated input as a float array (or an outer tracer); anything else is a TypeError."""
-    if type(x) is np.ndarray and x.dtype.kind == "f":  # the common case, first
+def _as_input(where: str, x: Any, holomorphic: bool = False):
+    """A differentiated input as a float or complex array (or an outer tracer); anything else is a TypeError.
+
+    ``holomorphic``: the input must be complex, as JAX requires with ``holomorphic=True``."""
+    if type(x) is np.ndarray and x.dtype.kind == "f" and not holomorphic:  # the common case, first
         return x
     if isinstance(x, Tracer):
         dtype = x.dtype
-    elif isinstance(x, (bool, np.bool_, numbers.Integral, complex, np.complexfloating)):
-        dtype = np.result_type(x)
-    elif isinstance(x, (np.ndarray, np.generic, float)):
+    elif isinstance(x, (bool, np.bool_, numbers.Number, np.ndarray, np.generic)):
         x = np.asarray(x)
         dtype = x.dtype
     else:
-        raise TypeError(f"{where} is a {type(x).__name__}; differentiated inputs must be float arrays or floats")
-    if dtype.kind != "f":
+        raise TypeError(f"{where} is a {type(x).__name__}; differentiated inputs must be float or complex arrays "
+                        "or numbers")
+    if holomorphic and dtype.kind != "c":
+        raise TypeError(f"{where} has dtype {dtype}; with holomorphic=True differentiated inputs must be complex: "
+                        "convert with x.astype(complex)")
+    if dtype.kind not in "fc":
         raise TypeError(f"{where} has dtype {dtype}; differentiated inputs must be floating point "
-                        "(float16/32/64): convert with x.astype(float)")
+                        "(float16/32/64) or complex: convert with x.astype(float)")
     return x
+
+
+def _check_real_or_holomorphic(name: str, what: str, dtype, holomorphic: bool, direct: str):
+    """JAX's rule for grad/jacrev outputs and jacfwd inputs: real unless ``holomorphic=True``, then complex."""
+    if holomorphic:
+        if dtype.kind != "c":
+            raise TypeError(f"{name}: with holomorphic=True the {what} must be complex, got dtype {dtype}")
+    elif dtype.kind == "c":
+        raise TypeError(f"{name}: the {what} must be real-valued (floating point) to differentiate, got dtype "
+                        f"{dtype}. For holomorphic differentiation, pass holomorphic=True. For a function that is "
+                        f"not holomorphic, use {direct} directly (or differentiate dnp.real and dnp.imag of it)")
+    elif dtype.kind != "f":
+        raise TypeError(f"{name}: the {what} must be floating point to differentiate, got dtype {dtype}")
 
 
 def _check_output(name: str, out: Any):
@@ -80,10 +97,10 @@ def _as_cotangent(where: str, ct: Any, out: Any):
                         f"like the output ({shape})")
     if ct_shape != tuple(shape):
         raise ValueError(f"{where} has shape {ct_shape}, the output has shape {tuple(shape)}; they must match")
-    if ct_dtype.kind not in "biuf":
+    if ct_dtype.kind not in "biuf" and not (ct_dtype.kind == "c" and dtype.kind == "c"):
         raise TypeError(f"{where} has dtype {ct_dtype}; the output has dtype {dtype}, so its cotangent must be "
-                        "real (dualrev does not differentiate complex values)")
-    if ct_dtype != dtype and dtype.kind == "f":
+                        "real" + (" or complex" if dtype.kind == "c" else " (a real output's cotangent is real)"))
+    if ct_dtype != dtype and dtype.kind in "fc":
         ct = dnp.astype(ct, dtype) if isinstance(ct, Tracer) else ct.astype(dtype)
     return ct
 
@@ -102,14 +119,15 @@ def _argnums(name: str, argnums, nargs: int) -> tuple[tuple[int, ...], bool]:
     return tuple(i % nargs for i in nums), single
 
 
-def _flatten_args(name: str, fun: Callable, args: tuple, kwargs: dict, argnums):
+def _flatten_args(name: str, fun: Callable, args: tuple, kwargs: dict, argnums, holomorphic: bool = False):
     """Flatten the differentiated arguments; returns (leaves, rebuild, flat_fun)."""
     nums, single = _argnums(name, argnums, len(args))
     diff = args[nums[0]] if single else tuple(args[i] for i in nums)
     leaves, tree = tree_flatten(diff)
     for k, x in enumerate(leaves):
-        if type(x) is not np.ndarray or x.dtype.kind != "f":  # the message is built only when needed
-            leaves[k] = _as_input(f"{name}: argument {nums if not single else nums[0]} of {_fun_name(fun)}", x)
+        if type(x) is not np.ndarray or x.dtype.kind != "f" or holomorphic:  # the message is built only if needed
+            leaves[k] = _as_input(f"{name}: argument {nums if not single else nums[0]} of {_fun_name(fun)}", x,
+                                  holomorphic)
 
     def rebuild(flat):
         return tree_unflatten(tree, flat)
@@ -221,18 +239,18 @@ def jvp_flat(name: str, fun: Callable, primals: Sequence, tangents: Sequence, ha
 # -- reverse mode --
 
 
-def value_and_grad(fun: Callable, argnums=0, has_aux: bool = False) -> Callable:
+def value_and_grad(fun: Callable, argnums=0, has_aux: bool = False, holomorphic: bool = False) -> Callable:
     """Like ``grad``, but the returned function gives ``(value, gradient)`` (``((value, aux), gradient)``).
 
     >>> dr.value_and_grad(lambda x: x ** 2)(3.0)
     (9.0, 6.0)
     """
-    return _value_and_grad(fun, argnums, has_aux, f"value_and_grad({_fun_name(fun)})")
+    return _value_and_grad(fun, argnums, has_aux, f"value_and_grad({_fun_name(fun)})", holomorphic)
 
 
-def _value_and_grad(fun: Callable, argnums, has_aux: bool, name: str) -> Callable:
+def _value_and_grad(fun: Callable, argnums, has_aux: bool, name: str, holomorphic: bool = False) -> Callable:
     def value_and_grad_fun(*args, **kwargs):
-        leaves, rebuild, flat_fun = _flatten_args(name, fun, args, kwargs, argnums)
+        leaves, rebuild, flat_fun = _flatten_args(name, fun, args, kwargs, argnums, holomorphic)
         rec = _Recording(name, flat_fun, leaves, has_aux, lean=True)
         if len(rec.outs) != 1:
             raise TypeError(f"{name}: the function must return a scalar, got a pytree of {len(rec.outs)} leaves")
@@ -244,7 +262,9 @@ def _value_and_grad(fun: Callable, argnums, has_aux: bool, name: str) -> Callabl
         if shape != ():
             raise TypeError(f"{name}: the function must return a real scalar (shape ()), got shape {shape} "
                             f"dtype {dtype}; use jacrev or vjp for non-scalar outputs")
-        if dtype.kind != "f":
+        if dtype.kind == "c" or holomorphic:
+            _check_real_or_holomorphic(name, "output", dtype, holomorphic, "vjp")
+        elif dtype.kind != "f":
             hint = ("; it does not depend on the differentiated arguments (a constant?)" if not isinstance(out, Tracer)
                     else "")
             raise TypeError(f"{name}: the function must return a floating-point scalar, got a scalar of dtype "
@@ -256,16 +276,19 @@ def _value_and_grad(fun: Callable, argnums, has_aux: bool, name: str) -> Callabl
     return value_and_grad_fun
 
 
-def grad(fun: Callable, argnums=0, has_aux: bool = False) -> Callable:
+def grad(fun: Callable, argnums=0, has_aux: bool = False, holomorphic: bool = False) -> Callable:
     """The gradient of a scalar function, by reverse mode (one forward pass recorded, one backward pass).
 
-    ``argnums`` (int or tuple) picks the differentiated positional arguments, each a float array or a pytree of
-    them. With ``has_aux`` the function returns ``(scalar, aux)`` and the gradient function ``(grad, aux)``.
+    ``argnums`` (int or tuple) picks the differentiated positional arguments, each a float or complex array or a
+    pytree of them. With ``has_aux`` the function returns ``(scalar, aux)`` and the gradient function
+    ``(grad, aux)``. As in JAX, a real-valued function of a complex ``z = x + iy`` has gradient ``df/dx - i df/dy``
+    (the conjugate of the steepest-ascent direction); a complex-valued one needs ``holomorphic=True`` (complex
+    inputs and output), and then the gradient is the complex derivative ``f'(z)``. See docs/complex.md.
 
     >>> dr.grad(lambda x: dnp.sum(x ** 2))(np.array([1.0, 2.0]))
     array([2., 4.])
     """
-    vg = _value_and_grad(fun, argnums, has_aux, f"grad({_fun_name(fun)})")
+    vg = _value_and_grad(fun, argnums, has_aux, f"grad({_fun_name(fun)})", holomorphic)
 
     def grad_fun(*args, **kwargs):
         (value, g) = vg(*args, **kwargs)
@@ -341,24 +364,26 @@ def _join(chunks: list):
     return chunks[0] if len(chunks) == 1 else dnp.concatenate(chunks, axis=0)
 
 
-def jacrev(fun: Callable, argnums=0, has_aux: bool = False, *, chunk_size: int | None = None) -> Callable:
+def jacrev(fun: Callable, argnums=0, has_aux: bool = False, holomorphic: bool = False, *,
+           chunk_size: int | None = None) -> Callable:
     """The Jacobian by reverse mode: one recorded forward pass, then the pullback vmapped over the output basis.
 
     For each output leaf of shape ``S_out`` and input leaf of shape ``S_in`` the block has shape
     ``S_out + S_in``; the result is the output pytree with the input pytree at each leaf. ``chunk_size`` bounds how
-    many basis vectors are pulled back at once (memory), ``None`` for all.
+    many basis vectors are pulled back at once (memory), ``None`` for all. Outputs must be real (inputs may be
+    complex), unless ``holomorphic=True``: complex inputs and outputs, and the Jacobian of complex derivatives.
 
     >>> dr.jacrev(lambda x: dnp.tanh(A @ x))(x)   # shape (m, n)
     """
     name = f"jacrev({_fun_name(fun)})"
 
     def jac_fun(*args, **kwargs):
-        leaves, rebuild, flat_fun = _flatten_args(name, fun, args, kwargs, argnums)
+        leaves, rebuild, flat_fun = _flatten_args(name, fun, args, kwargs, argnums, holomorphic)
         rec = _Recording(name, flat_fun, leaves, has_aux, lean=True)  # pullbacks only: keep what VJPs read
         out_shapes = []
         for o in rec.outs:
             shape, dtype = _shape_dtype(o)
-            _check_float_output(name, shape, dtype)
+            _check_real_or_holomorphic(name, "output", dtype, holomorphic, "vjp")
             out_shapes.append(shape)
         total = sum(int(np.prod(s)) for s in out_shapes)
         in_shapes = [_shape_dtype(x)[0] for x in leaves]
@@ -378,11 +403,6 @@ def jacrev(fun: Callable, argnums=0, has_aux: bool = False, *, chunk_size: int |
     return jac_fun
 
 
-def _check_float_output(name, shape, dtype):
-    if dtype.kind != "f":
-        raise TypeError(f"{name}: outputs must be floating point to differentiate, got dtype {dtype}")
-
-
 # -- forward mode --
 
 
@@ -393,7 +413,7 @@ def _check_tangents(name, primals, tangents):
         raise ValueError(f"{name}: tangents structure {t_tree} does not match primals structure {p_tree}")
     for i, (p, t) in enumerate(zip(p_leaves, t_leaves)):
         p = _as_input(f"{name}: primal {i}", p)
-        if isinstance(t, (int, float)) and not isinstance(t, bool):
+        if isinstance(t, (int, float, complex)) and not isinstance(t, bool):
             t = np.asarray(t, _shape_dtype(p)[1])  # a Python number is weakly typed: it takes the primal's dtype
         t = _as_input(f"{name}: tangent {i}", t)
         (ps, pd), (ts, td) = _shape_dtype(p), _shape_dtype(t)
@@ -445,18 +465,23 @@ def linearize(fun: Callable, *primals):
     return tree_unflatten(rec.out_tree, rec.outs), f_jvp
 
 
-def jacfwd(fun: Callable, argnums=0, has_aux: bool = False, *, chunk_size: int | None = None) -> Callable:
+def jacfwd(fun: Callable, argnums=0, has_aux: bool = False, holomorphic: bool = False, *,
+           chunk_size: int | None = None) -> Callable:
     """The Jacobian by forward mode: dual numbers vmapped over the input basis (best for few inputs).
 
     Block shapes and pytree structure are as for ``jacrev``: output structure outside, input structure inside.
-    ``chunk_size`` bounds how many basis vectors are pushed at once (memory), ``None`` for all.
+    ``chunk_size`` bounds how many basis vectors are pushed at once (memory), ``None`` for all. Inputs must be real
+    (outputs may be complex), unless ``holomorphic=True``: complex inputs and outputs, complex derivatives.
 
     >>> dr.jacfwd(lambda x: dnp.tanh(A @ x))(x)   # shape (m, n)
     """
     name = f"jacfwd({_fun_name(fun)})"
 
     def jac_fun(*args, **kwargs):
-        leaves, rebuild, flat_fun = _flatten_args(name, fun, args, kwargs, argnums)
+        leaves, rebuild, flat_fun = _flatten_args(name, fun, args, kwargs, argnums, holomorphic)
+        for i, x in enumerate(leaves):
+            if not holomorphic and _shape_dtype(x)[1].kind == "c":
+                _check_real_or_holomorphic(name, f"input {i}", _shape_dtype(x)[1], holomorphic, "jvp")
         primal = {}  # the outputs, their structure and aux: the same for every basis vector
 
         def push(*tangents):
@@ -472,7 +497,10 @@ def jacfwd(fun: Callable, argnums=0, has_aux: bool = False, *, chunk_size: int |
         blocks = []
         for j, o in enumerate(primal["outs"]):
             o_shape, o_dtype = _shape_dtype(o)
-            _check_float_output(name, o_shape, o_dtype)
+            if holomorphic:
+                _check_real_or_holomorphic(name, "output", o_dtype, holomorphic, "jvp")
+            elif o_dtype.kind not in "fc":
+                raise TypeError(f"{name}: outputs must be floating point to differentiate, got dtype {o_dtype}")
             cols = _join([p[j] for p in parts]) if parts else np.zeros((0,) + tuple(o_shape), o_dtype)
             blocks.append(rebuild(_split_blocks(cols, in_shapes, o_shape, rows_first=False)))
         jac = tree_unflatten(primal["tree"], blocks)
@@ -484,14 +512,15 @@ def jacfwd(fun: Callable, argnums=0, has_aux: bool = False, *, chunk_size: int |
 # -- second order --
 
 
-def hessian(fun: Callable, argnums=0, *, chunk_size: int | None = None) -> Callable:
+def hessian(fun: Callable, argnums=0, *, holomorphic: bool = False, chunk_size: int | None = None) -> Callable:
     """The Hessian of a scalar function: forward over reverse, ``jacfwd(jacrev(fun))``: one recorded gradient,
     its dual numbers vmapped over the input basis (``chunk_size`` basis vectors at a time; ``None`` for all).
 
     >>> dr.hessian(lambda x: dnp.sum(x ** 3))(np.array([1.0, 2.0]))
     array([[ 6.,  0.], [ 0., 12.]])
     """
-    return jacfwd(jacrev(fun, argnums), argnums, chunk_size=chunk_size)
+    return jacfwd(jacrev(fun, argnums, holomorphic=holomorphic), argnums, holomorphic=holomorphic,
+                  chunk_size=chunk_size)
 
 
 def hvp(fun: Callable, primals: Sequence, tangents: Sequence):

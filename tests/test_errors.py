@@ -17,7 +17,8 @@ def test_grad_of_non_scalar_output():
         dr.grad(lambda x: x * 2.0)(np.ones(3))
 
 
-@pytest.mark.parametrize("bad", [3, True, np.arange(3), np.ones(2, bool), np.ones(2, complex), 1 + 2j])
+# (complex inputs are differentiated as JAX does: tests/test_complex.py)
+@pytest.mark.parametrize("bad", [3, True, np.arange(3), np.ones(2, bool)])
 def test_non_float_inputs_are_rejected_with_their_dtype(bad):
     with pytest.raises(TypeError, match="argument 0 .*dtype"):
         dr.grad(lambda x: dnp.sum(x))(bad)

@@ -73,7 +73,8 @@ def _matmul_batch(args, batched):
     return out
 
 
-matmul = defprim(np.matmul, jvp=(lambda dx, ans, x, y: matmul(dx, y), lambda dy, ans, x, y: matmul(x, dy)),
+matmul = defprim(np.matmul, supports_complex=True,
+                 jvp=(lambda dx, ans, x, y: matmul(dx, y), lambda dy, ans, x, y: matmul(x, dy)),
                  vjp=(_matmul_vjp_x, _matmul_vjp_y), vjp_reads=((1,), (0,)), batch=_matmul_batch)
 
 # -- einsum --
@@ -175,7 +176,8 @@ def _einsum_reads(argnums, n):
     return False, {j for i in argnums for j in range(n) if j != i}
 
 
-einsum_p = defprim(_einsum_impl, name="einsum", jvp=_einsum_jvp, vjp=_einsum_vjp, batch=_einsum_batch,
+einsum_p = defprim(_einsum_impl, name="einsum", supports_complex=True,
+                   jvp=_einsum_jvp, vjp=_einsum_vjp, batch=_einsum_batch,
                    vjp_reads=_einsum_reads,
                    note="subscripts are canonical (explicit, no '...', broadcast size-1 axes summed under a letter of "
                         "their own); contracts with a BLAS path (np.einsum optimize='greedy') once it pays off, or "

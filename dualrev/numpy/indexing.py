@@ -78,6 +78,7 @@ def _leading(args, batched):
 
 take_along_axis_p = defprim(
     lambda arr, indices, *, axis: np.take_along_axis(arr, indices, axis=axis), name="take_along_axis",
+    supports_complex=True,
     jvp=(lambda darr, ans, arr, indices, *, axis: take_along_axis_p(darr, indices, axis=axis), None),
     vjp=(lambda ct, ans, arr, indices, *, axis: scatter_along_axis(ct, indices, axis=axis, n=np.shape(arr)[axis]),
          None),
@@ -86,7 +87,7 @@ take_along_axis_p = defprim(
          "axes broadcast",
 )
 scatter_along_axis = defprim(
-    _scatter_along_axis_impl, name="scatter_along_axis",
+    _scatter_along_axis_impl, name="scatter_along_axis", supports_complex=True,
     jvp=(lambda dct, ans, ct, indices, *, axis, n: scatter_along_axis(dct, indices, axis=axis, n=n), None),
     vjp=(lambda g, ans, ct, indices, *, axis, n: take_along_axis_p(g, indices, axis=axis), None),
     batch=lambda args, batched, *, axis, n: scatter_along_axis(*_leading(args, batched), axis=axis + 1, n=n),

@@ -803,12 +803,16 @@ def nanargmin(a, axis=None, out=None, *, keepdims=False):
     return argmin(where(isnan(a), np.inf, a), axis=axis, keepdims=keepdims)
 
 
-@implements(np.angle, nondiff=True)
+@implements(np.angle)
 def angle(z, deg=False):
-    """``np.angle`` of real values: 0, or pi where the sign bit is set (a zero derivative, as in JAX)."""
-    from dualrev.numpy.ufuncs import signbit
+    """``np.angle``: ``arctan2(imag(z), real(z))`` of complex values; of real values 0, or pi where the sign bit is
+    set (a zero derivative, as in JAX)."""
+    from dualrev.numpy.ufuncs import arctan2, imag, real, signbit
 
     z = asarray(z)
+    if (z.dtype if isinstance(z, Tracer) else np.result_type(z)).kind == "c":
+        out = arctan2(imag(z), real(z))
+        return out * (180.0 / np.pi) if deg else out
     out = where(signbit(z), 180.0 if deg else np.pi, 0.0)
     return where(isnan(z), np.nan, out)
 

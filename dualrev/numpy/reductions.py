@@ -137,7 +137,8 @@ def _sum_vjp(ct, ans, x, *, axis, keepdims):
     return broadcast_to(_keep(ct, np.shape(x), axis, keepdims), np.shape(x))
 
 
-_sum = defprim(lambda x, *, axis, keepdims: np.sum(x, axis=axis, keepdims=keepdims), name="sum", vjp_reads=((),),
+_sum = defprim(lambda x, *, axis, keepdims: np.sum(x, axis=axis, keepdims=keepdims), name="sum",
+               supports_complex=True, vjp_reads=((),),
                jvp=(lambda dx, ans, x, *, axis, keepdims: _sum(dx, axis=axis, keepdims=keepdims),),
                vjp=(_sum_vjp,), batch=_batch_axes(lambda x, **params: _sum(x, **params)))
 
@@ -196,7 +197,7 @@ def _linear_recurrence(a, b, axis):
 
 
 _cumsum = defprim(
-    lambda x, *, axis: np.cumsum(x, axis=axis), name="cumsum", vjp_reads=((),),
+    lambda x, *, axis: np.cumsum(x, axis=axis), name="cumsum", supports_complex=True, vjp_reads=((),),
     jvp=(lambda dx, ans, x, *, axis: _cumsum(dx, axis=axis),),
     vjp=(lambda ct, ans, x, *, axis: _flip(_cumsum(_flip(ct, axis), axis=axis), axis),),
     batch=_batch_axis(lambda x, **params: _cumsum(x, **params)),
@@ -214,7 +215,8 @@ def _cumprod_vjp(ct, ans, x, *, axis):
     return _shift(ans, axis, 1.0) * _flip(g, axis)
 
 
-_cumprod = defprim(lambda x, *, axis: np.cumprod(x, axis=axis), name="cumprod", jvp=(_cumprod_jvp,),
+_cumprod = defprim(lambda x, *, axis: np.cumprod(x, axis=axis), name="cumprod", supports_complex=True,
+                   jvp=(_cumprod_jvp,),
                    vjp=(_cumprod_vjp,), batch=_batch_axis(lambda x, **params: _cumprod(x, **params)),
                    note="exact derivatives of every order with zeros (no division), as in JAX")
 
@@ -257,7 +259,7 @@ def _prod_others(x, axis):
 
 
 _prod = defprim(
-    lambda x, *, axis, keepdims: np.prod(x, axis=axis, keepdims=keepdims), name="prod",
+    lambda x, *, axis, keepdims: np.prod(x, axis=axis, keepdims=keepdims), name="prod", supports_complex=True,
     jvp=(lambda dx, ans, x, *, axis, keepdims: _sum(dx * _prod_others(x, axis), axis=axis, keepdims=keepdims),),
     vjp=(lambda ct, ans, x, *, axis, keepdims: _keep(ct, np.shape(x), axis, keepdims) * _prod_others(x, axis),),
     batch=_batch_axes(lambda x, **params: _prod(x, **params)),
@@ -600,7 +602,7 @@ def _permute_batch(args, batched, *, axis, inverse):
 
 
 _permute = defprim(
-    _permute_impl, name="permute",
+    _permute_impl, name="permute", supports_complex=True,
     jvp=(None, lambda dx, ans, perm, x, *, axis, inverse: _permute(perm, dx, axis=axis, inverse=inverse)),
     vjp=(None, lambda ct, ans, perm, x, *, axis, inverse: _permute(perm, ct, axis=axis, inverse=not inverse)),
     batch=_permute_batch,

@@ -60,7 +60,7 @@ for _f in (np.zeros_like, np.ones_like, np.empty_like, np.full_like):
 
 # -- reshaping --
 
-reshape_p = defprim(lambda x, *, shape: np.reshape(x, shape), name="reshape", vjp_reads=((),),
+reshape_p = defprim(lambda x, *, shape: np.reshape(x, shape), name="reshape", supports_complex=True, vjp_reads=((),),
                     jvp=(lambda dx, ans, x, *, shape: reshape_p(dx, shape=shape),),
                     vjp=(lambda ct, ans, x, *, shape: reshape_p(ct, shape=np.shape(x)),),
                     batch=lambda args, batched, *, shape: reshape_p(args[0], shape=(args[0].shape[0],) + shape))
@@ -84,7 +84,7 @@ def reshape(a, shape=None, order="C", *, newshape=None, copy=None):
 
 
 transpose_p = defprim(
-    lambda x, *, axes: np.transpose(x, axes), name="transpose", vjp_reads=((),),
+    lambda x, *, axes: np.transpose(x, axes), name="transpose", supports_complex=True, vjp_reads=((),),
     jvp=(lambda dx, ans, x, *, axes: transpose_p(dx, axes=axes),),
     vjp=(lambda ct, ans, x, *, axes: transpose_p(ct, axes=tuple(int(i) for i in np.argsort(axes))),),
     batch=lambda args, batched, *, axes: transpose_p(args[0], axes=(0,) + tuple(a + 1 for a in axes)),
@@ -111,7 +111,7 @@ def _broadcast_to_batch(args, batched, *, shape):
 
 
 broadcast_to_p = defprim(
-    lambda x, *, shape: np.broadcast_to(x, shape), name="broadcast_to", vjp_reads=((),),
+    lambda x, *, shape: np.broadcast_to(x, shape), name="broadcast_to", supports_complex=True, vjp_reads=((),),
     jvp=(lambda dx, ans, x, *, shape: broadcast_to_p(dx, shape=shape),),
     vjp=(lambda ct, ans, x, *, shape: ct,),  # the engine sums the cotangent back to x's shape
     batch=_broadcast_to_batch,
@@ -127,8 +127,16 @@ def broadcast_to(array, shape, subok=False):
     return broadcast_to_p(array, shape=shape)
 
 
+def _astype_impl(x, *, dtype):
+    x = np.asarray(x)
+    if x.dtype.kind == "c" and dtype.kind != "c":  # NumPy drops the imaginary part (and warns): say so, keep it
+        x = x.real
+    return x.astype(dtype)
+
+
+# complex -> real keeps the real part (NumPy's cast, JAX's too); the engine transposes both directions of the cast
 astype_p = defprim(
-    lambda x, *, dtype: np.asarray(x).astype(dtype), name="astype", vjp_reads=((),),
+    _astype_impl, name="astype", vjp_reads=((),), supports_complex=True,
     jvp=(lambda dx, ans, x, *, dtype: astype_p(dx, dtype=dtype),),
     vjp=(lambda ct, ans, x, *, dtype: ct,),  # the engine casts the cotangent back to x's dtype
     batch=lambda args, batched, *, dtype: astype_p(args[0], dtype=dtype),
@@ -364,13 +372,13 @@ def _scatter_add_batch(args, batched, *, idx, shape):
 
 
 getitem_p = defprim(
-    lambda x, *, idx: x[idx], name="getitem", vjp_reads=((),),
+    lambda x, *, idx: x[idx], name="getitem", supports_complex=True, vjp_reads=((),),
     jvp=(lambda dx, ans, x, *, idx: getitem_p(dx, idx=idx),),
     vjp=(lambda ct, ans, x, *, idx: scatter_add(ct, idx=idx, shape=np.shape(x)),),
     batch=_getitem_batch,
 )
 scatter_add = defprim(
-    _scatter_add_impl, name="scatter_add", vjp_reads=((),),
+    _scatter_add_impl, name="scatter_add", supports_complex=True, vjp_reads=((),),
     jvp=(lambda dct, ans, ct, *, idx, shape: scatter_add(dct, idx=idx, shape=shape),),
     vjp=(lambda g, ans, ct, *, idx, shape: getitem_p(g, idx=idx),),
     batch=_scatter_add_batch,
@@ -423,7 +431,7 @@ def _concatenate_batch(args, batched, *, axis):
     return concatenate_p(*[bring_batch(x, b, n) for x, b in zip(args, batched)], axis=axis + 1)
 
 
-concatenate_p = defprim(lambda *xs, axis: np.concatenate(xs, axis=axis), name="concatenate",
+concatenate_p = defprim(lambda *xs, axis: np.concatenate(xs, axis=axis), name="concatenate", supports_complex=True,
                         vjp_reads=lambda argnums, n: (False, ()),
                         jvp=_concatenate_jvp, vjp=_concatenate_vjp, batch=_concatenate_batch)
 

@@ -82,12 +82,15 @@ def _replace_posinf(v):
 
 # -- binary arithmetic --
 
-add = defprim(np.add, vjp_reads=((), ()), jvp=(lambda dx, ans, x, y: dx, lambda dy, ans, x, y: dy),
+add = defprim(np.add, vjp_reads=((), ()), supports_complex=True,
+              jvp=(lambda dx, ans, x, y: dx, lambda dy, ans, x, y: dy),
               vjp=(lambda ct, ans, x, y: ct, lambda ct, ans, x, y: ct))
-subtract = defprim(np.subtract, vjp_reads=((), ()), jvp=(lambda dx, ans, x, y: dx, lambda dy, ans, x, y: -dy),
+subtract = defprim(np.subtract, vjp_reads=((), ()), supports_complex=True,
+                   jvp=(lambda dx, ans, x, y: dx, lambda dy, ans, x, y: -dy),
                    vjp=(lambda ct, ans, x, y: ct, lambda ct, ans, x, y: -ct))
-multiply = defprim(np.multiply, vjp_reads=((1,), (0,)), partials=(lambda ans, x, y: y, lambda ans, x, y: x))
-true_divide = defprim(np.true_divide, name="divide", vjp_reads=((1,), ("ans", 1)),
+multiply = defprim(np.multiply, vjp_reads=((1,), (0,)), supports_complex=True,
+                   partials=(lambda ans, x, y: y, lambda ans, x, y: x))
+true_divide = defprim(np.true_divide, name="divide", vjp_reads=((1,), ("ans", 1)), supports_complex=True,
                       jvp=(lambda dx, ans, x, y: dx / y, lambda dy, ans, x, y: -dy * ans / y),
                       vjp=(lambda ct, ans, x, y: ct / y, lambda ct, ans, x, y: -ct * ans / y))
 divide = true_divide
@@ -115,7 +118,7 @@ def _pow_dy(ans, x, y):
 
 power = _singular(np.power, _pow_dx, _pow_dy,
                   note="d/dx is y x**(y-1), taken as 0 at x == y == 0 (x**0 == 1; JAX: 0 for integer y, nan for "
-                       "float y); d/dy is 0 where x == 0, as in JAX")
+                       "float y); d/dy is 0 where x == 0, as in JAX", supports_complex=True)
 
 
 def float_power(x, y):
@@ -290,7 +293,8 @@ fmod = defprim(
 
 # -- unary --
 
-negative = defprim(np.negative, vjp_reads=((),), jvp=(lambda dx, ans, x: -dx,), vjp=(lambda ct, ans, x: -ct,))
+negative = defprim(np.negative, vjp_reads=((),), supports_complex=True,
+                   jvp=(lambda dx, ans, x: -dx,), vjp=(lambda ct, ans, x: -ct,))
 
 
 def positive(x):
@@ -298,15 +302,17 @@ def positive(x):
     return x if isinstance(x, Tracer) else np.positive(x)
 
 
-exp = defprim(np.exp, vjp_reads=(("ans",),), partials=lambda ans, x: ans)
-exp2 = defprim(np.exp2, vjp_reads=(("ans",),), partials=lambda ans, x: ans * LN2)
-expm1 = defprim(np.expm1, vjp_reads=(("ans",),), partials=lambda ans, x: ans + 1.0)
-log = defprim(np.log, jvp=(_quiet(lambda dx, ans, x: dx / x),), vjp=(_quiet(lambda ct, ans, x: ct / x),),
+exp = defprim(np.exp, vjp_reads=(("ans",),), supports_complex=True, partials=lambda ans, x: ans)
+exp2 = defprim(np.exp2, supports_complex=True, vjp_reads=(("ans",),), partials=lambda ans, x: ans * LN2)
+expm1 = defprim(np.expm1, supports_complex=True, vjp_reads=(("ans",),), partials=lambda ans, x: ans + 1.0)
+log = defprim(np.log, supports_complex=True,
+              jvp=(_quiet(lambda dx, ans, x: dx / x),), vjp=(_quiet(lambda ct, ans, x: ct / x),),
               vjp_reads=((0,),), note="log'(0) = +inf, as in JAX")
-log2 = _singular(np.log2, lambda ans, x: 1.0 / (x * LN2))
-log10 = _singular(np.log10, lambda ans, x: 1.0 / (x * LN10))
-log1p = _singular(np.log1p, lambda ans, x: 1.0 / (x + 1.0), vjp_reads=((0,),))
-sqrt = _singular(np.sqrt, lambda ans, x: 0.5 / ans, vjp_reads=(("ans",),), note="sqrt'(0) = +inf, as in JAX")
+log2 = _singular(np.log2, lambda ans, x: 1.0 / (x * LN2), supports_complex=True)
+log10 = _singular(np.log10, lambda ans, x: 1.0 / (x * LN10), supports_complex=True)
+log1p = _singular(np.log1p, lambda ans, x: 1.0 / (x + 1.0), vjp_reads=((0,),), supports_complex=True)
+sqrt = _singular(np.sqrt, lambda ans, x: 0.5 / ans, vjp_reads=(("ans",),),
+                 note="sqrt'(0) = +inf, as in JAX", supports_complex=True)
 cbrt = _singular(np.cbrt, lambda ans, x: (1.0 / 3.0) / (ans * ans), vjp_reads=(("ans",),),
                  note="cbrt'(0) = +inf, as in JAX")
 
@@ -321,19 +327,23 @@ def reciprocal(x):
     return true_divide(1.0, x) if isinstance(x, Tracer) else np.reciprocal(x)
 
 
-sin = defprim(np.sin, vjp_reads=((0,),), partials=lambda ans, x: cos(x))
-cos = defprim(np.cos, vjp_reads=((0,),), partials=lambda ans, x: -sin(x))
-tan = defprim(np.tan, vjp_reads=(("ans",),), partials=lambda ans, x: 1.0 + ans * ans)
-arcsin = _singular(np.arcsin, lambda ans, x: 1.0 / sqrt(1.0 - x * x), note="+inf at ±1, as in JAX")
-arccos = _singular(np.arccos, lambda ans, x: -1.0 / sqrt(1.0 - x * x), note="-inf at ±1, as in JAX")
-arctan = defprim(np.arctan, vjp_reads=((0,),), partials=lambda ans, x: 1.0 / (1.0 + x * x))
-sinh = defprim(np.sinh, vjp_reads=((0,),), partials=lambda ans, x: cosh(x))
-cosh = defprim(np.cosh, vjp_reads=((0,),), partials=lambda ans, x: sinh(x))
-tanh = defprim(np.tanh, vjp_reads=(("ans",),), partials=lambda ans, x: 1.0 - ans * ans)
-arcsinh = defprim(np.arcsinh, vjp_reads=((0,),), partials=lambda ans, x: 1.0 / sqrt(x * x + 1.0))
-# (x - 1)(x + 1) rather than JAX's x*x - 1: no cancellation near x = 1
-arccosh = _singular(np.arccosh, lambda ans, x: 1.0 / sqrt((x - 1.0) * (x + 1.0)), note="+inf at 1, as in JAX")
-arctanh = _singular(np.arctanh, lambda ans, x: 1.0 / ((1.0 + x) * (1.0 - x)), note="+inf at ±1, as in JAX")
+sin = defprim(np.sin, supports_complex=True, vjp_reads=((0,),), partials=lambda ans, x: cos(x))
+cos = defprim(np.cos, supports_complex=True, vjp_reads=((0,),), partials=lambda ans, x: -sin(x))
+tan = defprim(np.tan, supports_complex=True, vjp_reads=(("ans",),), partials=lambda ans, x: 1.0 + ans * ans)
+arcsin = _singular(np.arcsin, lambda ans, x: 1.0 / sqrt(1.0 - x * x),
+                   note="+inf at ±1, as in JAX", supports_complex=True)
+arccos = _singular(np.arccos, lambda ans, x: -1.0 / sqrt(1.0 - x * x),
+                   note="-inf at ±1, as in JAX", supports_complex=True)
+arctan = defprim(np.arctan, supports_complex=True, vjp_reads=((0,),), partials=lambda ans, x: 1.0 / (1.0 + x * x))
+sinh = defprim(np.sinh, supports_complex=True, vjp_reads=((0,),), partials=lambda ans, x: cosh(x))
+cosh = defprim(np.cosh, supports_complex=True, vjp_reads=((0,),), partials=lambda ans, x: sinh(x))
+tanh = defprim(np.tanh, supports_complex=True, vjp_reads=(("ans",),), partials=lambda ans, x: 1.0 - ans * ans)
+arcsinh = defprim(np.arcsinh, supports_complex=True, vjp_reads=((0,),), partials=lambda ans, x: 1.0 / sqrt(x * x + 1.0))
+# sqrt(x - 1) sqrt(x + 1), not sqrt(x*x - 1): no cancellation near x = 1, and the principal branch for complex x
+arccosh = _singular(np.arccosh, lambda ans, x: 1.0 / (sqrt(x - 1.0) * sqrt(x + 1.0)), supports_complex=True,
+                    note="+inf at 1, as in JAX")
+arctanh = _singular(np.arctanh, lambda ans, x: 1.0 / ((1.0 + x) * (1.0 - x)),
+                   note="+inf at ±1, as in JAX", supports_complex=True)
 
 
 def deg2rad(x):
@@ -349,8 +359,26 @@ def rad2deg(x):
 radians = deg2rad
 degrees = rad2deg
 
-absolute = defprim(np.absolute, name="abs", partials=lambda ans, x: np.where(x >= 0, 1, -1).astype(ans.dtype),
-                   note="abs'(0) = 1 (also at -0.0), as in JAX")
+def _abs_direction(ans, x):
+    # conj(z) / |z|, with |z| = 0 replaced by 1 so that the derivative at 0 is 0, as JAX's rule
+    return conj(x) / where(ans == 0, 1.0, ans)
+
+
+def _abs_jvp(dx, ans, x):
+    if dtype_of(x).kind == "c":  # |z| is real-valued: d|z| = Re(dz conj(z) / |z|)
+        return real(dx * _abs_direction(ans, x))
+    return dx * np.where(x >= 0, 1, -1).astype(ans.dtype)
+
+
+def _abs_vjp(ct, ans, x):
+    if dtype_of(x).kind == "c":  # the transpose of dz -> Re(dz w) is ct -> ct w (VJP = transpose, as in JAX)
+        return ct * _abs_direction(ans, x)
+    return ct * np.where(x >= 0, 1, -1).astype(ans.dtype)
+
+
+absolute = defprim(np.absolute, name="abs", jvp=(_abs_jvp,), vjp=(_abs_vjp,), batch="elementwise",
+                   supports_complex=True,
+                   note="abs'(0) = 1 (also at -0.0), as in JAX; of complex z: conj(z)/|z|, 0 at z = 0, as in JAX")
 abs = absolute
 
 
@@ -390,36 +418,38 @@ def sinc(x):
     return where(zero, sinc_maclaurin(pi_x, k=0), sin(safe) / safe)
 
 
-# -- real and complex parts: dualrev traces real values only --
+# -- real and complex parts (JAX's rules: the VJP is the transpose of the JVP, with <a, b> = Re(a b)) --
 
-
-def _real_only(x, name):
-    if dtype_of(x).kind == "c":
-        raise TypeError(f"dualrev.numpy.{name}: complex traced values are not supported")
+_real = defprim(np.real, name="real", vjp_reads=((),), supports_complex=True, batch="elementwise",
+                jvp=(lambda dz, ans, z: _real(dz),),
+                vjp=(lambda ct, ans, z: ct,))  # the engine casts the real cotangent to z's complex dtype
+_imag = defprim(np.imag, name="imag", vjp_reads=((),), supports_complex=True, batch="elementwise",
+                jvp=(lambda dz, ans, z: _imag(dz),),
+                vjp=(lambda ct, ans, z: ct * -1j,))  # Im(dz) = Re(-i dz)
+_conjugate = defprim(np.conjugate, name="conjugate", vjp_reads=((),), supports_complex=True, batch="elementwise",
+                     jvp=(lambda dz, ans, z: _conjugate(dz),),
+                     vjp=(lambda ct, ans, z: _conjugate(ct),))
 
 
 def real(val):
-    """``np.real`` of a real value: the value itself."""
-    if not isinstance(val, Tracer):
-        return np.real(val)
-    _real_only(val, "real")
-    return val
+    """``np.real``: the real part (of a real value, the value itself)."""
+    if isinstance(val, Tracer) and val.dtype.kind == "c":
+        return _real(val)
+    return val if isinstance(val, Tracer) else np.real(val)
 
 
 def imag(val):
-    """``np.imag`` of a real value: zeros, a plain array (its derivative is 0, as in JAX)."""
-    if not isinstance(val, Tracer):
-        return np.imag(val)
-    _real_only(val, "imag")
-    return np.zeros(val.shape, val.dtype)
+    """``np.imag``: the imaginary part; of a real value, zeros, a plain array (its derivative is 0, as in JAX)."""
+    if isinstance(val, Tracer) and val.dtype.kind == "c":
+        return _imag(val)
+    return np.zeros(val.shape, val.dtype) if isinstance(val, Tracer) else np.imag(val)
 
 
 def conjugate(x):
-    """``np.conjugate`` (``np.conj``) of a real value: the value itself."""
-    if not isinstance(x, Tracer):
-        return np.conjugate(x)
-    _real_only(x, "conjugate")
-    return x
+    """``np.conjugate`` (``np.conj``): the complex conjugate (of a real value, the value itself)."""
+    if isinstance(x, Tracer) and x.dtype.kind == "c":
+        return _conjugate(x)
+    return x if isinstance(x, Tracer) else np.conjugate(x)
 
 
 conj = conjugate
@@ -484,7 +514,7 @@ def _where_impl(cond, x, y):
 
 
 _where = defprim(
-    _where_impl, name="where", vjp_reads=((), (0,), (0,)),
+    _where_impl, name="where", vjp_reads=((), (0,), (0,)), supports_complex=True,
     jvp=(None, lambda dx, ans, c, x, y: _where(c, dx, 0.0), lambda dy, ans, c, x, y: _where(c, 0.0, dy)),
     vjp=(None, lambda ct, ans, c, x, y: _where(c, ct, 0.0), lambda ct, ans, c, x, y: _where(c, 0.0, ct)),
     batch="elementwise",
@@ -514,5 +544,5 @@ for _np_funcs, _f in [
     ((np.clip,), clip), ((np.real,), real), ((np.conjugate,), conjugate), ((np.nan_to_num,), nan_to_num),
 ]:
     implements(*_np_funcs)(_f)
-implements(np.imag, nondiff=True)(imag)
+implements(np.imag)(imag)
 implements(np.round, np.around, nondiff=True)(round)
