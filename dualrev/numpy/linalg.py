@@ -128,6 +128,13 @@ def _abs2(x):
     return real(x * conjugate(x)) if _is_complex(x) else x * x
 
 
+def _hermitian_np(a):
+    """A complex matrix's Hermitian part (a + a^H) / 2 in NumPy, as JAX symmetrizes: what the Hermitian primitives
+    factor, so that they are the same function as JAX's on any input. The public functions pass them a Hermitian
+    matrix (``_from_triangle``), which this leaves as it is; real matrices pass through."""
+    return (a + np.conj(np.swapaxes(a, -1, -2))) / 2 if np.iscomplexobj(a) else a
+
+
 def _from_triangle(a, UPLO="L"):
     """The symmetric matrix NumPy's cholesky/eigh/eigvalsh actually factor: the ``UPLO`` triangle of ``a``
     mirrored. Differentiating through it gives the derivative of what NumPy computes, for any input: entries of
@@ -289,7 +296,7 @@ def _cholesky_vjp(ct, L, a):
 
 
 _cholesky = defprim(
-    np.linalg.cholesky, name="cholesky",
+    lambda a: np.linalg.cholesky(_hermitian_np(a)), name="cholesky",
     jvp=(_cholesky_jvp,), vjp=(_cholesky_vjp,), supports_complex=True,
     note="NumPy reads the lower triangle; the derivative treats A as symmetric (Hermitian: dA acts as "
          "(dA + dA^H)/2), as JAX",
@@ -337,7 +344,7 @@ def _eigh_vjp(ct, ans, a, *, UPLO):
 
 
 _eigh = defprim(
-    lambda a, *, UPLO: tuple(np.linalg.eigh(a, UPLO=UPLO)), name="eigh", multiple_results=True,
+    lambda a, *, UPLO: tuple(np.linalg.eigh(_hermitian_np(a), UPLO=UPLO)), name="eigh", multiple_results=True,
     jvp=(_eigh_jvp,), vjp=(_eigh_vjp,), supports_complex=True,
     note="the derivative treats A as symmetric, as JAX; eigenvectors (sign) and their derivatives are defined for "
          "distinct eigenvalues only (inf/NaN otherwise, as JAX); eigenvalues alone stay finite",
@@ -352,7 +359,9 @@ def eigh(a, UPLO="L"):
     eigenvalues (see the module doc)."""
     _square("eigh", a)
     a = _float(a)
-    return EighResult(*_eigh(_from_triangle(a, UPLO) if isinstance(a, Tracer) else a, UPLO=UPLO))
+    if not isinstance(a, Tracer):
+        return EighResult(*np.linalg.eigh(a, UPLO=UPLO))
+    return EighResult(*_eigh(_from_triangle(a, UPLO), UPLO=UPLO))
 
 
 def _eigvalsh_jvp(da, ans, a, *, UPLO):
@@ -369,7 +378,7 @@ def _eigvalsh_vjp(ct, ans, a, *, UPLO):
 
 
 _eigvalsh = defprim(
-    lambda a, *, UPLO: np.linalg.eigvalsh(a, UPLO=UPLO), name="eigvalsh", numpy=(),
+    lambda a, *, UPLO: np.linalg.eigvalsh(_hermitian_np(a), UPLO=UPLO), name="eigvalsh", numpy=(),
     jvp=(_eigvalsh_jvp,), vjp=(_eigvalsh_vjp,), supports_complex=True,
     note="first derivative V^T dA V diagonal, finite at repeated eigenvalues; the derivative treats A as symmetric",
     batch=lambda args, batched, **params: _eigvalsh(args[0], **params),
@@ -382,7 +391,9 @@ def eigvalsh(a, UPLO="L"):
     repeated eigenvalues too."""
     _square("eigvalsh", a)
     a = _float(a)
-    return _eigvalsh(_from_triangle(a, UPLO) if isinstance(a, Tracer) else a, UPLO=UPLO)
+    if not isinstance(a, Tracer):
+        return np.linalg.eigvalsh(a, UPLO=UPLO)
+    return _eigvalsh(_from_triangle(a, UPLO), UPLO=UPLO)
 
 
 # -- eig (nondegenerate perturbation theory, Giles 2008 section 3.1; JAX's eig JVP with enable_eigvec_derivs):
@@ -748,6 +759,8 @@ def _pinv_vjp(ct, p, a, *, rcond, rtol, hermitian):
 
 
 def _pinv_impl(a, *, rcond, rtol, hermitian):
+    if hermitian:
+        a = _hermitian_np(a)
     if rtol is None:
         return np.linalg.pinv(a, rcond=rcond, hermitian=hermitian)
     return np.linalg.pinv(a, hermitian=hermitian, rtol=rtol)
@@ -768,6 +781,8 @@ def pinv(a, rcond=None, hermitian=False, *, rtol=None):
     _at_least_2d("pinv", a)
     if rcond is not None and rtol is not None:
         raise ValueError("dualrev.numpy.linalg.pinv: pass rtol or rcond, not both")
+    if not isinstance(a, Tracer):  # NumPy's own semantics for plain arrays
+        return np.linalg.pinv(a, rcond=rcond, hermitian=hermitian, **({} if rtol is None else {"rtol": rtol}))
     return _pinv(_float(a), rcond=rcond, rtol=rtol, hermitian=bool(hermitian))
 
 
