@@ -9,6 +9,10 @@ Seeger et al. 2017 for the SVD and eigendecomposition; Walter & Lehmann 2018 for
 
 Conventions (each also in the primitive's ``note``):
 
+- Complex values: every primitive here takes them, with JAX's rules (the VJP is the transpose of the JVP; a
+  function of a complex matrix with real values, such as eigvalsh or norm, has a real JVP). eig and eigvals, for
+  general matrices, always return complex arrays, as in JAX. Hermitian input is the complex form of symmetric input
+  below: the mirrored triangle is conjugated.
 - Symmetric input (cholesky, eigh, eigvalsh): NumPy reads one triangle (lower, or as ``UPLO``/``upper`` say), and
   so does the derivative: the functions mirror that triangle (``_from_triangle``) before the primitive, so the
   other triangle gets a zero derivative and finite differences of NumPy's own function agree for any input. (JAX
@@ -306,8 +310,9 @@ _cholesky = defprim(
 
 @implements(np.linalg.cholesky)
 def cholesky(a, /, *, upper=False):
-    """``np.linalg.cholesky``: L (lower) with a = L @ L.T, or its transpose with ``upper=True``. NumPy reads
-    only the lower (``upper=True``: upper) triangle of ``a``, and so does the derivative."""
+    """``np.linalg.cholesky``: L (lower) with a = L @ L.T (complex: L @ L^H), or its (conjugate) transpose with
+    ``upper=True``. NumPy reads only the lower (``upper=True``: upper) triangle of ``a``, and so does the
+    derivative."""
     _square("cholesky", a)
     if not isinstance(a, Tracer):
         return np.linalg.cholesky(a, upper=upper)
@@ -354,9 +359,9 @@ _eigh = defprim(
 
 @implements(np.linalg.eigh)
 def eigh(a, UPLO="L"):
-    """``np.linalg.eigh``: ``(eigenvalues, eigenvectors)`` of symmetric (..., n, n), eigenvalues ascending. NumPy
-    reads only the ``UPLO`` triangle of ``a``, and so does the derivative; eigenvector derivatives need distinct
-    eigenvalues (see the module doc)."""
+    """``np.linalg.eigh``: ``(eigenvalues, eigenvectors)`` of symmetric or complex Hermitian (..., n, n), eigenvalues
+    ascending. NumPy reads only the ``UPLO`` triangle of ``a``, and so does the derivative; eigenvector derivatives
+    need distinct eigenvalues (see the module doc), and a complex eigenvector's phase follows JAX's convention."""
     _square("eigh", a)
     a = _float(a)
     if not isinstance(a, Tracer):
@@ -387,8 +392,8 @@ _eigvalsh = defprim(
 
 @implements(np.linalg.eigvalsh)
 def eigvalsh(a, UPLO="L"):
-    """``np.linalg.eigvalsh``: the eigenvalues of symmetric (..., n, n), ascending; first derivatives are finite at
-    repeated eigenvalues too."""
+    """``np.linalg.eigvalsh``: the eigenvalues of symmetric or complex Hermitian (..., n, n), ascending; first
+    derivatives are finite at repeated eigenvalues too."""
     _square("eigvalsh", a)
     a = _float(a)
     if not isinstance(a, Tracer):
