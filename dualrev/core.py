@@ -328,15 +328,16 @@ def refuse_complex(prim: Primitive, ans, operands) -> None:
     """A derivative trace's check for a primitive without ``supports_complex``: a complex result or operand is a
     TypeError naming the primitive and the dtype, never a silently wrong number. (A real result of a complex operand,
     ``abs(z)``, would otherwise run a rule written for real values.)"""
-    values = [v for v in (ans if type(ans) is tuple else (ans,))] + [v for v in operands]
+    if not (is_complex(ans) or any(is_complex(v) for v in operands)):
+        return
+    values = [*(ans if type(ans) is tuple else (ans,)), *operands]
     dtypes = sorted({str(getattr(v, "dtype", "complex128")) for v in values if is_complex(v)})
-    if dtypes:
-        raise TypeError(
-            f"dualrev: {prim.name} does not support complex values ({', '.join(dtypes)}) under a derivative; its "
-            "rules are written for real numbers. Write this step in real arithmetic (e.g. on dnp.real(z) and "
-            "dnp.imag(z)), or apply dualrev.stop_gradient to its traced operand if no derivative should flow "
-            "through it. docs/complex.md lists what supports complex values."
-        )
+    raise TypeError(
+        f"dualrev: {prim.name} does not support complex values ({', '.join(dtypes)}) under a derivative; its "
+        "rules are written for real numbers. Write this step in real arithmetic (e.g. on dnp.real(z) and "
+        "dnp.imag(z)), or apply dualrev.stop_gradient to its traced operand if no derivative should flow "
+        "through it. docs/complex.md lists what supports complex values."
+    )
 
 
 def _leaked(where: str) -> LeakedTracerError:

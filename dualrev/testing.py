@@ -20,16 +20,27 @@ _DEFAULTS = {np.dtype(np.float64): (1e-6, 1e-5), np.dtype(np.float32): (1e-2, 2e
              np.dtype(np.float16): (2e-2, 1e-1)}
 
 
+def _real_dtype(dtype) -> np.dtype:
+    """complex64 -> float32, complex128 -> float64: a complex dtype's steps and tolerances are its parts'."""
+    dtype = np.dtype(dtype)
+    return np.finfo(dtype).dtype if dtype.kind == "c" else dtype
+
+
 def _default_eps(dtype) -> float:
-    return _DEFAULTS.get(np.dtype(dtype), _DEFAULTS[np.dtype(np.float32)])[0]
+    return _DEFAULTS.get(_real_dtype(dtype), _DEFAULTS[np.dtype(np.float32)])[0]
 
 
 def _default_tol(dtype) -> float:
-    return _DEFAULTS.get(np.dtype(dtype), _DEFAULTS[np.dtype(np.float32)])[1]
+    return _DEFAULTS.get(_real_dtype(dtype), _DEFAULTS[np.dtype(np.float32)])[1]
+
+
+def _wide(x):
+    return np.asarray(x, np.complex128 if np.iscomplexobj(x) else np.float64)
 
 
 def _inner(xs, ys) -> float:
-    return float(sum(np.vdot(np.asarray(x, np.float64), np.asarray(y, np.float64)) for x, y in zip(xs, ys)))
+    # Re(sum x y), bilinear (no conjugate): the pairing under which a VJP is the transpose of the JVP, as in JAX
+    return float(sum(np.real(np.sum(_wide(x) * _wide(y))) for x, y in zip(xs, ys)))
 
 
 def _axpy(a, xs, ys):
@@ -37,7 +48,12 @@ def _axpy(a, xs, ys):
 
 
 def _random_like(rng, leaves):
-    return [rng.standard_normal(np.shape(x)).astype(np.result_type(x)) for x in leaves]
+    def one(x):
+        dtype = np.result_type(x)
+        v = rng.standard_normal(np.shape(x))
+        return (v + 1j * rng.standard_normal(np.shape(x)) if dtype.kind == "c" else v).astype(dtype)
+
+    return [one(x) for x in leaves]
 
 
 def check_grads(fun: Callable, args: Sequence, order: int = 1, modes: Sequence[str] = ("fwd", "rev"),
@@ -46,7 +62,8 @@ def check_grads(fun: Callable, args: Sequence, order: int = 1, modes: Sequence[s
     """Check ``fun``'s derivatives at ``args`` against central finite differences, up to ``order``.
 
     "fwd" compares ``jvp`` with the difference quotient along a random direction; "rev" checks the ``vjp`` by the
-    identity <ct, J v> = <J^T ct, v>. For ``order > 1`` the same checks run on the derivative functions themselves.
+    identity <ct, J v> = <J^T ct, v>. Complex values get complex directions, paired by ``Re(sum(x * y))``, under
+    which the VJP is the transpose of the JVP, as in JAX. For ``order > 1`` the same checks run on the derivative functions themselves.
     Raises ``AssertionError`` naming the mode, order and the two numbers on mismatch.
 
     >>> dr.check_grads(dnp.sin, (np.array([0.3, 1.2]),), order=2)
@@ -70,7 +87,7 @@ def check_grads(fun: Callable, args: Sequence, order: int = 1, modes: Sequence[s
 
     v = _random_like(rng, leaves)
     plus, minus = f_flat(*_axpy(eps, v, leaves)), f_flat(*_axpy(-eps, v, leaves))
-    fd = [(np.asarray(p, np.float64) - np.asarray(m, np.float64)) / (2 * eps) for p, m in zip(plus, minus)]
+    fd = [(_wide(p) - _wide(m)) / (2 * eps) for p, m in zip(plus, minus)]
     out = f_flat(*leaves)
     u = _random_like(rng, out)
     if "fwd" in modes:

@@ -105,6 +105,10 @@ SPECS = {
     "arcsinh": unary(jnp.arcsinh),
     "arccosh": unary(jnp.arccosh, ABOVE_ONE),
     "arctanh": unary(jnp.arctanh, UNIT),
+    # complex parts (of real operands here; of complex ones in tests/test_complex.py)
+    "real": unary(jnp.real),
+    "imag": unary(jnp.imag),
+    "conjugate": unary(jnp.conjugate),
     "sinc_maclaurin": Spec(lambda x, k: _jax_sinc_maclaurin(k, x), sinc_maclaurin_operands()),
     # binary
     "arctan2": binary(jnp.arctan2, REAL, AWAY_FROM_ZERO),

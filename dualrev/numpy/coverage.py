@@ -33,6 +33,10 @@ look before you hit an error:
   string utilities); what it makes is a constant to every transform;
 - **not supported**: raises a TypeError naming the function when given a traced value.
 
+The **complex** column says whether a primitive's rules take complex values (JAX's conventions, see
+[Complex numbers](complex.md)): **yes**, or **refused** (a TypeError naming the primitive and the dtype under a
+derivative, never a silently wrong number); a composite follows the primitives it is made of.
+
 Lists and tuples of traced values are accepted wherever NumPy takes an array-like when you call `dnp.f([a, b])`;
 plain `np.f([a, b])` cannot work, because NumPy converts the list to an array before dualrev is asked (write
 `np.f(dnp.array([a, b]))`).
@@ -76,10 +80,11 @@ def _note(f) -> str:
 
 
 def _status(f):
-    """(status, dualrev's function, note) of a NUMPY_TABLE entry."""
+    """(status, dualrev's function, note, complex support) of a NUMPY_TABLE entry."""
     diff = not (f.nondiff if isinstance(f, Primitive) else f in NONDIFF_FUNCTIONS)
     kind = f"primitive `{f.name}`" if isinstance(f, Primitive) else "composite"
-    return ("differentiable" if diff else "no derivative"), kind, _note(f)
+    complex_ = ("yes" if f.supports_complex else "refused") if isinstance(f, Primitive) and diff else ""
+    return ("differentiable" if diff else "no derivative"), kind, _note(f), complex_
 
 
 def _public(module, prefix):
@@ -99,10 +104,10 @@ def _row(name, obj):
     if f is not None:
         return (name, *_status(f))
     if name in _DUALREV_ONLY:
-        return name, "differentiable", "composite", _DUALREV_ONLY[name]
+        return name, "differentiable", "composite", _DUALREV_ONLY[name], ""
     if name in _CONSTANTS:
-        return name, "constant", "", ""
-    return name, "not supported", "", ""
+        return name, "constant", "", "", ""
+    return name, "not supported", "", "", ""
 
 
 SECTIONS = [("NumPy's main namespace", np, ""), ("numpy.linalg", np.linalg, "linalg."), ("numpy.fft", np.fft, "fft.")]
@@ -117,18 +122,18 @@ _SYNTAX = [
 
 
 def rows():
-    """[(section, [(NumPy name, status, dualrev, note)])], every public NumPy function in its section."""
+    """[(section, [(NumPy name, status, dualrev, note, complex)])], every public NumPy function in its section."""
     out = []
     for title, module, prefix in SECTIONS:
         out.append((title, [_row(name, obj) for name, obj in _public(module, prefix)]))
     syntax = [(label, *_status(NUMPY_TABLE[key])) for label, key in _SYNTAX if key in NUMPY_TABLE]
     syntax += [("`dnp.r_[...]`, `dnp.c_[...]`", "differentiable", "composite",
-                "NumPy's index tricks for traced entries (np.r_ converts its entries with np.array first)"),
+                "NumPy's index tricks for traced entries (np.r_ converts its entries with np.array first)", ""),
                ("`dnp.vectorize(f)`", "differentiable", "composite",
                 "np.vectorize for functions of traced values: a loop over the elements, each call differentiated "
-                "(np.vectorize converts its arguments with np.asarray first)"),
+                "(np.vectorize converts its arguments with np.asarray first)", ""),
                ("`x.sort()`, `x.partition(k)`, `x.fill(v)`, `x.put(i, v)`", "differentiable", "composite",
-                "in place, as the ndarray methods (sort returns None, as NumPy's; JAX's returns a copy)")]
+                "in place, as the ndarray methods (sort returns None, as NumPy's; JAX's returns a copy)", "")]
     out.append(("Operators, methods and syntax", syntax))
     return out
 
@@ -142,17 +147,29 @@ def counts():
     return out
 
 
+def complex_counts() -> tuple[int, int]:
+    """(primitives accepting complex operands, differentiable primitives) among those behind this table's rows:
+    deterministic, whatever other families (dualrev.scipy) a process has imported."""
+    prims = {f for f in NUMPY_TABLE.values() if isinstance(f, Primitive) and not f.nondiff}
+    keys = {obj for _, module, prefix in SECTIONS for _, obj in _public(module, prefix)}
+    keys |= {key for _, key in _SYNTAX}
+    prims = {NUMPY_TABLE[k] for k in keys if k in NUMPY_TABLE and NUMPY_TABLE[k] in prims}
+    return sum(p.supports_complex for p in prims), len(prims)
+
+
 def table() -> str:
     c = counts()
     lines = [HEADER.rstrip("\n"), "",
              f"{c.get('differentiable', 0)} differentiable NumPy functions, {c.get('no derivative', 0)} more "
              f"accepted without a derivative, {c.get('constant', 0)} constant makers, {c.get('not supported', 0)} "
-             "not supported (of NumPy's public functions in the main namespace, `linalg` and `fft`).", ""]
+             "not supported (of NumPy's public functions in the main namespace, `linalg` and `fft`).", "",
+             "{} of the {} differentiable primitives behind these functions accept complex operands.".format(
+                 *complex_counts()), ""]
     for k, (title, rs) in enumerate(rows()):
         syntax = k == len(SECTIONS)  # the last section's names are written out already
-        lines += [f"## {title}", "", "| NumPy | status | dualrev | notes |", "|---|---|---|---|"]
-        lines += [f"| {name if syntax else f'`{name}`'} | {status} | {kind} | {note} |"
-                  for name, status, kind, note in rs]
+        lines += [f"## {title}", "", "| NumPy | status | dualrev | complex | notes |", "|---|---|---|---|---|"]
+        lines += [f"| {name if syntax else f'`{name}`'} | {status} | {kind} | {complex_} | {note} |"
+                  for name, status, kind, note, complex_ in rs]
         lines.append("")
     return "\n".join(lines)
 

@@ -21,7 +21,9 @@ import numpy as np
 from dualrev.core import Tracer, concrete_test, dtype_of, defprim, implements, primal_value
 from dualrev.numpy._batch import batch_size, bring_batch, example_ndim, shift_axis
 from dualrev.numpy.shape import astype, broadcast_to, concatenate, getitem, ravel, reshape, stack, transpose
-from dualrev.numpy.ufuncs import _no_batched_shape, equal, isnan, logical_not, maximum, minimum, sqrt, where
+from dualrev.numpy.ufuncs import (
+    _no_batched_shape, equal, imag, isnan, logical_not, maximum, minimum, real, sqrt, where,
+)
 
 __all__ = [
     "all", "amax", "amin", "any", "argmax", "argmin", "argsort", "average", "count_nonzero", "cumprod", "cumsum",
@@ -403,7 +405,8 @@ def average(a, axis=None, weights=None, returned=False, *, keepdims=False):
 @implements(np.var)
 def var(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, where=None, mean=None, correction=None):
     """``np.var``: the mean of the squared deviations from the mean, divided by ``n - ddof`` instead of ``n``
-    (``correction`` is ``ddof``'s other name); ``mean=`` may give the mean, with keepdims shape."""
+    (``correction`` is ``ddof``'s other name); ``mean=`` may give the mean, with keepdims shape. Of complex values,
+    the mean of ``|x - mean|**2``, real, as in NumPy."""
     _no_extras("var", out)
     if correction is not None:
         if ddof != 0:
@@ -412,7 +415,11 @@ def var(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, where=Non
     a = _inexact(_as_array(a, dtype))
     axes = normalize_axis(axis, np.ndim(a), "var")
     centered = a - (_mean(a, axes, keepdims=True, where=where) if mean is None else mean)
-    squares = sum(centered * centered, axes, keepdims=keepdims, where=where)
+    if dtype_of(centered).kind == "c":  # |c|**2, real, as NumPy computes a complex variance
+        centered_squared = real(centered) * real(centered) + imag(centered) * imag(centered)
+    else:
+        centered_squared = centered * centered
+    squares = sum(centered_squared, axes, keepdims=keepdims, where=where)
     if where is None:
         return squares / builtins.max(_count(np.shape(a), axes) - ddof, 0)
     return squares / maximum(_count_where(np.shape(a), axes, where, squares.dtype, keepdims) - ddof, 0)

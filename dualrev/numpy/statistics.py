@@ -28,7 +28,7 @@ from dualrev.numpy.shape import (
     squeeze,
     swapaxes,
 )
-from dualrev.numpy.ufuncs import clip, floor, isnan, logical_not, minimum, sqrt, where
+from dualrev.numpy.ufuncs import clip, conjugate, floor, imag, isnan, logical_not, minimum, real, sqrt, where
 
 __all__ = [
     "corrcoef", "cov", "nancumprod", "nancumsum", "nanmax", "nanmedian", "nanmin", "nanpercentile", "nanprod",
@@ -214,9 +214,13 @@ def nanvar(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, where=
     if where is not None:
         keep = keep & np.broadcast_to(where, np.shape(a)) if not isinstance(keep, Tracer) else \
             _where(where, keep, False)
-    count = _sum(astype(keep, _dtype(a)), axis=axis, keepdims=True)
+    count = _sum(astype(keep, np.finfo(_dtype(a)).dtype), axis=axis, keepdims=True)  # real for complex a
     centered = _where(keep, a, 0.0) - _sum(_where(keep, a, 0.0), axis=axis, keepdims=True) / count
-    squares = _sum(_where(keep, centered * centered, 0.0), axis=axis, keepdims=keepdims)
+    if _dtype(centered).kind == "c":  # |c|**2, real, as NumPy's complex variance
+        centered_squared = real(centered) * real(centered) + imag(centered) * imag(centered)
+    else:
+        centered_squared = centered * centered
+    squares = _sum(_where(keep, centered_squared, 0.0), axis=axis, keepdims=keepdims)
     count = count if keepdims else reshape(count, np.shape(squares))
     return squares / (count - ddof)
 
@@ -271,7 +275,7 @@ def cov(m, y=None, rowvar=True, bias=False, ddof=None, fweights=None, aweights=N
     else:
         fact = w_sum - ddof * _sum(w * aweights) / w_sum
     x = x - expand_dims(avg, 1)
-    xt = swapaxes(x * w if w is not None else x, 0, 1)
+    xt = conjugate(swapaxes(x * w if w is not None else x, 0, 1))  # of complex data, x x^H as NumPy's
     c = matmul(x, xt) / fact
     return squeeze(c)
 
@@ -282,7 +286,9 @@ def corrcoef(x, y=None, rowvar=True, *, dtype=None):
     c = cov(x, y, rowvar, dtype=dtype)
     if np.ndim(c) == 0:
         return c / c
-    d = sqrt(diagonal(c))
+    d = sqrt(real(diagonal(c)))
     c = c / expand_dims(d, 1) / expand_dims(d, 0)
+    if _dtype(c).kind == "c":  # NumPy clips the real and imaginary parts each to [-1, 1]
+        return clip(real(c), -1.0, 1.0) + 1j * clip(imag(c), -1.0, 1.0)
     return clip(c, -1.0, 1.0)
 

@@ -129,7 +129,8 @@ def float_power(x, y):
 
 
 def _as_float64(v):
-    return v.astype(np.float64) if isinstance(v, Tracer) else np.asarray(v, np.float64)
+    dtype = np.complex128 if dtype_of(v).kind == "c" else np.float64  # complex stays complex, as in NumPy
+    return v.astype(dtype) if isinstance(v, Tracer) else np.asarray(v, dtype)
 
 
 def _max_partials(first):
@@ -383,7 +384,10 @@ abs = absolute
 
 
 def fabs(x):
-    """``np.fabs``: ``abs`` (abs'(0) = 1, as in JAX)."""
+    """``np.fabs``: ``abs`` (abs'(0) = 1, as in JAX) of real values; NumPy's has no complex loop."""
+    if isinstance(x, Tracer) and x.dtype.kind == "c":
+        raise TypeError("dualrev.numpy.fabs: ufunc 'fabs' not supported for the input types (complex), as in NumPy; "
+                        "use dnp.abs")
     return absolute(x) if isinstance(x, Tracer) else np.fabs(x)
 
 

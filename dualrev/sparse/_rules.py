@@ -306,6 +306,7 @@ ELEMENTWISE_CURVATURE = {
     "copysign": (NONE, (0,)),  # zero derivative in the sign operand, as in JAX
     "remainder": (NONE, None), "fmod": (NONE, None),
     "multiply": (_bilinear, None), "divide": (_divide, None),
+    "real": (NONE, None), "imag": (NONE, None), "conjugate": (NONE, None),  # linear over the reals
 }
 
 RULES = {
@@ -322,6 +323,16 @@ RULES = {
 }
 for _name, (_curv, _ops) in ELEMENTWISE_CURVATURE.items():
     RULES[_name] = _elementwise(_curv, _ops)
+
+
+def _abs(eq, traced):
+    # |x| is piecewise linear for real x, but |z| of complex z = sqrt(re**2 + im**2) is curved
+    x = eq.inputs[0]
+    complex_ = (x.dtype if hasattr(x, "dtype") else np.result_type(x)).kind == "c"
+    return _elementwise(FULL if complex_ else NONE)(eq, traced)
+
+
+RULES["abs"] = _abs
 
 
 def rule_for(prim):
