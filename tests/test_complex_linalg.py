@@ -222,6 +222,21 @@ def test_svd_full_matrices_on_non_square_traced_matrices_is_refused_as_in_jax():
                                jax.grad(lambda a: jnp.sum(jnp.linalg.svd(a, full_matrices=True)[1]))(a), 1e-12)
 
 
+def test_scipy_linalg_mirrors_take_complex_matrices():
+    import jax.scipy.linalg as jsl
+
+    import dualrev.scipy.linalg as dsl
+
+    rng = np.random.default_rng(4)
+    a = _exact(rng, (3, 3)) + 4 * np.eye(3)
+    b = _exact(rng, (3, 2))
+    h = (a + a.conj().T) / 2
+    check_against_jax(lambda a, b: dsl.solve(a, b, assume_a="her"), lambda a, b: jsl.solve(a, b), (h, b), 2)
+    check_against_jax(lambda a: (dsl.det(a), dsl.inv(a)), lambda a: (jsl.det(a), jsl.inv(a)), (a,), 2)
+    check_against_jax(lambda a: dsl.eigh(a, eigvals_only=True), lambda a: jsl.eigh(_read(jnp, a), eigvals_only=True),
+                      (h,), 2)
+
+
 def test_complete_qr_of_tall_complex_matrices_is_refused_by_name():
     with pytest.raises(TypeError, match=r"qr: mode='complete'.*complex.*mode='reduced'"):
         dr.grad(lambda a: dnp.sum(dnp.abs(dnp.linalg.qr(a, mode="complete")[0])))(np.ones((3, 2)) * 1j)
