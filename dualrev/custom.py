@@ -148,8 +148,11 @@ def _custom_jvp_batch(args, batched, *, f, rule):
     return outs
 
 
+# Complex values as in JAX: the user's JVP rule (a complex tangent of a real output is still refused by the engine),
+# and its transpose as the VJP.
 custom_jvp_call = Primitive("custom_jvp_call", _call_flat, jvp_full=_custom_jvp_full, vjp=_custom_jvp_vjp,
-                            vjp_reads=_reads_operands, batch=_custom_jvp_batch, multiple_results=True)
+                            vjp_reads=_reads_operands, batch=_custom_jvp_batch, multiple_results=True,
+                            supports_complex=True)
 
 
 class custom_jvp:
@@ -360,8 +363,10 @@ def _checkpoint_batch(args, batched, *, f):
     return outs
 
 
+# Its rules run the primitives inside, each of which supports complex values or refuses them itself.
 checkpoint_call = Primitive("checkpoint", _call_flat, jvp_full=_checkpoint_jvp_full, vjp=_checkpoint_vjp,
-                            vjp_reads=_reads_operands, batch=_checkpoint_batch, multiple_results=True)
+                            vjp_reads=_reads_operands, batch=_checkpoint_batch, multiple_results=True,
+                            supports_complex=True)
 
 
 def checkpoint(fun: Callable) -> Callable:
