@@ -18,6 +18,8 @@ import numpy as np
 from hypothesis import strategies as st
 from oracle import Spec, arrays, floats, jnp
 
+import dualrev.numpy as dnp
+
 UNIT = floats(-1, 1)
 SEPARATED = [-2.5, -1.5, -0.5, 0.5, 1.5, 2.5]  # eigenvalues one apart
 SINGULAR_VALUES = [0.5, 1.5, 2.5, 3.5]  # singular values one apart, away from 0
@@ -117,6 +119,32 @@ def rank_deficient(draw):
     return (a,), {"tol": tol, "hermitian": hermitian, "rtol": rtol}
 
 
+@st.composite
+def separated_eigenvalues(draw, shape=SQUARE):
+    """(..., 3, 3) non-symmetric matrices with well-separated eigenvalues, a complex pair or all real: a block
+    diagonal matrix (a 2x2 block [[x, c], [-c/4, x]] with eigenvalues x +- i c/2 and eigenvector components of
+    different moduli, so that LAPACK's choice of the component made real is clear; or a diagonal) plus a small
+    non-symmetric perturbation, all float32-exact."""
+    shape = draw(shape)
+    batch, n, _ = _split(shape)
+    base = np.zeros(shape)
+    for idx in np.ndindex(*batch):
+        d = draw(st.lists(st.sampled_from(SEPARATED), min_size=n, max_size=n, unique=True))
+        block = np.diag(d)
+        if draw(st.booleans()):
+            c = draw(st.sampled_from([-2.0, 2.0, 3.0]))
+            block[0, 1], block[1, 0], block[1, 1] = c, -c / 4, d[0]
+        base[idx] = block
+    return _f32(base + 0.125 * draw(arrays(shape, UNIT)).astype(np.float64))
+
+
+def eig_invariant(w, v, real, imag, conj):
+    """(Re w, Im w, Re P, Im P) with projectors P[..., i, k, j] = v_ij conj(v_kj) / |v_j|^2: independent of each
+    eigenvector's complex scale, so of the normalisation convention."""
+    p = v[..., :, None, :] * conj(v)[..., None, :, :] / (real(v * conj(v))).sum(-2)[..., None, None, :]
+    return real(w), imag(w), real(p), imag(p)
+
+
 def one(strategy, **params):
     return strategy.map(lambda a: ((a,), dict(params)))
 
@@ -156,6 +184,20 @@ def qr_positive(q, r, sign):
 
 
 _eigh_ref = jax.jit(lambda a: eigh_invariant(*jnp.linalg.eigh(a)))
+# jnp.linalg.eig refuses eigenvector derivatives; lax's eig gives them with enable_eigvec_derivs (LAPACK's
+# normalisation, NumPy's too)
+_eig_ref = jax.jit(lambda a: eig_invariant(*jax.lax.linalg.eig(a, compute_left_eigenvectors=False,
+                                                                enable_eigvec_derivs=True),
+                                           jnp.real, jnp.imag, jnp.conj))
+
+
+def _real_imag_eigvals(a):
+    w = jax.lax.linalg.eig(a, compute_left_eigenvectors=False, compute_right_eigenvectors=False,
+                           enable_eigvec_derivs=True)[0]  # jnp.linalg.eigvals refuses second derivatives
+    return jnp.real(w), jnp.imag(w)
+
+
+_eigvals_ref = jax.jit(_real_imag_eigvals)
 _eigvalsh_ref = jax.jit(jnp.linalg.eigvalsh)
 
 
@@ -177,6 +219,10 @@ SPECS = {
                  call=lambda prim, a, UPLO: eigh_invariant(*prim(a, UPLO=UPLO))),
     "eigvalsh": Spec(lambda a, UPLO: _eigvalsh_ref(a),
                      st.sampled_from(["L", "U"]).flatmap(lambda uplo: one(symmetric_separated(), UPLO=uplo))),
+    "eig": Spec(lambda a: _eig_ref(a), one(separated_eigenvalues()),
+                call=lambda prim, a: eig_invariant(*prim(a), dnp.real, dnp.imag, dnp.conj)),
+    "eigvals": Spec(lambda a: _eigvals_ref(a), one(separated_eigenvalues()),
+                    call=lambda prim, a: (dnp.real(prim(a)), dnp.imag(prim(a)))),
     "qr": Spec(jitted(lambda a: qr_positive(*jnp.linalg.qr(a), jnp.sign)), one(full_rank()),
                call=lambda prim, a: qr_positive(*prim(a), np.sign)),
     "svd": Spec(jitted(lambda a: svd_invariant(*jnp.linalg.svd(a, full_matrices=False))),

@@ -32,9 +32,10 @@ from dualrev.numpy.statistics import *  # noqa: F401,F403
 from dualrev.numpy.inplace import *  # noqa: F401,F403  (after the families: views of theirs are tracked)
 from dualrev.numpy import ufunc_methods  # noqa: F401,E402  (np.add.reduce(x) & co. on traced values)
 from dualrev.numpy import linalg  # noqa: F401,E402  (dnp.linalg, like np.linalg)
+from dualrev.numpy import fft  # noqa: F401,E402  (dnp.fft, like np.fft)
 from dualrev.numpy.array_likes import wrap_registry as _wrap_registry  # noqa: E402
 
-_wrap_registry([_sys.modules[__name__], linalg])  # lists of traced values wherever NumPy takes array-likes
+_wrap_registry([_sys.modules[__name__], linalg, fft])  # lists of traced values wherever NumPy takes array-likes
 
 
 def _complete_namespace(namespace: dict) -> None:

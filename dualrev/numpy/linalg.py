@@ -1,7 +1,7 @@
 """dualrev.numpy.linalg: NumPy's linear algebra, differentiable in both modes and to any order.
 
-Primitives (a NumPy implementation with JVP and VJP rules): solve, inv, det, slogdet, cholesky, eigh, eigvalsh, qr,
-svd, svdvals, pinv. Everything else (norm, matrix_power, trace, cond, lstsq, ...) is a composite of primitives.
+Primitives (a NumPy implementation with JVP and VJP rules): solve, inv, det, slogdet, cholesky, eig, eigvals, eigh,
+eigvalsh, qr, svd, svdvals, pinv. Everything else (norm, matrix_power, trace, cond, lstsq, ...) is a composite of primitives.
 Every function takes stacks of matrices (..., m, n) where NumPy does. Rules are written with dualrev operations
 (matmul, swapaxes, solve, ...), so they differentiate again; the derivation of each is cited next to it
 (Giles 2008, "An extended collection of matrix derivative results"; Murray 2016 for Cholesky; Townsend 2016 and
@@ -9,6 +9,10 @@ Seeger et al. 2017 for the SVD and eigendecomposition; Walter & Lehmann 2018 for
 
 Conventions (each also in the primitive's ``note``):
 
+- Complex values: every primitive here takes them, with JAX's rules (the VJP is the transpose of the JVP; a
+  function of a complex matrix with real values, such as eigvalsh or norm, has a real JVP). eig and eigvals, for
+  general matrices, always return complex arrays, as in JAX. Hermitian input is the complex form of symmetric input
+  below: the mirrored triangle is conjugated.
 - Symmetric input (cholesky, eigh, eigvalsh): NumPy reads one triangle (lower, or as ``UPLO``/``upper`` say), and
   so does the derivative: the functions mirror that triangle (``_from_triangle``) before the primitive, so the
   other triangle gets a zero derivative and finite differences of NumPy's own function agree for any input. (JAX
@@ -39,15 +43,16 @@ import numpy as np
 from dualrev.core import Tracer, concrete_test, concrete_value, defprim, implements, primal_value
 from dualrev.numpy._batch import align
 from dualrev.numpy.contractions import matmul, tensordot
+from dualrev.numpy.reductions import argmax
 from dualrev.numpy.reductions import max as _max
 from dualrev.numpy.reductions import min as _min
 from dualrev.numpy.reductions import sum as _sum
 from dualrev.numpy.shape import astype, concatenate, expand_dims, getitem, reshape, stack, swapaxes, transpose
-from dualrev.numpy.ufuncs import absolute, copysign, hypot, isnan, logical_and, sqrt, where
+from dualrev.numpy.ufuncs import absolute, conjugate, copysign, hypot, imag, isnan, logical_and, real, sqrt, where
 
 __all__ = [
-    "EighResult", "LinAlgError", "QRResult", "SVDResult", "SlogdetResult", "cholesky", "cond", "cross", "det",
-    "diagonal", "eigh", "eigvalsh", "inv", "lstsq", "matmul", "matrix_norm", "matrix_power", "matrix_rank",
+    "EigResult", "EighResult", "LinAlgError", "QRResult", "SVDResult", "SlogdetResult", "cholesky", "cond", "cross", "det",
+    "diagonal", "eig", "eigh", "eigvals", "eigvalsh", "inv", "lstsq", "matmul", "matrix_norm", "matrix_power", "matrix_rank",
     "matrix_transpose", "multi_dot", "norm", "outer", "pinv", "qr", "slogdet", "solve", "svd", "svdvals",
     "tensordot", "tensorinv", "tensorsolve", "trace", "vecdot", "vector_norm",
 ]
@@ -56,6 +61,7 @@ LinAlgError = np.linalg.LinAlgError
 
 # NumPy 2's result types (same names and fields); plain tuples of arrays and tracers are pytrees as well.
 EighResult = namedtuple("EighResult", ["eigenvalues", "eigenvectors"])
+EigResult = namedtuple("EigResult", ["eigenvalues", "eigenvectors"])
 QRResult = namedtuple("QRResult", ["Q", "R"])
 SlogdetResult = namedtuple("SlogdetResult", ["sign", "logabsdet"])
 SVDResult = namedtuple("SVDResult", ["U", "S", "Vh"])
@@ -107,6 +113,32 @@ def _sym(x):
     return (x + _mT(x)) * 0.5
 
 
+def _is_complex(x):
+    return _dtype(x).kind == "c"
+
+
+def _mH(x):
+    """The conjugate transpose of the last two axes (the transpose for real values)."""
+    return conjugate(_mT(x)) if _is_complex(x) else _mT(x)
+
+
+def _herm(x):
+    """The Hermitian part (x + x^H) / 2 (the symmetric part for real values)."""
+    return (x + _mH(x)) * 0.5
+
+
+def _abs2(x):
+    """|x|^2, real: x * x for real values, Re(x conj(x)) for complex ones."""
+    return real(x * conjugate(x)) if _is_complex(x) else x * x
+
+
+def _hermitian_np(a):
+    """A complex matrix's Hermitian part (a + a^H) / 2 in NumPy, as JAX symmetrizes: what the Hermitian primitives
+    factor, so that they are the same function as JAX's on any input. The public functions pass them a Hermitian
+    matrix (``_from_triangle``), which this leaves as it is; real matrices pass through."""
+    return (a + np.conj(np.swapaxes(a, -1, -2))) / 2 if np.iscomplexobj(a) else a
+
+
 def _from_triangle(a, UPLO="L"):
     """The symmetric matrix NumPy's cholesky/eigh/eigvalsh actually factor: the ``UPLO`` triangle of ``a``
     mirrored. Differentiating through it gives the derivative of what NumPy computes, for any input: entries of
@@ -116,6 +148,9 @@ def _from_triangle(a, UPLO="L"):
     lower = UPLO.upper() == "L"
     keep = np.tri(n, dtype=bool) if lower else np.tri(n, dtype=bool).T
     strict = np.tri(n, k=-1, dtype=bool) if lower else np.tri(n, k=-1, dtype=bool).T
+    if _is_complex(a):  # Hermitian: the mirrored triangle conjugated; LAPACK reads the diagonal's real parts only
+        off = where(strict, a, 0.0)
+        return off + _mH(off) + where(np.eye(n, dtype=bool), real(a), 0.0)
     return where(keep, a, 0.0) + _mT(where(strict, a, 0.0))
 
 
@@ -149,7 +184,7 @@ def _solve_vjp(ct, ans, a, b, *, argnum):
 
 
 _solve = defprim(
-    lambda a, b: np.linalg.solve(a, b), name="solve", jvp=_solve_jvp, vjp=_solve_vjp,
+    lambda a, b: np.linalg.solve(a, b), name="solve", jvp=_solve_jvp, vjp=_solve_vjp, supports_complex=True,
     # b is a stack of matrices here (never a vector), so a and b only need their stack axes lined up
     batch=lambda args, batched: _solve(*align(args, batched)),
     note="b is a stack of matrices (..., m, k); dnp.linalg.solve takes vectors too",
@@ -167,7 +202,7 @@ def solve(a, b):
 
 
 inv = defprim(
-    np.linalg.inv, name="inv", numpy=np.linalg.inv,
+    np.linalg.inv, name="inv", numpy=np.linalg.inv, supports_complex=True,
     jvp=(lambda da, ans, a: -matmul(ans, matmul(da, ans)),),
     vjp=(lambda ct, ans, a: -matmul(_mT(ans), matmul(ct, _mT(ans))),),
     batch=lambda args, batched, **params: inv(args[0], **params),
@@ -194,7 +229,7 @@ def _adjugate(a, det_a):
 
 
 det = defprim(
-    np.linalg.det, name="det", numpy=np.linalg.det,
+    np.linalg.det, name="det", numpy=np.linalg.det, supports_complex=True,
     jvp=(lambda da, ans, a: _sum(_mT(_adjugate(a, ans)) * da, axis=(-2, -1)),),
     vjp=(lambda ct, ans, a: expand_dims(ct, (-2, -1)) * _mT(_adjugate(a, ans)),),
     note="derivative tr(adj(A) dA): finite at singular matrices up to 3x3 (cofactors, as JAX); "
@@ -204,19 +239,34 @@ det = defprim(
 
 
 def _slogdet_jvp(da, ans, a):
-    return None, _trace(_solve(a, da))
+    t = _trace(_solve(a, da))  # d log det A = tr(A^-1 dA)
+    if _dtype(a).kind != "c":  # the sign of a real determinant is piecewise constant
+        return None, t
+    # complex: log det = log|det| + i arg(det), so d log|det| = Re(t) and d sign = i Im(t) sign, as JAX
+    return 1j * imag(t) * ans[0], real(t)
 
 
 def _slogdet_vjp(ct, ans, a):
-    if ct[1] is None:  # a cotangent on the sign only: zero (the sign is piecewise constant)
+    sbar, lbar = ct
+    if _dtype(a).kind != "c":
+        if lbar is None:  # a cotangent on the sign only: zero (the sign is piecewise constant)
+            return None
+        return expand_dims(lbar, (-2, -1)) * _mT(inv(a))
+    # the transpose of the complex JVP: tbar = lbar + i Im(sbar sign), then A^-T tbar
+    tbar = None if lbar is None else astype(lbar, _dtype(ans[0]))
+    if sbar is not None:
+        term = 1j * imag(sbar * ans[0])
+        tbar = term if tbar is None else tbar + term
+    if tbar is None:
         return None
-    return expand_dims(ct[1], (-2, -1)) * _mT(inv(a))
+    return expand_dims(tbar, (-2, -1)) * _mT(inv(a))
 
 
 _slogdet = defprim(
     lambda a: tuple(np.linalg.slogdet(a)), name="slogdet", multiple_results=True,
-    jvp=(_slogdet_jvp,), vjp=(_slogdet_vjp,),
-    note="the sign has no derivative (piecewise constant), as in JAX",
+    jvp=(_slogdet_jvp,), vjp=(_slogdet_vjp,), supports_complex=True,
+    note="the sign of a real determinant has no derivative (piecewise constant), that of a complex one does "
+         "(d sign = i Im(tr(A^-1 dA)) sign), as in JAX",
     batch=lambda args, batched, **params: _slogdet(args[0], **params),
 )
 
@@ -238,33 +288,36 @@ def _phi(x):
 
 
 def _cholesky_jvp(da, L, a):
-    y = _solve(L, _sym(da))  # L^-1 dA
-    return matmul(L, _phi(_solve(L, _mT(y))))  # L Phi(L^-1 dA L^-T)
+    y = _solve(L, _herm(da))  # L^-1 dA
+    return matmul(L, _phi(_solve(L, _mH(y))))  # L Phi(L^-1 dA L^-H)
 
 
 def _cholesky_vjp(ct, L, a):
-    # transpose of the JVP: L^-T Phi(L^T ct) L^-1, symmetrized
+    # transpose of the JVP: L^-T Phi(L^T ct) conj(L)^-1, made Hermitian (symmetric)
     q = _solve(_mT(L), _phi(matmul(_mT(L), ct)))
-    return _sym(_mT(_solve(_mT(L), _mT(q))))
+    Lc = conjugate(L) if _is_complex(L) else L
+    return _herm(_mT(_solve(_mT(Lc), _mT(q))))
 
 
 _cholesky = defprim(
-    np.linalg.cholesky, name="cholesky",
-    jvp=(_cholesky_jvp,), vjp=(_cholesky_vjp,),
-    note="NumPy reads the lower triangle; the derivative treats A as symmetric (dA acts as (dA + dA.T)/2), as JAX",
+    lambda a: np.linalg.cholesky(_hermitian_np(a)), name="cholesky",
+    jvp=(_cholesky_jvp,), vjp=(_cholesky_vjp,), supports_complex=True,
+    note="NumPy reads the lower triangle; the derivative treats A as symmetric (Hermitian: dA acts as "
+         "(dA + dA^H)/2), as JAX",
     batch=lambda args, batched, **params: _cholesky(args[0], **params),
 )
 
 
 @implements(np.linalg.cholesky)
 def cholesky(a, /, *, upper=False):
-    """``np.linalg.cholesky``: L (lower) with a = L @ L.T, or its transpose with ``upper=True``. NumPy reads
-    only the lower (``upper=True``: upper) triangle of ``a``, and so does the derivative."""
+    """``np.linalg.cholesky``: L (lower) with a = L @ L.T (complex: L @ L^H), or its (conjugate) transpose with
+    ``upper=True``. NumPy reads only the lower (``upper=True``: upper) triangle of ``a``, and so does the
+    derivative."""
     _square("cholesky", a)
     if not isinstance(a, Tracer):
         return np.linalg.cholesky(a, upper=upper)
     L = _cholesky(_from_triangle(a, "U" if upper else "L"))
-    return _mT(L) if upper else L
+    return _mH(L) if upper else L
 
 
 # -- eigh (Giles 2008; Seeger et al. 2017): dw = diag(V^T dA V), dV = V (F o V^T dA V),
@@ -278,8 +331,9 @@ def _eigh_F(w):
 
 def _eigh_jvp(da, ans, a, *, UPLO):
     w, v = ans
-    vt_da_v = matmul(_mT(v), matmul(_sym(da), v))
-    return _diagonal(vt_da_v), matmul(v, _eigh_F(w) * vt_da_v)
+    vt_da_v = matmul(_mH(v), matmul(_herm(da), v))  # V^H dA V
+    dw = _diagonal(vt_da_v)
+    return (real(dw) if _is_complex(dw) else dw), matmul(v, _eigh_F(w) * vt_da_v)
 
 
 def _eigh_vjp(ct, ans, a, *, UPLO):
@@ -291,12 +345,12 @@ def _eigh_vjp(ct, ans, a, *, UPLO):
         inner = term if inner is None else inner + term
     if inner is None:
         return None
-    return _sym(matmul(v, matmul(inner, _mT(v))))
+    return _herm(matmul(conjugate(v) if _is_complex(v) else v, matmul(inner, _mT(v))))  # conj(V) inner V^T
 
 
 _eigh = defprim(
-    lambda a, *, UPLO: tuple(np.linalg.eigh(a, UPLO=UPLO)), name="eigh", multiple_results=True,
-    jvp=(_eigh_jvp,), vjp=(_eigh_vjp,),
+    lambda a, *, UPLO: tuple(np.linalg.eigh(_hermitian_np(a), UPLO=UPLO)), name="eigh", multiple_results=True,
+    jvp=(_eigh_jvp,), vjp=(_eigh_vjp,), supports_complex=True,
     note="the derivative treats A as symmetric, as JAX; eigenvectors (sign) and their derivatives are defined for "
          "distinct eigenvalues only (inf/NaN otherwise, as JAX); eigenvalues alone stay finite",
     batch=lambda args, batched, **params: _eigh(args[0], **params),
@@ -305,27 +359,32 @@ _eigh = defprim(
 
 @implements(np.linalg.eigh)
 def eigh(a, UPLO="L"):
-    """``np.linalg.eigh``: ``(eigenvalues, eigenvectors)`` of symmetric (..., n, n), eigenvalues ascending. NumPy
-    reads only the ``UPLO`` triangle of ``a``, and so does the derivative; eigenvector derivatives need distinct
-    eigenvalues (see the module doc)."""
+    """``np.linalg.eigh``: ``(eigenvalues, eigenvectors)`` of symmetric or complex Hermitian (..., n, n), eigenvalues
+    ascending. NumPy reads only the ``UPLO`` triangle of ``a``, and so does the derivative; eigenvector derivatives
+    need distinct eigenvalues (see the module doc), and a complex eigenvector's phase follows JAX's convention."""
     _square("eigh", a)
     a = _float(a)
-    return EighResult(*_eigh(_from_triangle(a, UPLO) if isinstance(a, Tracer) else a, UPLO=UPLO))
+    if not isinstance(a, Tracer):
+        return EighResult(*np.linalg.eigh(a, UPLO=UPLO))
+    return EighResult(*_eigh(_from_triangle(a, UPLO), UPLO=UPLO))
 
 
 def _eigvalsh_jvp(da, ans, a, *, UPLO):
     v = _eigh(a, UPLO=UPLO)[1]
+    if _is_complex(v):
+        return real(_sum(conjugate(v) * matmul(da, v), axis=-2))  # Re diag(V^H dA V)
     return _sum(v * matmul(da, v), axis=-2)  # diag(V^T dA V)
 
 
 def _eigvalsh_vjp(ct, ans, a, *, UPLO):
     v = _eigh(a, UPLO=UPLO)[1]
-    return matmul(v * expand_dims(ct, -2), _mT(v))  # V diag(ct) V^T
+    return matmul(conjugate(v) * expand_dims(ct, -2) if _is_complex(v) else v * expand_dims(ct, -2),
+                  _mT(v))  # conj(V) diag(ct) V^T
 
 
 _eigvalsh = defprim(
-    lambda a, *, UPLO: np.linalg.eigvalsh(a, UPLO=UPLO), name="eigvalsh", numpy=(),
-    jvp=(_eigvalsh_jvp,), vjp=(_eigvalsh_vjp,),
+    lambda a, *, UPLO: np.linalg.eigvalsh(_hermitian_np(a), UPLO=UPLO), name="eigvalsh", numpy=(),
+    jvp=(_eigvalsh_jvp,), vjp=(_eigvalsh_vjp,), supports_complex=True,
     note="first derivative V^T dA V diagonal, finite at repeated eigenvalues; the derivative treats A as symmetric",
     batch=lambda args, batched, **params: _eigvalsh(args[0], **params),
 )
@@ -333,11 +392,114 @@ _eigvalsh = defprim(
 
 @implements(np.linalg.eigvalsh)
 def eigvalsh(a, UPLO="L"):
-    """``np.linalg.eigvalsh``: the eigenvalues of symmetric (..., n, n), ascending; first derivatives are finite at
-    repeated eigenvalues too."""
+    """``np.linalg.eigvalsh``: the eigenvalues of symmetric or complex Hermitian (..., n, n), ascending; first
+    derivatives are finite at repeated eigenvalues too."""
     _square("eigvalsh", a)
     a = _float(a)
-    return _eigvalsh(_from_triangle(a, UPLO) if isinstance(a, Tracer) else a, UPLO=UPLO)
+    if not isinstance(a, Tracer):
+        return np.linalg.eigvalsh(a, UPLO=UPLO)
+    return _eigvalsh(_from_triangle(a, UPLO), UPLO=UPLO)
+
+
+# -- eig (nondegenerate perturbation theory, Giles 2008 section 3.1; JAX's eig JVP with enable_eigvec_derivs):
+#    P = V^-1 dA V, dw = diag(P), U = V (F o P); dv_j = u_j + c_j v_j, where c_j keeps LAPACK's normalisation of
+#    each eigenvector (unit 2-norm, largest-modulus component real): c_j = -Re(v_j^H u_j) - i Im(u_kj) / v_kj --
+
+
+def _complex_dtype(x):
+    return np.result_type(_dtype(x), np.complex64)
+
+
+def _eig_impl(a):
+    # JAX's convention: complex results always (NumPy returns real arrays when every eigenvalue is real, a dtype
+    # that depends on the values)
+    w, v = np.linalg.eig(a)
+    dtype = np.result_type(a.dtype, np.complex64)
+    return w.astype(dtype, copy=False), v.astype(dtype, copy=False)
+
+
+def _largest_component(v):
+    """Mask of the largest-modulus component of each eigenvector (column), the one LAPACK makes real: a constant."""
+    k = argmax(absolute(v), axis=-2, keepdims=True)
+    return (np.arange(np.shape(v)[-2])[:, None] == k).astype(_dtype(v))
+
+
+def _eig_jvp(da, ans, a):
+    w, v = ans
+    p = matmul(_solve(v, astype(da, _dtype(v))), v)
+    u = matmul(v, _eigh_F(w) * p)
+    mask = _largest_component(v)
+    c = (-real(_sum(conjugate(v) * u, axis=-2))
+         - 1j * imag(_sum(mask * u, axis=-2)) / real(_sum(mask * v, axis=-2)))
+    return _diagonal(p), u + v * expand_dims(c, -2)
+
+
+def _eig_vjp(ct, ans, a):
+    # the transpose of _eig_jvp, step by step backwards (cotangents pair with tangents as Re(sum(ct * t)))
+    w, v = ans
+    wbar, vbar = ct
+    pbar = None if wbar is None else _diag_embed(wbar)
+    if vbar is not None:  # skipped when only w has a cotangent: finite even at repeated eigenvalues
+        mask = _largest_component(v)
+        cbar = _sum(vbar * v, axis=-2)
+        ubar = (vbar - expand_dims(real(cbar), -2) * conjugate(v)
+                - mask * expand_dims(1j * imag(cbar) / real(_sum(mask * v, axis=-2)), -2))
+        term = _eigh_F(w) * matmul(_mT(v), ubar)
+        pbar = term if pbar is None else pbar + term
+    if pbar is None:
+        return None
+    abar = matmul(_solve(_mT(v), pbar), _mT(v))  # V^-T Pbar V^T
+    return abar if _dtype(a).kind == "c" else real(abar)
+
+
+_eig = defprim(
+    _eig_impl, name="eig", multiple_results=True, jvp=(_eig_jvp,), vjp=(_eig_vjp,), supports_complex=True,
+    note="complex results always (as JAX); eigenvectors normalised as LAPACK (and NumPy) returns them (unit norm, "
+         "largest component real), and differentiated under that normalisation; eigenvector derivatives need "
+         "distinct eigenvalues (inf/NaN otherwise), eigenvalues alone stay finite",
+    batch=lambda args, batched, **params: _eig(args[0], **params),
+)
+
+
+@implements(np.linalg.eig)
+def eig(a):
+    """``np.linalg.eig``: ``(eigenvalues, eigenvectors)`` of a general (..., n, n) matrix, real or complex. The results
+    are complex always, as in JAX (NumPy returns real arrays when every eigenvalue is real). Eigenvectors come as
+    NumPy (LAPACK) normalises them, unit 2-norm with the largest-modulus component real, and their derivatives are
+    those of that choice; they need distinct eigenvalues. Functions that do not depend on the choice (eigenvalues,
+    projectors) are the safe thing to differentiate.
+
+    >>> w, v = dnp.linalg.eig(a)
+    """
+    _square("eig", a)
+    return EigResult(*_eig(_float(a)))
+
+
+def _eigvals_jvp(da, ans, a):
+    v = _eig(a)[1]
+    return _sum(_solve(v, astype(da, _dtype(v))) * _mT(v), axis=-1)  # diag(V^-1 dA V)
+
+
+def _eigvals_vjp(ct, ans, a):
+    v = _eig(a)[1]
+    abar = _solve(_mT(v), expand_dims(ct, -1) * _mT(v))  # V^-T diag(ct) V^T
+    return abar if _dtype(a).kind == "c" else real(abar)
+
+
+_eigvals = defprim(
+    lambda a: np.linalg.eigvals(a).astype(np.result_type(a.dtype, np.complex64), copy=False), name="eigvals",
+    jvp=(_eigvals_jvp,), vjp=(_eigvals_vjp,), supports_complex=True,
+    note="complex results always (as JAX); first derivative diag(V^-1 dA V), finite at repeated eigenvalues if A "
+         "is diagonalizable",
+    batch=lambda args, batched, **params: _eigvals(args[0], **params),
+)
+
+
+@implements(np.linalg.eigvals)
+def eigvals(a):
+    """``np.linalg.eigvals``: the eigenvalues of a general (..., n, n) matrix, complex always (as JAX)."""
+    _square("eigvals", a)
+    return _eigvals(_float(a))
 
 
 # -- qr (Walter & Lehmann 2018; JAX's qr_jvp_rule): for m >= n, with X = dA R^-1, C = Q^T X, O = tril(C, -1) -
@@ -346,9 +508,11 @@ def eigvalsh(a, UPLO="L"):
 
 def _qr_jvp_thin(q, r, dx):
     x = _mT(_solve(_mT(r), _mT(dx)))  # dA R^-1
-    c = matmul(_mT(q), x)
+    c = matmul(_mH(q), x)
     low = _tril(c, -1)
-    omega = low - _mT(low)
+    omega = low - _mH(low)
+    if _is_complex(c):  # R's diagonal stays real: its phase goes to Q (JAX's correction for complex input)
+        omega = omega + _diag_embed(1j * imag(_diagonal(c)))
     return matmul(q, omega - c) + x, matmul(c - omega, r)
 
 
@@ -357,8 +521,10 @@ def _qr_vjp_thin(q, r, qbar, rbar):
     m = matmul(rbar, _mT(r))
     if qbar is not None:
         m = m - matmul(_mT(q), qbar)
-    n = m - _tril(m - _mT(m), -1)
-    g = matmul(q, n)
+    n = m - _tril(m - _mH(m), -1)
+    if _is_complex(n):
+        n = n - _diag_embed(1j * imag(_diagonal(m)))
+    g = matmul(conjugate(q) if _is_complex(q) else q, n)
     if qbar is not None:
         g = g + qbar
     return _mT(_solve(r, _mT(g)))
@@ -370,7 +536,7 @@ def _qr_jvp(da, ans, a):
     if m >= n:
         return _qr_jvp_thin(q, r, da)
     dq, dr1 = _qr_jvp_thin(q, getitem(r, (Ellipsis, slice(None, m))), getitem(da, (Ellipsis, slice(None, m))))
-    dr2 = matmul(_mT(dq), getitem(a, (Ellipsis, slice(m, None)))) + matmul(_mT(q), getitem(da, (Ellipsis,
+    dr2 = matmul(_mH(dq), getitem(a, (Ellipsis, slice(m, None)))) + matmul(_mH(q), getitem(da, (Ellipsis,
                                                                                                  slice(m, None))))
     return dq, concatenate([dr1, dr2], axis=-1)
 
@@ -386,15 +552,17 @@ def _qr_vjp(ct, ans, a):
     if m >= n:
         return _qr_vjp_thin(q, r, qbar, rbar)
     rbar2 = getitem(rbar, (Ellipsis, slice(m, None)))
-    extra = matmul(getitem(a, (Ellipsis, slice(m, None))), _mT(rbar2))  # from dR2 = dQ^T A2
+    extra = matmul(getitem(a, (Ellipsis, slice(m, None))), _mT(rbar2))  # from dR2 = dQ^H A2 (antilinear in dQ)
+    if _is_complex(extra):
+        extra = conjugate(extra)
     qbar = extra if qbar is None else qbar + extra
     a1bar = _qr_vjp_thin(q, getitem(r, (Ellipsis, slice(None, m))), qbar, getitem(rbar, (Ellipsis, slice(None, m))))
-    return concatenate([a1bar, matmul(q, rbar2)], axis=-1)
+    return concatenate([a1bar, matmul(conjugate(q) if _is_complex(q) else q, rbar2)], axis=-1)
 
 
 _qr = defprim(
     lambda a: tuple(np.linalg.qr(a, mode="reduced")), name="qr", multiple_results=True,
-    jvp=(_qr_jvp,), vjp=(_qr_vjp,),
+    jvp=(_qr_jvp,), vjp=(_qr_vjp,), supports_complex=True,
     note="mode='reduced'; needs the leading min(m, n) columns of A independent (R's diagonal nonzero)",
     batch=lambda args, batched, **params: _qr(args[0], **params),
 )
@@ -435,6 +603,9 @@ def qr(a, mode="reduced"):
     _at_least_2d("qr", a)
     m, n = np.shape(a)[-2:]
     if mode == "complete" and m > n and isinstance(a, Tracer):
+        if _is_complex(a):
+            raise TypeError(f"dualrev.numpy.linalg.qr: mode='complete' of a tall complex traced matrix ({_dtype(a)}) "
+                            "has no derivative rule here; use mode='reduced'")
         return _householder_qr(_float(a))
     if mode in ("complete", "raw") and not (mode == "complete" and m <= n):
         if isinstance(a, Tracer):
@@ -461,53 +632,63 @@ def _svd_F(s):
 
 def _svd_jvp(da, ans, a):
     u, s, vh = ans
-    v = _mT(vh)
-    ds_mat = matmul(_mT(u), matmul(da, v))
+    v = _mH(vh)
+    ds_mat = matmul(_mH(u), matmul(da, v))  # dS = U^H dA V
     ds = _diagonal(ds_mat)
     F = _svd_F(s)
     s_row = expand_dims(s, -2)
     dss = ds_mat * s_row  # dS diag(s)
     sds = ds_mat * expand_dims(s, -1)  # diag(s) dS
-    du = matmul(u, F * (dss + _mT(dss)))
-    dv = matmul(v, F * (sds + _mT(sds)))
+    du = matmul(u, F * (dss + _mH(dss)))
+    dv = matmul(v, F * (sds + _mH(sds)))
+    if _is_complex(ds):  # complex: the phase of u_j moves with Im(dS_jj) (JAX's gauge: dV has none)
+        du = du + u * expand_dims(1j * imag(ds) / s, -2)
+        ds = real(ds)
     m, n = np.shape(a)[-2:]
     if m > n:
         dav = matmul(da, v)
-        du = du + (dav - matmul(u, matmul(_mT(u), dav))) / s_row
+        du = du + (dav - matmul(u, matmul(_mH(u), dav))) / s_row
     if n > m:
-        datu = matmul(_mT(da), u)
+        datu = matmul(_mH(da), u)
         dv = dv + (datu - matmul(v, matmul(vh, datu))) / s_row
-    return du, ds, _mT(dv)
+    return du, ds, _mH(dv)
 
 
 def _svd_vjp(ct, ans, a):
+    # the transpose of _svd_jvp; for complex values its dA^H terms are antilinear, so their transposes are conjugated:
+    # abar = conj(U) inner conj(Vh) + the terms of the tall or wide branch
     u, s, vh = ans
     ubar, sbar, vhbar = ct  # None: no cotangent (a symbolic zero)
     m, n = np.shape(a)[-2:]
-    inner = None if sbar is None else _diag_embed(sbar)  # the coefficient D of dS = U^T dA V
+    cplx = _is_complex(u)
+    uc, vhc = (conjugate(u), conjugate(vh)) if cplx else (u, vh)
+    inner = None if sbar is None else _diag_embed(sbar)  # the coefficient D of dS = U^H dA V
     if ubar is not None or vhbar is not None:  # skipped when only s has a cotangent: finite at repeated s
         F = _svd_F(s)
         if ubar is not None:
-            ju = F * matmul(_mT(u), ubar)
-            term = (ju + _mT(ju)) * expand_dims(s, -2)
+            ut_ubar = matmul(_mT(u), ubar)
+            ju = F * ut_ubar
+            term = (ju + _mH(ju)) * expand_dims(s, -2)
+            if cplx:
+                term = term + _diag_embed(1j * imag(_diagonal(ut_ubar)) / s)
             inner = term if inner is None else inner + term
         if vhbar is not None:
-            jv = F * matmul(vh, _mT(vhbar))
-            term = expand_dims(s, -1) * (jv + _mT(jv))
+            jv = F * matmul(vhc, _mH(vhbar))  # F o (V^T Vbar), Vbar = Vhbar^H
+            term = expand_dims(s, -1) * (jv + _mH(jv))
             inner = term if inner is None else inner + term
-    abar = None if inner is None else matmul(u, matmul(inner, vh))
+    abar = None if inner is None else matmul(uc, matmul(inner, vhc))
     if m > n and ubar is not None:
-        term = matmul((ubar - matmul(u, matmul(_mT(u), ubar))) / expand_dims(s, -2), vh)
+        term = matmul((ubar - matmul(uc, matmul(_mT(u), ubar))) / expand_dims(s, -2), vhc)
         abar = term if abar is None else abar + term
     if n > m and vhbar is not None:
-        term = matmul(u / expand_dims(s, -2), vhbar - matmul(matmul(vhbar, _mT(vh)), vh))
+        term = matmul(uc / expand_dims(s, -2), vhbar - matmul(matmul(vhbar, _mT(vh)), vhc))
         abar = term if abar is None else abar + term
     return abar
 
 
 _svd = defprim(
     lambda a: tuple(np.linalg.svd(a, full_matrices=False)), name="svd", multiple_results=True,
-    jvp=(_svd_jvp,), vjp=(_svd_vjp,),
+    jvp=(_svd_jvp,), vjp=(_svd_vjp,), supports_complex=True,
     note="full_matrices=False; singular vectors (sign) and their derivatives need distinct nonzero singular "
          "values (inf/NaN otherwise, as JAX); singular values alone stay finite",
     batch=lambda args, batched, **params: _svd(args[0], **params),
@@ -516,17 +697,20 @@ _svd = defprim(
 
 def _svdvals_jvp(da, ans, a):
     u, _, vh = _svd(a)
+    if _is_complex(u):
+        return real(_sum(conjugate(u) * matmul(da, _mH(vh)), axis=-2))  # Re diag(U^H dA V)
     return _sum(u * matmul(da, _mT(vh)), axis=-2)  # diag(U^T dA V)
 
 
 def _svdvals_vjp(ct, ans, a):
     u, _, vh = _svd(a)
-    return matmul(u * expand_dims(ct, -2), vh)  # U diag(ct) V^T
+    abar = matmul(u * expand_dims(ct, -2), vh)  # U diag(ct) V^H
+    return conjugate(abar) if _is_complex(abar) else abar
 
 
 svdvals = defprim(
     lambda a: np.linalg.svd(a, compute_uv=False), name="svdvals", numpy=np.linalg.svdvals,
-    jvp=(_svdvals_jvp,), vjp=(_svdvals_vjp,),
+    jvp=(_svdvals_jvp,), vjp=(_svdvals_vjp,), supports_complex=True,
     note="first derivative diag(U^T dA V), finite at repeated singular values",
     batch=lambda args, batched, **params: svdvals(args[0], **params),
 )
@@ -556,35 +740,39 @@ def svd(a, full_matrices=True, compute_uv=True, hermitian=False):
 
 
 def _pinv_jvp(da, p, a, *, rcond, rtol, hermitian):
-    if hermitian:  # a function of the symmetric part of A, at every order
-        a, da = _sym(a), _sym(da)
-    s = matmul(matmul(p, _mT(p)), _mT(da))  # P P^T dA^T  (n, m)
-    t = matmul(matmul(_mT(da), _mT(p)), p)  # dA^T P^T P  (n, m)
+    if hermitian:  # a function of the symmetric (Hermitian) part of A, at every order
+        a, da = _herm(a), _herm(da)
+    s = matmul(matmul(p, _mH(p)), _mH(da))  # P P^H dA^H  (n, m)
+    t = matmul(matmul(_mH(da), _mH(p)), p)  # dA^H P^H P  (n, m)
     return -matmul(matmul(p, da), p) + s - matmul(matmul(s, a), p) + t - matmul(matmul(p, a), t)
 
 
 def _pinv_vjp(ct, p, a, *, rcond, rtol, hermitian):
+    # the dA^H terms of the JVP are antilinear: their transposes are conjugated
     if hermitian:
-        a = _sym(a)
+        a = _herm(a)
     pt = _mT(p)
     ctt = _mT(ct)
     term1 = -matmul(pt, matmul(ct, pt))
-    x = matmul(ctt, matmul(p, pt))  # ct^T P P^T, then (I - A P) in front
+    x = matmul(ctt, matmul(p, _mH(p)))  # ct^T P P^H, then (I - A P) in front
     term2 = x - matmul(a, matmul(p, x))
-    y = matmul(matmul(pt, p), ctt)  # P^T P ct^T, then (I - P A) behind
+    y = matmul(matmul(_mH(p), p), ctt)  # P^H P ct^T, then (I - P A) behind
     term3 = y - matmul(matmul(y, p), a)
-    out = term1 + term2 + term3
-    return _sym(out) if hermitian else out
+    rest = term2 + term3
+    out = term1 + (conjugate(rest) if _is_complex(rest) else rest)
+    return _herm(out) if hermitian else out
 
 
 def _pinv_impl(a, *, rcond, rtol, hermitian):
+    if hermitian:
+        a = _hermitian_np(a)
     if rtol is None:
         return np.linalg.pinv(a, rcond=rcond, hermitian=hermitian)
     return np.linalg.pinv(a, hermitian=hermitian, rtol=rtol)
 
 
 _pinv = defprim(
-    _pinv_impl, name="pinv", jvp=(_pinv_jvp,), vjp=(_pinv_vjp,),
+    _pinv_impl, name="pinv", jvp=(_pinv_jvp,), vjp=(_pinv_vjp,), supports_complex=True,
     note="derivative where the rank is locally constant (Golub-Pereyra), as JAX; with hermitian=True it treats A as "
          "symmetric",
     batch=lambda args, batched, **params: _pinv(args[0], **params),
@@ -598,6 +786,8 @@ def pinv(a, rcond=None, hermitian=False, *, rtol=None):
     _at_least_2d("pinv", a)
     if rcond is not None and rtol is not None:
         raise ValueError("dualrev.numpy.linalg.pinv: pass rtol or rcond, not both")
+    if not isinstance(a, Tracer):  # NumPy's own semantics for plain arrays
+        return np.linalg.pinv(a, rcond=rcond, hermitian=hermitian, **({} if rtol is None else {"rtol": rtol}))
     return _pinv(_float(a), rcond=rcond, rtol=rtol, hermitian=bool(hermitian))
 
 
@@ -638,7 +828,7 @@ def _vector_norm(x, ord, axes, keepdims):
     if not safe:  # at zero vectors, evaluate on ones and select 0: the derivative there is 0, not NaN
         x = where(nz, x, 1.0)
     if ord is None or ord == 2:
-        out = sqrt(_sum(x * x, axis=axes, keepdims=keepdims))
+        out = sqrt(_sum(_abs2(x), axis=axes, keepdims=keepdims))
     elif ord == np.inf:
         out = _extreme(absolute(x), axes, keepdims)
     elif ord == -np.inf:
@@ -665,7 +855,7 @@ def _matrix_norm(x, ord, row, col, keepdims):
         sub = np.moveaxis(k.reshape((1,) * (ndim - 2) + k.shape), (-2, -1), (row, col))
         x = where(nz, x, _const(sub, x))
     if ord in (None, "fro", "f"):
-        out = sqrt(_sum(x * x, axis=(row, col)))
+        out = sqrt(_sum(_abs2(x), axis=(row, col)))
     elif ord in ("nuc", 2, -2):
         rest = [i for i in range(ndim) if i not in (row, col)]
         s = svdvals(transpose(x, rest + [row, col]))
@@ -964,7 +1154,7 @@ def lstsq(a, b, rcond=None):
                         "none (an empty array): their shapes differ, so they cannot be batched")
     if m > n and full.all():
         r = b - matmul(a, x)
-        residuals = _sum(r * r, axis=0)
+        residuals = _sum(_abs2(r), axis=0)
         if np.ndim(b) == 1:
             residuals = reshape(residuals, (1,))
     else:

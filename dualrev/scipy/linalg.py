@@ -305,7 +305,7 @@ def expm(A):
 
 def eigh(a, b=None, *, lower=True, eigvals_only=False, overwrite_a=False, overwrite_b=False, type=1,
          check_finite=True, subset_by_index=None, subset_by_value=None, driver=None):
-    """``scipy.linalg.eigh`` of a symmetric (..., n, n): ``(w, v)``, or ``w`` with ``eigvals_only=True``;
+    """``scipy.linalg.eigh`` of a symmetric or complex Hermitian (..., n, n): ``(w, v)``, or ``w`` with ``eigvals_only=True``;
     eigenvalues ascending, from the ``lower`` (or upper) triangle. The generalized problem (``b``) and subsets are
     not supported (as in JAX)."""
     if b is not None:
@@ -332,7 +332,8 @@ def solve(a, b, lower=False, overwrite_a=False, overwrite_b=False, check_finite=
     reads the whole of ``a``, as in JAX; "lower triangular"/"upper triangular" use ``solve_triangular``, "diagonal"
     divides by the diagonal."""
     _square("solve", a)
-    _real("solve", a, b)
+    if transposed or assume_a in ("lower triangular", "upper triangular"):
+        _real("solve", a, b)  # complex: the general solve below, its rules JAX's (SciPy's transposed is real-only)
     if assume_a in ("lower triangular", "upper triangular"):
         return solve_triangular(a, b, trans=int(bool(transposed)), lower=assume_a.startswith("lower"))
     if assume_a == "diagonal":
