@@ -70,8 +70,8 @@ def test_in_place_assignment_works():  # NumPy's semantics, see tests/test_numpy
 
 
 def test_unsupported_numpy_function_is_named_at_trace_time():
-    with pytest.raises(TypeError, match="numpy.fft.fft|fft"):
-        dr.grad(lambda x: dnp.sum(np.fft.fft(x).real))(np.ones(4))
+    with pytest.raises(TypeError, match="numpy.roots"):
+        dr.grad(lambda x: dnp.sum(np.roots(x).real))(np.ones(4))
     with pytest.raises(TypeError, match="numpy.add.reduceat"):
         dr.grad(lambda x: np.add.reduceat(x, [0, 2]))(np.ones(4))
     with pytest.raises(TypeError, match="out"):

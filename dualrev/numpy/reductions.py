@@ -299,6 +299,7 @@ def _chooser(np_func, name):
 
     prim = defprim(lambda x, *, axis, keepdims: np_func(x, axis=axis, keepdims=keepdims), name=name,
                    jvp=(jvp,), vjp=(vjp,), batch=_batch_axes(lambda x, **params: prim(x, **params)),
+                   supports_complex=True,  # the equality mask works for complex values (ordered lexicographically)
                    note="ties split the derivative evenly between the tied elements, as in JAX")
     return prim
 

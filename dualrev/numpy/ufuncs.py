@@ -143,9 +143,10 @@ def _max_partials(first):
     return partial
 
 
-maximum = defprim(np.maximum, partials=(_max_partials(True), _max_partials(False)),
+# Complex values are ordered lexicographically (real part first), as NumPy and JAX order them.
+maximum = defprim(np.maximum, partials=(_max_partials(True), _max_partials(False)), supports_complex=True,
                   note="ties split the derivative evenly, as in JAX")
-minimum = defprim(np.minimum, partials=(_max_partials(False), _max_partials(True)),
+minimum = defprim(np.minimum, partials=(_max_partials(False), _max_partials(True)), supports_complex=True,
                   note="ties split the derivative evenly, as in JAX")
 
 
