@@ -115,6 +115,9 @@ SPECS = {
     "remainder": quotient_rounding(jnp.remainder),
     "fmod": quotient_rounding(jnp.fmod),
     "copysign": binary(jnp.copysign, WITH_ZEROS, WITH_ZEROS),
+    # a / b with fill where b == 0: JAX's double where (derivative 0 there at every order)
+    "quotient_or": Spec(lambda a, b, fill: jnp.where(b == 0, fill, a / jnp.where(b == 0, 1.0, b)),
+                        with_params(few_shapes(REAL, WITH_ZEROS), fill=st.sampled_from([0.0, 0.5, 1.0]))),
     # non-differentiable
     "trunc": nondiff(np.trunc, SPECIAL),
     "rint": nondiff(np.rint, SPECIAL),

@@ -13,7 +13,7 @@ import math
 
 import numpy as np
 
-from dualrev.core import Tracer, concrete_test, dtype_of, defprim, implements, primal_value
+from dualrev.core import Tracer, dtype_of, defprim, implements, primal_value
 
 __all__ = [
     "abs", "absolute", "add", "arccos", "arccosh", "arcsin", "arcsinh", "arctan", "arctan2", "arctanh", "around",
@@ -74,9 +74,8 @@ def _singular(impl, *partials, **kwargs):
 
 
 def _replace_posinf(v):
-    """``v`` with +inf replaced by 0 (JAX's logaddexp rule does this to avoid inf - inf)."""
-    if not concrete_test(lambda v: np.any(v == np.inf), v):  # every example's values under vmap: a conservative check
-        return v
+    """``v`` with +inf replaced by 0 (JAX's logaddexp rule does this to avoid inf - inf); branch-free, so that it
+    is right per example under vmap and needs no guard under dr.jit."""
     return where(v == np.inf, 0.0, v)
 
 
@@ -100,16 +99,15 @@ def _pow_dx(ans, x, y):
         if y == 0 or y == 1:
             return float(y)
         return x * y if y == 2 else y * x ** (y - 1)
-    both_zero = logical_and(x == 0, y == 0)  # a plain array, or a batch of them under vmap
-    if not concrete_test(np.any, both_zero):
+    if not isinstance(y, Tracer) and not np.any(np.equal(y, 0)):  # a constant exponent without zeros: no 0 * inf
         return y * x ** (y - 1)
+    both_zero = logical_and(x == 0, y == 0)  # no look at the values: right per example under vmap, no jit guard
     return where(both_zero, 0.0, y * where(both_zero, 1.0, x) ** (y - 1))
 
 
 def _pow_dy(ans, x, y):
-    # d/dy x**y = log(x) x**y; at x == 0 it is taken as 0 (log replaced by log(1)), as in JAX.
-    if not concrete_test(lambda v: np.any(v == 0), x):
-        return ans * log(x)
+    # d/dy x**y = log(x) x**y; at x == 0 it is taken as 0 (log replaced by log(1)), as in JAX. Branch-free (see
+    # _pow_dx); for a constant x this is plain NumPy.
     return ans * log(where(x == 0, 1.0, x))
 
 
@@ -209,15 +207,38 @@ arctan2 = _singular(np.arctan2, _arctan2_partial(True), _arctan2_partial(False),
                     note="nan at (0, 0), as in JAX")
 
 
+def _quotient_or_impl(a, b, *, fill):
+    # The impl runs on plain arrays and may look at them: the division is quiet, and the zeros of b are replaced only
+    # when there are some (one reduction; np.where on every call would cost more than the division).
+    with np.errstate(divide="ignore", invalid="ignore"):
+        q = np.true_divide(a, b)
+    zero = np.equal(b, 0)
+    if zero.any():
+        q = np.where(zero, np.asarray(fill, q.dtype), q)
+    return q
+
+
+# a / b where b != 0, and the constant ``fill`` where b == 0 (a removable singularity's value): the double-where
+# idiom as one primitive, so that a rule needs no look at the data and the common path stays one call. Its own
+# derivatives are 0 where b == 0 at every order (the fill is a constant), as for JAX's double where.
+_quotient_or = defprim(
+    _quotient_or_impl, name="quotient_or", vjp_reads=((1,), ("ans", 1)),
+    jvp=(_quiet(lambda da, ans, a, b, *, fill: _quotient_or(da, b, fill=0.0)),
+         _quiet(lambda db, ans, a, b, *, fill: -_quotient_or(db * ans, b, fill=0.0))),
+    vjp=(_quiet(lambda ct, ans, a, b, *, fill: _quotient_or(ct, b, fill=0.0)),
+         _quiet(lambda ct, ans, a, b, *, fill: -_quotient_or(ct * ans, b, fill=0.0))),
+    batch="elementwise",
+    note="a / b, and the constant fill where b == 0 (derivative 0 there at every order); private: the value of a "
+         "removable singularity in rules (hypot at (0, 0), sinc at 0)",
+)
+
+
 def _hypot_partial(first):
     # x / hypot(x, y); at (0, 0) it is 1/2 for each operand, as in JAX (hypot is max(|x|, |y|) there, whose tie
     # splits evenly).
     def partial(ans, x, y):
         v = x if first else y
-        zero = ans == 0
-        if not concrete_test(np.any, zero):
-            return v / ans
-        return where(zero, 0.5, v / where(zero, 1.0, ans))
+        return _quotient_or(v, ans, fill=0.5)  # branch-free: right per example under vmap, no guard under dr.jit
 
     return partial
 
@@ -383,11 +404,8 @@ def sinc(x):
     if not isinstance(x, Tracer):
         return np.sinc(x)
     pi_x = x * np.pi
-    zero = x == 0  # a plain array, or a batch of them under vmap
-    if not concrete_test(np.any, zero):
-        return sin(pi_x) / pi_x
-    safe = where(zero, 1.0, pi_x)
-    return where(zero, sinc_maclaurin(pi_x, k=0), sin(safe) / safe)
+    # branch-free: right per example under vmap, no guard under dr.jit; quotient_or is the inner where of the idiom
+    return where(x == 0, sinc_maclaurin(pi_x, k=0), _quotient_or(sin(pi_x), pi_x, fill=1.0))
 
 
 # -- real and complex parts: dualrev traces real values only --
@@ -429,9 +447,7 @@ def nan_to_num(x, copy=True, nan=0.0, posinf=None, neginf=None):
     """``np.nan_to_num``: derivative 1 where ``x`` is finite, 0 where a NaN or infinity is replaced, as in JAX."""
     if not isinstance(x, Tracer):
         return np.nan_to_num(x, copy=copy, nan=nan, posinf=posinf, neginf=neginf)
-    finite = isfinite(x)  # a plain array, or a batch of them under vmap
-    if concrete_test(np.all, finite):
-        return x
+    finite = isfinite(x)  # branch-free: right per example under vmap, no guard under dr.jit
     info, cast = np.finfo(x.dtype), x.dtype.type  # the replacements in x's dtype, as NumPy gives them
     with np.errstate(over="ignore"):  # a bound too large for float32 becomes inf, as in NumPy
         big = info.max if posinf is None else cast(posinf)
