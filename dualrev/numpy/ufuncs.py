@@ -207,29 +207,32 @@ arctan2 = _singular(np.arctan2, _arctan2_partial(True), _arctan2_partial(False),
                     note="nan at (0, 0), as in JAX")
 
 
-def _quotient_or_impl(a, b, *, fill):
+def _quotient_or_impl(a, b, c):
     # The impl runs on plain arrays and may look at them: the division is quiet, and the zeros of b are replaced only
-    # when there are some (one reduction; np.where on every call would cost more than the division).
+    # when there are some (one reduction: cheaper than np.where on every call). Shape and dtype never depend on it.
     with np.errstate(divide="ignore", invalid="ignore"):
         q = np.true_divide(a, b)
     zero = np.equal(b, 0)
     if zero.any():
-        q = np.where(zero, np.asarray(fill, q.dtype), q)
-    return q
+        return np.where(zero, c, q)
+    shape, dtype = np.broadcast_shapes(np.shape(q), np.shape(c)), np.result_type(q, c)
+    return q if np.shape(q) == shape and q.dtype == dtype else np.broadcast_to(q, shape).astype(dtype)
 
 
-# a / b where b != 0, and the constant ``fill`` where b == 0 (a removable singularity's value): the double-where
-# idiom as one primitive, so that a rule needs no look at the data and the common path stays one call. Its own
-# derivatives are 0 where b == 0 at every order (the fill is a constant), as for JAX's double where.
+# where(b == 0, c, a / b) with no 0/0 anywhere: the double-where idiom as one primitive (a removable singularity's
+# value c), so that a rule needs no look at the data and the common path stays one call. Its derivatives are those
+# of c where b == 0 and of a / b elsewhere, at every order, as for JAX's double where.
 _quotient_or = defprim(
-    _quotient_or_impl, name="quotient_or", vjp_reads=((1,), ("ans", 1)),
-    jvp=(_quiet(lambda da, ans, a, b, *, fill: _quotient_or(da, b, fill=0.0)),
-         _quiet(lambda db, ans, a, b, *, fill: -_quotient_or(db * ans, b, fill=0.0))),
-    vjp=(_quiet(lambda ct, ans, a, b, *, fill: _quotient_or(ct, b, fill=0.0)),
-         _quiet(lambda ct, ans, a, b, *, fill: -_quotient_or(ct * ans, b, fill=0.0))),
+    _quotient_or_impl, name="quotient_or", vjp_reads=((1,), ("ans", 1), (1,)),
+    jvp=(_quiet(lambda da, ans, a, b, c: _quotient_or(da, b, 0.0)),
+         _quiet(lambda db, ans, a, b, c: -_quotient_or(db * ans, b, 0.0)),
+         _quiet(lambda dc, ans, a, b, c: _quotient_or(0.0, b, dc))),
+    vjp=(_quiet(lambda ct, ans, a, b, c: _quotient_or(ct, b, 0.0)),
+         _quiet(lambda ct, ans, a, b, c: -_quotient_or(ct * ans, b, 0.0)),
+         _quiet(lambda ct, ans, a, b, c: _quotient_or(0.0, b, ct))),
     batch="elementwise",
-    note="a / b, and the constant fill where b == 0 (derivative 0 there at every order); private: the value of a "
-         "removable singularity in rules (hypot at (0, 0), sinc at 0)",
+    note="where(b == 0, c, a / b) without 0/0 (the derivatives of c there, of a / b elsewhere, at every order); "
+         "private: a removable singularity's value in rules (hypot at (0, 0), sinc at 0)",
 )
 
 
@@ -238,7 +241,7 @@ def _hypot_partial(first):
     # splits evenly).
     def partial(ans, x, y):
         v = x if first else y
-        return _quotient_or(v, ans, fill=0.5)  # branch-free: right per example under vmap, no guard under dr.jit
+        return _quotient_or(v, ans, 0.5)  # branch-free: right per example under vmap, no guard under dr.jit
 
     return partial
 
@@ -404,8 +407,8 @@ def sinc(x):
     if not isinstance(x, Tracer):
         return np.sinc(x)
     pi_x = x * np.pi
-    # branch-free: right per example under vmap, no guard under dr.jit; quotient_or is the inner where of the idiom
-    return where(x == 0, sinc_maclaurin(pi_x, k=0), _quotient_or(sin(pi_x), pi_x, fill=1.0))
+    # branch-free: right per example under vmap, no guard under dr.jit
+    return _quotient_or(sin(pi_x), pi_x, sinc_maclaurin(pi_x, k=0))
 
 
 # -- real and complex parts: dualrev traces real values only --
