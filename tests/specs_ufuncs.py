@@ -119,6 +119,11 @@ SPECS = {
     "remainder": quotient_rounding(jnp.remainder),
     "fmod": quotient_rounding(jnp.fmod),
     "copysign": binary(jnp.copysign, WITH_ZEROS, WITH_ZEROS),
+    # where(b == 0, c, a / b): JAX's double where (the derivatives of c there, of a / b elsewhere, every order)
+    "quotient_or": Spec(lambda a, b, c: jnp.where(b == 0, c, a / jnp.where(b == 0, 1.0, b)),
+                        st.sampled_from(UNARY_SHAPES).flatmap(
+                            lambda s: st.tuples(arrays(s, REAL), arrays(s, WITH_ZEROS), arrays(s, REAL)))
+                        .map(lambda xs: (xs, {}))),
     # non-differentiable
     "trunc": nondiff(np.trunc, SPECIAL),
     "rint": nondiff(np.rint, SPECIAL),

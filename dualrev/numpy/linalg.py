@@ -40,7 +40,7 @@ from collections import namedtuple
 
 import numpy as np
 
-from dualrev.core import Tracer, concrete_test, concrete_value, defprim, implements, primal_value
+from dualrev.core import Tracer, concrete_test, defprim, implements, primal_value
 from dualrev.numpy._batch import align
 from dualrev.numpy.contractions import matmul, tensordot
 from dualrev.numpy.reductions import argmax
@@ -817,19 +817,27 @@ def _nonzero_slices(x, axes):
     return _sum(x != 0, axis=axes, keepdims=True) > 0
 
 
+def _root_sum_squares(x, axes, keepdims):
+    """sqrt(sum(|x|^2)) over ``axes``, with derivative 0 at every order where the sum is 0 (a zero vector): the
+    double where on the reduced sum, so it costs two small calls, not passes over x."""
+    s = _sum(_abs2(x), axis=axes, keepdims=keepdims)
+    zero = s == 0
+    return where(zero, 0.0, sqrt(where(zero, 1.0, s)))
+
+
 def _vector_norm(x, ord, axes, keepdims):
     """A vector norm over ``axes`` (a tuple of normalized axes); derivative 0 at zero vectors."""
     if isinstance(ord, str):
         raise ValueError(f"dualrev.numpy.linalg.norm: invalid norm order {ord!r} for vectors")  # noqa: TRY004 (NumPy's)
     if ord == 0:  # the number of nonzeros: piecewise constant, no derivative
         return np.sum(x != 0, axis=axes, keepdims=keepdims).astype(_dtype(x))
-    nz = _nonzero_slices(x, axes)
-    safe = bool(concrete_test(np.all, nz))  # every example's mask under vmap
-    if not safe:  # at zero vectors, evaluate on ones and select 0: the derivative there is 0, not NaN
-        x = where(nz, x, 1.0)
     if ord is None or ord == 2:
-        out = sqrt(_sum(_abs2(x), axis=axes, keepdims=keepdims))
-    elif ord == np.inf:
+        return _root_sum_squares(x, axes, keepdims)
+    # At zero vectors, evaluate on ones and select 0: the derivative there is 0, not NaN. Branch-free, so that it is
+    # right per example under vmap and needs no guard under dr.jit.
+    nz = _nonzero_slices(x, axes)
+    x = where(nz, x, 1.0)
+    if ord == np.inf:
         out = _extreme(absolute(x), axes, keepdims)
     elif ord == -np.inf:
         out = _extreme(absolute(x), axes, keepdims, smallest=True)
@@ -837,9 +845,7 @@ def _vector_norm(x, ord, axes, keepdims):
         out = _sum(absolute(x), axis=axes, keepdims=keepdims)
     else:
         out = _sum(absolute(x) ** ord, axis=axes, keepdims=keepdims) ** (1.0 / ord)
-    if not safe:
-        out = where(nz if keepdims else reshape(nz, np.shape(out)), out, 0.0)
-    return out
+    return where(nz if keepdims else reshape(nz, np.shape(out)), out, 0.0)
 
 
 def _matrix_norm(x, ord, row, col, keepdims):
@@ -848,15 +854,15 @@ def _matrix_norm(x, ord, row, col, keepdims):
         raise ValueError(f"dualrev.numpy.linalg.norm: invalid norm order {ord!r} for matrices")
     shape = np.shape(x)
     ndim = len(shape)
-    nz = _nonzero_slices(x, (row, col))
-    safe = bool(concrete_test(np.all, nz))  # every example's mask under vmap
-    if not safe:  # at zero matrices, evaluate on one with distinct singular values, select 0: the derivative is 0
-        k = np.eye(shape[row], shape[col]) * np.arange(1, shape[col] + 1)
-        sub = np.moveaxis(k.reshape((1,) * (ndim - 2) + k.shape), (-2, -1), (row, col))
-        x = where(nz, x, _const(sub, x))
     if ord in (None, "fro", "f"):
-        out = sqrt(_sum(_abs2(x), axis=(row, col)))
-    elif ord in ("nuc", 2, -2):
+        return _root_sum_squares(x, (row, col), keepdims)
+    # At zero matrices, evaluate on one with distinct singular values and select 0: the derivative there is 0.
+    # Branch-free, so that it is right per example under vmap and needs no guard under dr.jit.
+    nz = _nonzero_slices(x, (row, col))
+    k = np.eye(shape[row], shape[col]) * np.arange(1, shape[col] + 1)
+    sub = np.moveaxis(k.reshape((1,) * (ndim - 2) + k.shape), (-2, -1), (row, col))
+    x = where(nz, x, _const(sub, x))
+    if ord in ("nuc", 2, -2):
         rest = [i for i in range(ndim) if i not in (row, col)]
         s = svdvals(transpose(x, rest + [row, col]))
         out = _sum(s, axis=-1) if ord == "nuc" else _extreme(s, (ndim - 2,), False, smallest=(ord == -2))
@@ -866,9 +872,7 @@ def _matrix_norm(x, ord, row, col, keepdims):
         out = _extreme(_sum(absolute(x), axis=col), (row - (row > col),), False, smallest=(ord == -np.inf))
     if keepdims:
         out = reshape(out, tuple(1 if i in (row, col) else d for i, d in enumerate(shape)))
-    if not safe:
-        out = where(nz if keepdims else reshape(nz, np.shape(out)), out, 0.0)
-    return out
+    return where(nz if keepdims else reshape(nz, np.shape(out)), out, 0.0)
 
 
 @implements(np.linalg.norm)
@@ -934,7 +938,7 @@ def cond(x, p=None):
         _square("cond", x)
         r = norm(x, p, axis=(-2, -1)) * norm(inv(x), p, axis=(-2, -1))
     bad = logical_and(isnan(r), _sum(isnan(x), axis=(-2, -1)) == 0)  # NaN from a singular x, not from NaN input
-    return where(bad, np.inf, r) if concrete_test(np.any, bad) else r
+    return where(bad, np.inf, r)  # branch-free: right per example under vmap, no guard under dr.jit
 
 
 def _matrix_rank_batch(args, batched, *, tol, hermitian, rtol):
@@ -1148,11 +1152,13 @@ def lstsq(a, b, rcond=None):
     # the singular values above rtol * s_max: a plain count, or one per example under vmap
     rank = _sum(s > rtol * getitem(s, slice(0, 1)), axis=-1)
     x = matmul(_pinv(a, rcond=None, rtol=rtol, hermitian=False), b)
-    full = np.asarray(concrete_value(rank == n))  # every example's
-    if m > n and full.any() and not full.all():
+    # The residuals' shape depends on the rank (NumPy's: empty below full rank): a look at the data, so a guard under
+    # dr.jit, on its summary only (all / any of every example's rank under vmap).
+    any_full, all_full = concrete_test(lambda v: (bool(np.any(v)), bool(np.all(v))), rank == n)
+    if m > n and any_full and not all_full:
         raise TypeError("dualrev.numpy.linalg.lstsq: under vmap, examples of full rank have residuals and the others "
                         "none (an empty array): their shapes differ, so they cannot be batched")
-    if m > n and full.all():
+    if m > n and all_full:
         r = b - matmul(a, x)
         residuals = _sum(_abs2(r), axis=0)
         if np.ndim(b) == 1:

@@ -13,7 +13,7 @@ import math
 
 import numpy as np
 
-from dualrev.core import Tracer, concrete_test, dtype_of, defprim, implements, primal_value
+from dualrev.core import Tracer, dtype_of, defprim, implements, primal_value
 
 __all__ = [
     "abs", "absolute", "add", "arccos", "arccosh", "arcsin", "arcsinh", "arctan", "arctan2", "arctanh", "around",
@@ -74,9 +74,8 @@ def _singular(impl, *partials, **kwargs):
 
 
 def _replace_posinf(v):
-    """``v`` with +inf replaced by 0 (JAX's logaddexp rule does this to avoid inf - inf)."""
-    if not concrete_test(lambda v: np.any(v == np.inf), v):  # every example's values under vmap: a conservative check
-        return v
+    """``v`` with +inf replaced by 0 (JAX's logaddexp rule does this to avoid inf - inf); branch-free, so that it
+    is right per example under vmap and needs no guard under dr.jit."""
     return where(v == np.inf, 0.0, v)
 
 
@@ -103,16 +102,15 @@ def _pow_dx(ans, x, y):
         if y == 0 or y == 1:
             return float(y)
         return x * y if y == 2 else y * x ** (y - 1)
-    both_zero = logical_and(x == 0, y == 0)  # a plain array, or a batch of them under vmap
-    if not concrete_test(np.any, both_zero):
+    if not isinstance(y, Tracer) and not np.any(np.equal(y, 0)):  # a constant exponent without zeros: no 0 * inf
         return y * x ** (y - 1)
+    both_zero = logical_and(x == 0, y == 0)  # no look at the values: right per example under vmap, no jit guard
     return where(both_zero, 0.0, y * where(both_zero, 1.0, x) ** (y - 1))
 
 
 def _pow_dy(ans, x, y):
-    # d/dy x**y = log(x) x**y; at x == 0 it is taken as 0 (log replaced by log(1)), as in JAX.
-    if not concrete_test(lambda v: np.any(v == 0), x):
-        return ans * log(x)
+    # d/dy x**y = log(x) x**y; at x == 0 it is taken as 0 (log replaced by log(1)), as in JAX. Branch-free (see
+    # _pow_dx); for a constant x this is plain NumPy.
     return ans * log(where(x == 0, 1.0, x))
 
 
@@ -214,15 +212,44 @@ arctan2 = _singular(np.arctan2, _arctan2_partial(True), _arctan2_partial(False),
                     note="nan at (0, 0), as in JAX")
 
 
+def _quotient_or_impl(a, b, c):
+    # The impl runs on plain arrays and may look at them: the division is quiet, and the zeros of b are replaced only
+    # when there are some (a reduction instead of np.where on every call: 1.1 ms instead of 4.8 ms for 10**6
+    # elements, 11 us instead of 17 us for 10**4, by timeit); shape and dtype never depend on it.
+    with np.errstate(divide="ignore", invalid="ignore"):
+        q = np.true_divide(a, b)
+    zero = np.equal(b, 0)
+    if zero.any():
+        return np.where(zero, c, q)
+    if type(c) is float or (np.shape(c) == np.shape(q) and getattr(c, "dtype", None) == q.dtype):
+        return q  # (a Python float is weak: it changes neither)
+    shape, dtype = np.broadcast_shapes(np.shape(q), np.shape(c)), np.result_type(q, c)
+    return q if np.shape(q) == shape and q.dtype == dtype else np.broadcast_to(q, shape).astype(dtype)
+
+
+# where(b == 0, c, a / b) with no 0/0 anywhere: the double-where idiom as one primitive (a removable singularity's
+# value c), so that a rule needs no look at the data and the common path stays one call. Its derivatives are those
+# of c where b == 0 and of a / b elsewhere, at every order, as for JAX's double where.
+_quotient_or = defprim(
+    _quotient_or_impl, name="quotient_or", vjp_reads=((1,), ("ans", 1), (1,)),
+    jvp=(_quiet(lambda da, ans, a, b, c: _quotient_or(da, b, 0.0)),
+         _quiet(lambda db, ans, a, b, c: -_quotient_or(db * ans, b, 0.0)),
+         _quiet(lambda dc, ans, a, b, c: _quotient_or(0.0, b, dc))),
+    vjp=(_quiet(lambda ct, ans, a, b, c: _quotient_or(ct, b, 0.0)),
+         _quiet(lambda ct, ans, a, b, c: -_quotient_or(ct * ans, b, 0.0)),
+         _quiet(lambda ct, ans, a, b, c: _quotient_or(0.0, b, ct))),
+    batch="elementwise", supports_complex=True,  # a / b and the choice are holomorphic
+    note="where(b == 0, c, a / b) without 0/0 (the derivatives of c there, of a / b elsewhere, at every order); "
+         "private: a removable singularity's value in rules (hypot at (0, 0), sinc at 0)",
+)
+
+
 def _hypot_partial(first):
     # x / hypot(x, y); at (0, 0) it is 1/2 for each operand, as in JAX (hypot is max(|x|, |y|) there, whose tie
     # splits evenly).
     def partial(ans, x, y):
         v = x if first else y
-        zero = ans == 0
-        if not concrete_test(np.any, zero):
-            return v / ans
-        return where(zero, 0.5, v / where(zero, 1.0, ans))
+        return _quotient_or(v, ans, 0.5)  # branch-free: right per example under vmap, no guard under dr.jit
 
     return partial
 
@@ -416,11 +443,8 @@ def sinc(x):
     if not isinstance(x, Tracer):
         return np.sinc(x)
     pi_x = x * np.pi
-    zero = x == 0  # a plain array, or a batch of them under vmap
-    if not concrete_test(np.any, zero):
-        return sin(pi_x) / pi_x
-    safe = where(zero, 1.0, pi_x)
-    return where(zero, sinc_maclaurin(pi_x, k=0), sin(safe) / safe)
+    # branch-free: right per example under vmap, no guard under dr.jit
+    return _quotient_or(sin(pi_x), pi_x, sinc_maclaurin(pi_x, k=0))
 
 
 # -- real and complex parts (JAX's rules: the VJP is the transpose of the JVP, with <a, b> = Re(a b)) --
@@ -464,9 +488,7 @@ def nan_to_num(x, copy=True, nan=0.0, posinf=None, neginf=None):
     """``np.nan_to_num``: derivative 1 where ``x`` is finite, 0 where a NaN or infinity is replaced, as in JAX."""
     if not isinstance(x, Tracer):
         return np.nan_to_num(x, copy=copy, nan=nan, posinf=posinf, neginf=neginf)
-    finite = isfinite(x)  # a plain array, or a batch of them under vmap
-    if concrete_test(np.all, finite):
-        return x
+    finite = isfinite(x)  # branch-free: right per example under vmap, no guard under dr.jit
     info, cast = np.finfo(x.dtype), x.dtype.type  # the replacements in x's dtype, as NumPy gives them
     with np.errstate(over="ignore"):  # a bound too large for float32 becomes inf, as in NumPy
         big = info.max if posinf is None else cast(posinf)
