@@ -39,13 +39,6 @@ def _result_bytes(out) -> int:
     return np.asarray(out).nbytes if isinstance(out, (np.ndarray, np.generic, float)) else 0
 
 
-def _annotate(error, shard):
-    """The user's exception, with the shard it came from."""
-    if hasattr(error, "add_note"):
-        error.add_note(f"(raised by the loss on shard {shard})")
-    return error
-
-
 class Engine:
     """Common bookkeeping: the per-call statistics read by ``ShardedObjective.stats``."""
 
@@ -87,13 +80,9 @@ class SerialEngine(Engine):
     def run(self, op, x, v=None, token=None, shards=None):
         start = time.perf_counter()
         indices = range(len(self.shards)) if shards is None else shards
-        outputs = []
         with _worker.one_blas_thread():  # the workers' BLAS setting, so the sums agree bitwise
-            for i in indices:
-                try:
-                    outputs.append(_worker.compute(self.program, i, self.shards[i], op, x, v, token))
-                except Exception as e:
-                    raise _annotate(e, i)
+            outputs = _worker.compute_shards(self.program, indices, [self.shards[i] for i in indices], op, x, v,
+                                             token)
         self._record(outputs, 0, time.perf_counter() - start)
         return [o[0] for o in outputs]
 
@@ -168,8 +157,6 @@ class ExecutorEngine(Engine):
                         "replaces dead workers and recomputes lost shards.", lost) from e
                 except cf.CancelledError as e:
                     raise ShardsLostError(f"ShardedObjective: the task of shard {i} was cancelled", [i]) from e
-                except Exception as e:
-                    raise _annotate(e, i)
                 if isinstance(out, _worker.Missing):
                     resends[i] += 1
                     if resends[i] > self.retries + 1:
@@ -192,17 +179,24 @@ class ExecutorEngine(Engine):
 
 class DaskEngine(Engine):
     """A ``distributed.Client``: the program and the shards are futures on the workers (NumPy shards scattered
-    from the driver, loader shards and Dask-array chunks computed on the workers), reused by every call. Each call
-    submits one task per shard with only the parameters (scattered once per call when large)."""
+    from the driver, loader shards and Dask-array chunks computed on the workers), reused by every call.
+
+    Each call submits ONE task per worker holding shards, which evaluates all of that worker's shards in index
+    order and returns their parts one by one (the driver adds them in shard order, so the grouping changes no
+    bit). Dask's cost is per task and per message, not per float: a call costs a fixed round trip plus a little per
+    worker, whatever the number of shards. Where each shard lives is asked once (``who_has``) and asked again
+    only after a loss; a task restricted to a worker that has gone runs elsewhere (``allow_other_workers``)."""
 
     name = "dask"
-    SCATTER_PARAMS_BYTES = 1 << 17  # larger parameter vectors are scattered once, not embedded in every task
+    SCATTER_PARAMS_BYTES = 1 << 17  # larger parameter vectors are scattered once per call, not embedded per task
 
     def __init__(self, client, timeout, retries):
         super().__init__()
         self.client, self.timeout, self.retries = client, timeout, retries
         self.workers = max(1, len(client.scheduler_info().get("workers", {})))
         self._counter = itertools.count()
+        self._holders = None  # shard index -> the address of the worker holding it (None: to be asked)
+        self._previous = []  # the last call's task futures, released after the next call's submission
 
     def setup(self, sources):
         from distributed import wait
@@ -238,28 +232,67 @@ class DaskEngine(Engine):
             return self.client.compute(payload)
         return self.client.submit(_worker.dask_load, (kind, _worker.dumps(payload)), pure=False)
 
+    # -- placement: which worker holds which shard --
+
+    def _locate(self, deadline):
+        """Ask the scheduler where the shards are (after those being loaded or recomputed have arrived)."""
+        from distributed import wait
+
+        pending = [f for f in self.shard_futures if f.status == "pending"]
+        if pending:
+            remaining = None if deadline is None else max(0.0, deadline - time.perf_counter())
+            try:
+                wait(pending, timeout=remaining)
+            except TimeoutError:
+                late = [i for i, f in enumerate(self.shard_futures) if f.status == "pending"]
+                raise TimeoutError(f"ShardedObjective: shards {late} were not loaded within the timeout of "
+                                   f"{self.timeout} s; no partial result is returned") from None
+        who_has = self.client.who_has(self.shard_futures)
+        load = {}
+        holders = {}
+        for i, f in enumerate(self.shard_futures):
+            candidates = sorted(who_has.get(f.key, ()))
+            if candidates:  # a replicated shard: the holder with the fewest shards so far
+                holders[i] = min(candidates, key=lambda w: load.get(w, 0))
+                load[holders[i]] = load.get(holders[i], 0) + 1
+            else:  # lost, or not yet anywhere: placed by the scheduler
+                holders[i] = None
+        self._holders = holders
+
+    def _groups(self, indices, deadline):
+        """The shards to evaluate, grouped by the worker holding them: [(address or None, [shard indices])]."""
+        if self._holders is None:
+            self._locate(deadline)
+        groups = {}
+        for i in indices:
+            groups.setdefault(self._holders[i], []).append(i)
+        return list(groups.items())
+
+    # -- one call --
+
     def run(self, op, x, v=None, token=None, shards=None):
         from distributed import wait
 
         indices = list(range(len(self.sources)) if shards is None else shards)
         start = time.perf_counter()
         deadline = None if self.timeout is None else start + self.timeout
-        sent = 0
+        groups = self._groups(indices, deadline)
         big = x is not None and _payload_bytes(x, v) > self.SCATTER_PARAMS_BYTES
-        if big:  # once to one worker; the others fetch it from there
-            x_arg, v_arg = self._scatter_params(x, v)
-            sent += _payload_bytes(x, v) * min(self.workers, len(indices))
-        else:
-            x_arg, v_arg = x, v
-            sent += _payload_bytes(x, v) * len(indices)
-        futures = {i: self._submit(i, op, x_arg, v_arg, token) for i in indices}
+        x_arg, v_arg = self._scatter_params(x, v) if big else (x, v)
+        sent = _payload_bytes(x, v) * (min(self.workers, len(groups)) if big else len(groups))
+        futures = self._submit_groups(groups, op, x_arg, v_arg, token)
+        # released only now: the release travels to the scheduler after this call's tasks, never ahead of them
+        # (the client batches its messages to the scheduler and holds back a message sent soon after another)
+        for f in self._previous:
+            f.release()
+        self._previous = []
         outputs, attempts = {}, dict.fromkeys(indices, 0)
         while futures:
             remaining = None if deadline is None else max(0.0, deadline - time.perf_counter())
-            try:  # all at once in the common case (one round trip); one by one after a loss
+            try:  # all at once in the common case (one round trip); task by task after a loss
                 wait(list(futures.values()), timeout=remaining, return_when="ALL_COMPLETED")
             except TimeoutError:
-                late = sorted(i for i, f in futures.items() if f.status != "finished")
+                late = sorted(i for group, f in futures.items() if f.status != "finished" for i in group)
                 for f in futures.values():
                     f.cancel()
                 raise TimeoutError(f"ShardedObjective: shards {late} did not finish within the timeout of "
@@ -267,35 +300,41 @@ class DaskEngine(Engine):
                                    ) from None
             except Exception:  # cancelled futures (lost data): handled below, one by one
                 pass
-            finished = [i for i, f in futures.items() if f.status == "finished"]
+            finished = [group for group, f in futures.items() if f.status == "finished"]
             if finished:  # one gather for all of them (result() one by one is a round trip each)
                 try:
-                    outputs.update(zip(finished, self.client.gather([futures[i] for i in finished])))
-                    for i in finished:
-                        del futures[i]
+                    for group, parts in zip(finished, self.client.gather([futures[g] for g in finished])):
+                        outputs.update(zip(group, parts))
+                    for group in finished:
+                        self._previous.append(futures.pop(group))
                 except Exception:  # noqa: BLE001 - lost while being fetched: handled below by status
                     pass
-            for i in list(futures):
-                f = futures[i]
+            lost = []
+            for group in list(futures):
+                f = futures[group]
                 if f.status == "finished":
                     continue
                 if f.status == "error":
                     error = f.exception()
                     if type(error).__name__ == "KilledWorker":
-                        raise ShardsLostError(f"ShardedObjective: shard {i} killed every worker it ran on "
-                                              f"({error})", [i]) from error
-                    raise _annotate(error, i)
-                elif f.status in ("cancelled", "lost"):
+                        raise ShardsLostError(f"ShardedObjective: the task of shards {list(group)} killed every "
+                                              f"worker it ran on ({error})", group) from error
+                    raise error  # the loss's own error, with a note naming its shard (added on the worker)
+                if f.status in ("cancelled", "lost"):
+                    del futures[group]
+                    lost.extend(group)
+            if lost:
+                for i in lost:
                     attempts[i] += 1
-                    if attempts[i] > self.retries:
-                        lost = sorted(i for i, f in futures.items() if f.status in ("cancelled", "lost"))
-                        raise ShardsLostError(f"ShardedObjective: shards {lost} were lost with their workers "
-                                              f"{self.retries + 1} times; no partial result is returned", lost)
-                    self._recover(i)
-                    if big and any(f is not None and f.status != "finished" for f in (x_arg, v_arg)):
-                        x_arg, v_arg = self._scatter_params(x, v)
-                    futures[i] = self._submit(i, op, x_arg, v_arg, token)
-                    sent += _payload_bytes(x, v)
+                if any(attempts[i] > self.retries for i in lost):
+                    raise ShardsLostError(f"ShardedObjective: shards {sorted(lost)} were lost with their workers "
+                                          f"{self.retries + 1} times; no partial result is returned", sorted(lost))
+                self._recover(lost)
+                if big and any(f is not None and f.status != "finished" for f in (x_arg, v_arg)):
+                    x_arg, v_arg = self._scatter_params(x, v)
+                regrouped = self._groups(sorted(lost), deadline)
+                futures.update(self._submit_groups(regrouped, op, x_arg, v_arg, token))
+                sent += _payload_bytes(x, v) * len(regrouped)
         ordered = [outputs[i] for i in indices]
         self._record(ordered, sent, time.perf_counter() - start)
         return [o[0] for o in ordered]
@@ -304,22 +343,34 @@ class DaskEngine(Engine):
         futures = self.client.scatter([a for a in (x, v) if a is not None], hash=False)
         return futures[0], (futures[1] if v is not None else None)
 
-    def _recover(self, i):
-        """Shard ``i`` (or the program) was lost with a worker: rebuild what is gone from its source."""
+    def _recover(self, lost):
+        """Shards (or the program) lost with a worker: rebuild what is gone from its source, then ask again where
+        everything is."""
         if self.program_future.status != "finished":
             self.program_future = self.client.scatter(self.program, broadcast=True, hash=False)
-        if self.shard_futures[i].status != "finished":
-            self.shard_futures[i] = self._shard_future(i)
+        for i in lost:
+            if self.shard_futures[i].status != "finished":
+                self.shard_futures[i] = self._shard_future(i)
+        self._holders = None
 
-    def _submit(self, i, op, x, v, token):
-        key = f"dualrev-{op}-{i}-{next(self._counter)}-{self.program.id[:8]}"
-        return self.client.submit(_worker.dask_task, self.program_future, self.shard_futures[i], i, op, x, v, token,
-                                  key=key, pure=False)
+    def _submit_groups(self, groups, op, x, v, token):
+        """{shard indices: future}: one task per group, on the worker holding the group's shards (elsewhere if that
+        worker has gone). (One ``client.map`` message instead of a submit per group measured no faster.)"""
+        n = next(self._counter)
+        keys = [f"dualrev-{op}-{group[0]}-{n}-{self.program.id[:8]}" for _, group in groups]
+        out = {}
+        for key, (worker, group) in zip(keys, groups):
+            restriction = {} if worker is None else {"workers": [worker], "allow_other_workers": True}
+            out[tuple(group)] = self.client.submit(_worker.dask_task, self.program_future,
+                                                   [self.shard_futures[i] for i in group], list(group), op, x, v,
+                                                   token, key=key, pure=False, **restriction)
+        return out
 
     def close(self):
-        for f in [self.program_future, *self.shard_futures]:
+        for f in [self.program_future, *self.shard_futures, *self._previous]:
             if f is not None:
                 f.release()
+        self._previous = []
         if self.program is not None:  # the workers' recordings of the gradient (their shards go with the futures)
             try:
                 self.client.run(_worker.forget, {self.data_id, self.program.id})
