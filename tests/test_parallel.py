@@ -94,6 +94,32 @@ def test_bitwise_identical_across_engines_and_worker_counts(client, pool):
                 assert_bitwise(evaluations(obj, params, v), serial)
 
 
+def test_one_task_per_worker_whatever_the_grouping_gives_the_same_bits(client):
+    X, y = data(800, 5)
+    w, v = np.linspace(-0.5, 0.5, 5), np.linspace(1.0, -1.0, 5)
+    serial = evaluations(ShardedObjective(penalised, (X, y)), w, v)
+    with ShardedObjective(penalised, (X, y), engine=client) as obj:
+        assert_bitwise(evaluations(obj, w, v), serial)
+        engine = obj._engine
+        workers = sorted(set(engine._holders.values()))
+        assert len(workers) == 2 and obj.last_call["tasks"] == 2  # 8 shards, one task per worker
+        assert obj.last_call["received"] == 8 * 5 * 5 * 8  # one 5 x 5 Hessian per shard: parts are added on the driver
+        # other groupings (one worker doing all, the other holding nothing; contiguous halves; the scheduler's
+        # choice): the tasks and the bits do not change
+        for holders in ([workers[0]] * 8, [workers[0]] * 4 + [workers[1]] * 4, [workers[1]] * 7 + [None],
+                        [None] * 8):
+            engine._holders = dict(enumerate(holders))
+            assert_bitwise(evaluations(obj, w, v), serial)
+            assert obj.last_call["tasks"] == len(set(holders))
+    # a worker holding no shard gets no task
+    with ShardedObjective(penalised, (X, y), engine=client, shards=1) as one:
+        assert_bitwise(one.value_and_grad(w), ShardedObjective(penalised, (X, y), shards=1).value_and_grad(w))
+        assert one.last_call["tasks"] == 1 and one.last_call["processes"] == 1
+    with ThreadPoolExecutor(3) as three:  # more threads than shards
+        assert_bitwise(ShardedObjective(penalised, (X, y), engine=three, shards=2).value_and_grad(w),
+                       ShardedObjective(penalised, (X, y), shards=2).value_and_grad(w))
+
+
 def test_values_and_derivatives_match_the_unsharded_objective(client):
     X, y = data()
     params, v = mlp_params(), mlp_params(seed=2)
@@ -330,7 +356,7 @@ def test_timeout_bounds_a_hung_worker(engine, request):
     assert time.perf_counter() - start < 2.5
 
 
-def test_an_error_in_the_loss_names_the_shard(pool):
+def test_an_error_in_the_loss_names_the_shard(pool, client):
     def picky(w, X):
         if X[0, 0] > 5:
             raise ArithmeticError("bad row")
@@ -338,7 +364,7 @@ def test_an_error_in_the_loss_names_the_shard(pool):
 
     X = np.zeros((6, 2))
     X[4:, 0] = 9.0
-    for engine in (None, pool):
+    for engine in (None, pool, client):  # on Dask, shard 2 is one of several shards evaluated by one task
         obj = ShardedObjective(picky, X, engine=engine, shards=3)
         with pytest.raises(ArithmeticError, match="bad row") as info:
             obj.value(np.ones(2))

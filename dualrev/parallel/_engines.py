@@ -54,7 +54,7 @@ class Engine:
         """The function and parameter layout (known at the first call); the shards were sent by ``setup``."""
         self.program = program
 
-    def _record(self, outputs, sent, wall):
+    def _record(self, outputs, sent, wall, tasks):
         busy, busy_cpu = {}, {}
         received = 0
         for out, seconds, cpu, pid in outputs:
@@ -65,7 +65,7 @@ class Engine:
         compute = max(busy.values()) if busy else 0.0
         self.last = {"wall": wall, "compute": compute, "compute_cpu": max(busy_cpu.values()) if busy else 0.0,
                      "overhead": max(0.0, wall - compute), "sent": sent, "received": received,
-                     "processes": len(busy)}
+                     "processes": len(busy), "tasks": tasks}
 
 
 class SerialEngine(Engine):
@@ -83,7 +83,7 @@ class SerialEngine(Engine):
         with _worker.one_blas_thread():  # the workers' BLAS setting, so the sums agree bitwise
             outputs = _worker.compute_shards(self.program, indices, [self.shards[i] for i in indices], op, x, v,
                                              token)
-        self._record(outputs, 0, time.perf_counter() - start)
+        self._record(outputs, 0, time.perf_counter() - start, 0)
         return [o[0] for o in outputs]
 
     def close(self):
@@ -135,6 +135,7 @@ class ExecutorEngine(Engine):
             raise ShardsLostError(f"ShardedObjective: the executor refused work ({e}); shards {list(indices)} "
                                   "were not evaluated", indices) from e
         sent += len(futures) * _payload_bytes(x, v)
+        tasks = len(futures)
         outputs = {}
         resends = dict.fromkeys(indices, 0)
         while futures:
@@ -163,12 +164,13 @@ class ExecutorEngine(Engine):
                         raise ShardsLostError(f"ShardedObjective: shard {i} kept disappearing from the executor's "
                                               "processes", [i])
                     futures[i] = self._submit(i, op, x, v, token, True)
+                    tasks += 1
                     sent += _payload_bytes(x, v) + len(getattr(self, "program_blob", b"")) + (
                         _payload_bytes(*self.sources[i][1]) if self.sources[i][0] == "arrays" else 0)
                 else:
                     outputs[i] = out
         ordered = [outputs[i] for i in indices]
-        self._record(ordered, sent, time.perf_counter() - start)
+        self._record(ordered, sent, time.perf_counter() - start, tasks)
         return [o[0] for o in ordered]
 
     def close(self):
@@ -281,6 +283,7 @@ class DaskEngine(Engine):
         x_arg, v_arg = self._scatter_params(x, v) if big else (x, v)
         sent = _payload_bytes(x, v) * (min(self.workers, len(groups)) if big else len(groups))
         futures = self._submit_groups(groups, op, x_arg, v_arg, token)
+        tasks = len(futures)
         # released only now: the release travels to the scheduler after this call's tasks, never ahead of them
         # (the client batches its messages to the scheduler and holds back a message sent soon after another)
         for f in self._previous:
@@ -334,9 +337,10 @@ class DaskEngine(Engine):
                     x_arg, v_arg = self._scatter_params(x, v)
                 regrouped = self._groups(sorted(lost), deadline)
                 futures.update(self._submit_groups(regrouped, op, x_arg, v_arg, token))
+                tasks += len(regrouped)
                 sent += _payload_bytes(x, v) * len(regrouped)
         ordered = [outputs[i] for i in indices]
-        self._record(ordered, sent, time.perf_counter() - start)
+        self._record(ordered, sent, time.perf_counter() - start, tasks)
         return [o[0] for o in ordered]
 
     def _scatter_params(self, x, v):
