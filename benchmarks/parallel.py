@@ -16,9 +16,10 @@ interleaved, repeat by repeat, so that a change in the machine's load hits them 
    and per Newton-CG solve on 1 and 2 Dask workers; the ceiling is the speed-up of two plain processes running the
    same dualrev computation on half of the shards each, with no engine at all.
 3. Cost model, per call on W workers: T(W) = C / W + a + c W + 8 P (W + S) / B, with C the compute of all shards
-   (measured serially), a the fixed cost of a call, c the cost per worker task, P the parameter count, S the number
-   of shards and B the bandwidth of the parameters (out once per worker) and the parts (back once per shard), all
-   measured in 1. Efficiency E(W) = C / (W T(W)).
+   (measured serially), c the serial cost of each worker task (the CPU time the client and the scheduler spend on
+   it, in this process on a LocalCluster), a the rest of a call's fixed cost (the latency of one round trip), P the
+   parameter count, S the number of shards and B the bandwidth of the parameters (out once per worker) and the
+   parts (back once per shard), all measured in 1. Efficiency E(W) = C / (W T(W)).
 """
 
 import os
@@ -97,17 +98,21 @@ def overhead(engines, repeats):
         objs = [(name, engine, ShardedObjective(tiny, x, engine=engine, shards=shards)) for name, engine in engines]
         n = repeats if size < 10**6 else max(3, repeats // 3)
         times = {name: [] for name, _, _ in objs}
+        cpu = dict.fromkeys(times, 0.0)
         for obj in (o for _, _, o in objs):
             obj.value_and_grad(w)  # the first call sends the program (and, in a pool, the shards)
             obj.value_and_grad(w)
         for _ in range(n):
             for name, _, obj in objs:
+                cpu0 = time.process_time()
                 times[name].append(median_time(lambda obj=obj, w=w: obj.value_and_grad(w), 3, warmup=0))
+                cpu[name] += (time.process_time() - cpu0) / (3 * n)
         for name, engine, obj in objs:
             tasks = obj.last_call["tasks"]
             raw = engine_round_trip(engine, tasks, n) if engine is not None else 0.0
             rows.append({"params": size, "shards": shards, "engine": name, "per_call_ms": 1e3 * np.median(times[name]),
-                         "raw_ms": 1e3 * raw, "tasks": tasks, "sent": obj.last_call["sent"],
+                         "raw_ms": 1e3 * raw, "driver_cpu_ms": 1e3 * cpu[name], "tasks": tasks,
+                         "sent": obj.last_call["sent"],
                          "received": obj.last_call["received"]})
             obj.close()
     return rows
@@ -230,7 +235,10 @@ def cost_model(over, scale, workers=8):
     dask = {(r["params"], r["shards"]): r for r in over if r["engine"] == "dask"}
     one, two = dask[10**3, 1], dask[10**3, 2]
     assert one["tasks"] == 1 and two["tasks"] == 2, (one["tasks"], two["tasks"])
-    c = max(0.0, (two["per_call_ms"] - one["per_call_ms"]) / 1e3)
+    # the serial cost of a task is the client's and the scheduler's work for it, both in this process on a
+    # LocalCluster: their CPU time, not the wall time (the second task's wall time also pays for two worker processes
+    # waking on two busy cores); the rest of a call, whatever the number of workers, is a
+    c = max(0.0, (two["driver_cpu_ms"] - one["driver_cpu_ms"]) / 1e3)
     a = max(0.0, one["per_call_ms"] / 1e3 - c)
     big = dask[10**6, 2]
     moved = big["sent"] + big["received"] - two["sent"] - two["received"]
@@ -253,11 +261,11 @@ def report(over, scale, model, out=sys.stdout):
     p = lambda *a: print(*a, file=out)  # noqa: E731
     p("### Engine overhead per value_and_grad call (median of the repeats)\n")
     p("| params | shards | engine | tasks per call | per call (ms) | the engine's own round trip, same tasks (ms) | "
-      "bytes sent | bytes received |")
-    p("|---:|---:|---|---:|---:|---:|---:|---:|")
+      "CPU of the driver's process per call (ms) | bytes sent | bytes received |")
+    p("|---:|---:|---|---:|---:|---:|---:|---:|---:|")
     for r in over:
         p(f"| {r['params']:.0e} | {r['shards']} | {r['engine']} | {r['tasks']} | {r['per_call_ms']:.2f} | "
-          f"{r['raw_ms']:.2f} | {r['sent']:,} | {r['received']:,} |")
+          f"{r['raw_ms']:.2f} | {r['driver_cpu_ms']:.2f} | {r['sent']:,} | {r['received']:,} |")
     p(f"\n### Strong scaling: logistic regression, {scale['rows']:,} x {FEATURES}, {SHARDS} shards\n")
     p("| | 1 worker | 2 workers | speed-up | share of the ceiling |")
     p("|---|---:|---:|---:|---:|")
@@ -279,7 +287,7 @@ def report(over, scale, model, out=sys.stdout):
       f"({1e3 * scale['serial_cpu']:.1f} ms of CPU).\n")
     p("### Cost model (Dask), per call: T(W) = C / W + a + c W + 8 P (W + S) / B\n")
     p(f"- measured: C = {1e3 * model['C']:.1f} ms (all shards on one core), a = {1e3 * model['a']:.2f} ms per call, "
-      f"c = {1e3 * model['c']:.2f} ms per worker task, B = {model['B'] / 1e6:.0f} MB/s; S = {SHARDS}, "
+      f"c = {1e3 * model['c']:.2f} ms per worker task (the driver's CPU), B = {model['B'] / 1e6:.0f} MB/s; S = {SHARDS}, "
       f"P = {FEATURES}: a fixed {1e3 * model['fixed_2']:.1f} ms per call on 2 workers, {1e3 * model['fixed']:.1f} ms "
       f"on 8 (a call with {SHARDS} shards on 2 workers measured {1e3 * model['shards_8']:.1f} ms)")
     p("- projected efficiency E(W) = C / (W T(W)): " + ", ".join(f"E({W}) = {e:.2f}" for W, e in model["E"].items()))

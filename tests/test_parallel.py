@@ -103,6 +103,10 @@ def test_one_task_per_worker_whatever_the_grouping_gives_the_same_bits(client):
         engine = obj._engine
         workers = sorted(set(engine._holders.values()))
         assert len(workers) == 2 and obj.last_call["tasks"] == 2  # 8 shards, one task per worker
+        # each task ran where its shards are: both processes worked, and no shard was copied to another worker
+        assert obj.last_call["processes"] == 2
+        who_has = client.who_has(engine.shard_futures)
+        assert [who_has[f.key] for f in engine.shard_futures] == [(engine._holders[i],) for i in range(8)]
         assert obj.last_call["received"] == 8 * 5 * 5 * 8  # one 5 x 5 Hessian per shard: parts are added on the driver
         # other groupings (one worker doing all, the other holding nothing; contiguous halves; the scheduler's
         # choice): the tasks and the bits do not change
