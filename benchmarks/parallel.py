@@ -16,10 +16,10 @@ interleaved, repeat by repeat, so that a change in the machine's load hits them 
    and per Newton-CG solve on 1 and 2 Dask workers; the ceiling is the speed-up of two plain processes running the
    same dualrev computation on half of the shards each, with no engine at all.
 3. Cost model, per call on W workers: T(W) = C / W + a + c W + 8 P (W + S) / B, with C the compute of all shards
-   (measured serially), c the serial cost of each worker task (the CPU time the client and the scheduler spend on
-   it, in this process on a LocalCluster), a the rest of a call's fixed cost (the latency of one round trip), P the
-   parameter count, S the number of shards and B the bandwidth of the parameters (out once per worker) and the
-   parts (back once per shard), all measured in 1. Efficiency E(W) = C / (W T(W)).
+   (the CPU time of the serial value_and_grad), c the serial cost of each worker task (the CPU time the client and
+   the scheduler spend on it, in this process on a LocalCluster), a the rest of a call's fixed cost (the latency of
+   one round trip), P the parameter count, S the number of shards and B the bandwidth of the parameters (out once
+   per worker) and the parts (back once per shard), all measured in 1. Efficiency E(W) = C / (W T(W)).
 """
 
 import os
@@ -231,7 +231,7 @@ def scaling(rows, repeats, solve_repeats):
 
 def cost_model(over, scale, workers=8):
     """T(W) = C / W + a + c W + 8 P (W + S) / B: a and c from the Dask calls with 1 and 2 worker tasks (10^3
-    parameters), B from the 10^6-parameter calls, C the serial compute of the scaling problem."""
+    parameters), B from the 10^6-parameter calls, C the serial compute (CPU time) of the scaling problem."""
     dask = {(r["params"], r["shards"]): r for r in over if r["engine"] == "dask"}
     one, two = dask[10**3, 1], dask[10**3, 2]
     assert one["tasks"] == 1 and two["tasks"] == 2, (one["tasks"], two["tasks"])
@@ -243,7 +243,7 @@ def cost_model(over, scale, workers=8):
     big = dask[10**6, 2]
     moved = big["sent"] + big["received"] - two["sent"] - two["received"]
     bandwidth = moved / max(1e-9, (big["per_call_ms"] - two["per_call_ms"]) / 1e3)
-    C = scale["serial_grad"]
+    C = scale["serial_cpu"]  # CPU seconds: the compute on a core of its own, whatever else the machine is running
 
     def T(W, C=C):
         return C / W + a + c * W + 8 * FEATURES * (W + SHARDS) / bandwidth
@@ -286,7 +286,7 @@ def report(over, scale, model, out=sys.stdout):
     p(f"\nSerial value_and_grad of all shards (C): {1e3 * scale['serial_grad']:.1f} ms "
       f"({1e3 * scale['serial_cpu']:.1f} ms of CPU).\n")
     p("### Cost model (Dask), per call: T(W) = C / W + a + c W + 8 P (W + S) / B\n")
-    p(f"- measured: C = {1e3 * model['C']:.1f} ms (all shards on one core), a = {1e3 * model['a']:.2f} ms per call, "
+    p(f"- measured: C = {1e3 * model['C']:.1f} ms (CPU time of all shards on one core), a = {1e3 * model['a']:.2f} ms per call, "
       f"c = {1e3 * model['c']:.2f} ms per worker task (the driver's CPU), B = {model['B'] / 1e6:.0f} MB/s; S = {SHARDS}, "
       f"P = {FEATURES}: a fixed {1e3 * model['fixed_2']:.1f} ms per call on 2 workers, {1e3 * model['fixed']:.1f} ms "
       f"on 8 (a call with {SHARDS} shards on 2 workers measured {1e3 * model['shards_8']:.1f} ms)")
