@@ -124,6 +124,20 @@ def test_one_task_per_worker_whatever_the_grouping_gives_the_same_bits(client):
                        ShardedObjective(penalised, (X, y), shards=2).value_and_grad(w))
 
 
+def test_large_parameters_are_scattered_once_per_call(client):
+    def quartic(w, x):
+        return dnp.sum(w**4) * dnp.mean(x) + dnp.sum(w[:2] * x[0])
+
+    w = np.linspace(-1.0, 1.0, 20_000)  # 160 kB: above what a task carries embedded
+    x = np.arange(16.0).reshape(8, 2)
+    serial = ShardedObjective(quartic, x, shards=4)
+    with ShardedObjective(quartic, x, engine=client, shards=4) as obj:
+        for _ in range(2):  # the second call releases the first call's scattered parameters
+            assert_bitwise(obj.value_and_grad(w), serial.value_and_grad(w))
+        assert obj.last_call["sent"] == w.nbytes * obj.last_call["tasks"] and obj.last_call["tasks"] <= 2
+        assert_bitwise(obj.hvp(w, w), serial.hvp(w, w))
+
+
 def test_values_and_derivatives_match_the_unsharded_objective(client):
     X, y = data()
     params, v = mlp_params(), mlp_params(seed=2)

@@ -339,6 +339,8 @@ class DaskEngine(Engine):
                 futures.update(self._submit_groups(regrouped, op, x_arg, v_arg, token))
                 tasks += len(regrouped)
                 sent += _payload_bytes(x, v) * len(regrouped)
+        if big:  # released with this call's tasks, after the next call's submission
+            self._previous += [f for f in (x_arg, v_arg) if f is not None]
         ordered = [outputs[i] for i in indices]
         self._record(ordered, sent, time.perf_counter() - start, tasks)
         return [o[0] for o in ordered]
