@@ -191,6 +191,11 @@ class DaskEngine(Engine):
 
     name = "dask"
     SCATTER_PARAMS_BYTES = 1 << 17  # larger parameter vectors are scattered once per call, not embedded per task
+    # Finished calls' futures (their results stay on the workers until released) are released together, once
+    # there are this many or they hold this many bytes: each release is a message on the client's batched stream
+    # to the scheduler, and a message sent soon after another waits for the next batch (10 ms in distributed).
+    # Releasing after every call delayed the next call's submission: 22 -> 17 ms per call with one task, measured.
+    RELEASE_FUTURES, RELEASE_BYTES = 16, 1 << 25
 
     def __init__(self, client, timeout, retries):
         super().__init__()
@@ -198,7 +203,8 @@ class DaskEngine(Engine):
         self.workers = max(1, len(client.scheduler_info().get("workers", {})))
         self._counter = itertools.count()
         self._holders = None  # shard index -> the address of the worker holding it (None: to be asked)
-        self._previous = []  # the last call's task futures, released after the next call's submission
+        self._previous = []  # finished calls' futures, released together (RELEASE_FUTURES)
+        self._held_bytes = 0  # the bytes of their results, held on the workers
 
     def setup(self, sources):
         from distributed import wait
@@ -284,11 +290,9 @@ class DaskEngine(Engine):
         sent = _payload_bytes(x, v) * (min(self.workers, len(groups)) if big else len(groups))
         futures = self._submit_groups(groups, op, x_arg, v_arg, token)
         tasks = len(futures)
-        # released only now: the release travels to the scheduler after this call's tasks, never ahead of them
-        # (the client batches its messages to the scheduler and holds back a message sent soon after another)
-        for f in self._previous:
-            f.release()
-        self._previous = []
+        # released after this call's submission, so that the release never travels ahead of (and delays) the tasks
+        if len(self._previous) >= self.RELEASE_FUTURES or self._held_bytes >= self.RELEASE_BYTES:
+            self._release_previous()
         outputs, attempts = {}, dict.fromkeys(indices, 0)
         while futures:
             remaining = None if deadline is None else max(0.0, deadline - time.perf_counter())
@@ -339,11 +343,17 @@ class DaskEngine(Engine):
                 futures.update(self._submit_groups(regrouped, op, x_arg, v_arg, token))
                 tasks += len(regrouped)
                 sent += _payload_bytes(x, v) * len(regrouped)
-        if big:  # released with this call's tasks, after the next call's submission
+        if big:  # released with this call's tasks
             self._previous += [f for f in (x_arg, v_arg) if f is not None]
         ordered = [outputs[i] for i in indices]
         self._record(ordered, sent, time.perf_counter() - start, tasks)
+        self._held_bytes += self.last["received"] + (sent if big else 0)
         return [o[0] for o in ordered]
+
+    def _release_previous(self):
+        for f in self._previous:
+            f.release()
+        self._previous, self._held_bytes = [], 0
 
     def _scatter_params(self, x, v):
         futures = self.client.scatter([a for a in (x, v) if a is not None], hash=False)
@@ -373,10 +383,10 @@ class DaskEngine(Engine):
         return {tuple(group): f for (_, group), f in zip(groups, futures)}
 
     def close(self):
-        for f in [self.program_future, *self.shard_futures, *self._previous]:
+        self._release_previous()
+        for f in [self.program_future, *self.shard_futures]:
             if f is not None:
                 f.release()
-        self._previous = []
         if self.program is not None:  # the workers' recordings of the gradient (their shards go with the futures)
             try:
                 self.client.run(_worker.forget, {self.data_id, self.program.id})
