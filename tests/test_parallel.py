@@ -224,9 +224,10 @@ def test_only_parameters_travel_once_the_processes_hold_the_shards(pool, client)
     for _ in range(100):
         obj.grad(w)
         history.append(obj.last_call["sent"])
-        if history[-1] == 8 * w.nbytes:
+        if history[-1] == 2 * w.nbytes:
             break
-    assert history[-1] == 8 * w.nbytes, history  # the parameters, once per shard's task
+    assert history[-1] == 2 * w.nbytes, history  # the parameters, once to each of the 2 tasks (one per process)
+    assert obj.last_call["tasks"] == 2
     # each process gets each shard once, plus the resends that land on a process already holding it
     assert obj.stats["sent"] < 4 * (X.nbytes + y.nbytes)
     # on Dask the shards were scattered once; each call sends the parameters with the one task per worker (a few
@@ -399,9 +400,9 @@ class CountingExecutor(ThreadPoolExecutor):
 
     shards = set()
 
-    def submit(self, fn, data_id, program_id, shard, *a, **k):
-        CountingExecutor.shards.add(shard)
-        return super().submit(fn, data_id, program_id, shard, *a, **k)
+    def submit(self, fn, data_id, program_id, shards, *a, **k):
+        CountingExecutor.shards.update(shards)
+        return super().submit(fn, data_id, program_id, shards, *a, **k)
 
 
 @pytest.mark.parametrize("data, match", [

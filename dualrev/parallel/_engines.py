@@ -92,16 +92,18 @@ class SerialEngine(Engine):
 
 
 class ExecutorEngine(Engine):
-    """Any ``concurrent.futures.Executor``. Each task carries only the parameters; a process that has not seen the
-    program or a shard answers ``Missing`` and is sent it once, then keeps it (so each process holds at most the
-    shards it has been given: up to all of them). Loader shards are loaded by the process itself."""
+    """Any ``concurrent.futures.Executor``. Each call submits one task per worker (``_max_workers`` of the executor;
+    one task per shard when it does not say), each over a contiguous run of shards, carrying only the parameters; a
+    process that has not seen the program or a shard answers ``Missing`` for it and is sent it once, then keeps it
+    (so each process holds at most the shards it has been given: up to all of them). Loader shards are loaded by
+    the process itself."""
 
     name = "executor"
 
     def __init__(self, executor, timeout, retries):
         super().__init__()
         self.executor, self.timeout, self.retries = executor, timeout, retries
-        self.workers = getattr(executor, "_max_workers", None) or 1
+        self.workers = getattr(executor, "_max_workers", None)
 
     def setup(self, sources):
         # NumPy shards stay on the driver (the copy re-sent to a process that lacks them); loaders travel pickled
@@ -117,24 +119,29 @@ class ExecutorEngine(Engine):
     def run(self, op, x, v=None, token=None, shards=None):
         return self._run_tasks(op, x, v, token, range(len(self.sources)) if shards is None else shards)
 
-    def _submit(self, i, op, x, v, token, send):
-        program_blob, source = (getattr(self, "program_blob", None), self.sources[i]) if send else (None, None)
-        if not send and self.sources[i][0] == "loader":
-            source = self.sources[i]  # small: always sent, so a process loads its shard without a round trip
+    def _submit(self, group, op, x, v, token, send):
+        """One task over the shards ``group``; ``send``: with the program and the shards' arrays."""
+        # loader sources are small: always sent, so that a process loads its shard without a round trip
+        sources = [self.sources[i] if send or self.sources[i][0] == "loader" else None for i in group]
+        program_blob = getattr(self, "program_blob", None) if send else None
         program_id = None if self.program is None else self.program.id
-        return self.executor.submit(_worker.executor_task, self.data_id, program_id, i, op, x, v, token, program_blob,
-                                    source)
+        return self.executor.submit(_worker.executor_task, self.data_id, program_id, list(group), op, x, v, token,
+                                    program_blob, sources if any(s is not None for s in sources) else None)
+
+    def _groups(self, indices):
+        indices = list(indices)
+        count = len(indices) if self.workers is None else min(self.workers, len(indices))
+        return [tuple(g.tolist()) for g in np.array_split(np.asarray(indices, dtype=int), count)]
 
     def _run_tasks(self, op, x, v, token, indices):
         start = time.perf_counter()
         deadline = None if self.timeout is None else start + self.timeout
-        sent = 0
         try:
-            futures = {i: self._submit(i, op, x, v, token, False) for i in indices}
+            futures = {group: self._submit(group, op, x, v, token, False) for group in self._groups(indices)}
         except RuntimeError as e:  # a broken or shut-down pool refuses submissions
             raise ShardsLostError(f"ShardedObjective: the executor refused work ({e}); shards {list(indices)} "
                                   "were not evaluated", indices) from e
-        sent += len(futures) * _payload_bytes(x, v)
+        sent = len(futures) * _payload_bytes(x, v)
         tasks = len(futures)
         outputs = {}
         resends = dict.fromkeys(indices, 0)
@@ -144,31 +151,38 @@ class ExecutorEngine(Engine):
             if not done:
                 for f in futures.values():
                     f.cancel()
-                raise TimeoutError(f"ShardedObjective: shards {sorted(futures)} did not finish within the timeout of "
+                late = sorted(i for group in futures for i in group)
+                raise TimeoutError(f"ShardedObjective: shards {late} did not finish within the timeout of "
                                    f"{self.timeout} s (a hung or overloaded worker); no partial result is returned")
-            for i in [i for i, f in futures.items() if f in done]:
-                f = futures.pop(i)
+            for group in [g for g, f in futures.items() if f in done]:
+                f = futures.pop(group)
                 try:
                     out = f.result()
                 except cf.process.BrokenProcessPool as e:
-                    lost = sorted([i, *futures])
+                    lost = sorted([*group, *(i for g in futures for i in g)])
                     raise ShardsLostError(
                         f"ShardedObjective: a worker process died and the executor is broken; shards {lost} were "
                         "lost (no partial result is returned). Start a new executor, or use a Dask Client, which "
                         "replaces dead workers and recomputes lost shards.", lost) from e
                 except cf.CancelledError as e:
-                    raise ShardsLostError(f"ShardedObjective: the task of shard {i} was cancelled", [i]) from e
-                if isinstance(out, _worker.Missing):
-                    resends[i] += 1
-                    if resends[i] > self.retries + 1:
-                        raise ShardsLostError(f"ShardedObjective: shard {i} kept disappearing from the executor's "
-                                              "processes", [i])
-                    futures[i] = self._submit(i, op, x, v, token, True)
+                    raise ShardsLostError(f"ShardedObjective: the task of shards {list(group)} was cancelled",
+                                          group) from e
+                missing = []
+                for i, part in zip(group, out):
+                    if isinstance(part, _worker.Missing):
+                        missing.append(i)
+                    else:
+                        outputs[i] = part
+                if missing:  # this process lacks them: sent along, once
+                    for i in missing:
+                        resends[i] += 1
+                    if any(resends[i] > self.retries + 1 for i in missing):
+                        raise ShardsLostError(f"ShardedObjective: shards {missing} kept disappearing from the "
+                                              "executor's processes", missing)
+                    futures[tuple(missing)] = self._submit(missing, op, x, v, token, True)
                     tasks += 1
-                    sent += _payload_bytes(x, v) + len(getattr(self, "program_blob", b"")) + (
-                        _payload_bytes(*self.sources[i][1]) if self.sources[i][0] == "arrays" else 0)
-                else:
-                    outputs[i] = out
+                    sent += _payload_bytes(x, v) + len(getattr(self, "program_blob", b"")) + sum(
+                        _payload_bytes(*self.sources[i][1]) for i in missing if self.sources[i][0] == "arrays")
         ordered = [outputs[i] for i in indices]
         self._record(ordered, sent, time.perf_counter() - start, tasks)
         return [o[0] for o in ordered]

@@ -188,21 +188,30 @@ def describe(arrays) -> list:
 # -- executor tasks: the program and the shard are sent once per process and kept in the caches above --
 
 
-def executor_task(data_id, program_id, shard_index, op, x, v, token, program_blob=None, source=None):
-    """An executor task; returns ``Missing`` when this process lacks the program or the shard (the driver then
-    sends them along), else the output of ``compute``. ``op="load"`` only loads and describes the shard."""
+def executor_task(data_id, program_id, shard_indices, op, x, v, token, program_blob=None, sources=None):
+    """An executor task over several shards: for each, the output of ``compute`` or ``Missing`` when this process
+    lacks the program or the shard (the driver then sends them along). ``op="load"`` only loads and describes."""
     pin_blas_threads()
-    arrays = _SHARDS.get((data_id, shard_index))
-    if arrays is None and source is not None:
-        arrays = _SHARDS[(data_id, shard_index)] = load(source)
+    arrays = []
+    for k, i in enumerate(shard_indices):
+        shard = _SHARDS.get((data_id, i))
+        if shard is None and sources is not None and sources[k] is not None:
+            shard = _SHARDS[(data_id, i)] = load(sources[k])
+        arrays.append(shard)
     if op == "load":
-        return (describe(arrays), 0.0, 0.0, os.getpid()) if arrays is not None else Missing(False, True)
+        return [(describe(a), 0.0, 0.0, os.getpid()) if a is not None else Missing(False, True) for a in arrays]
     program = _PROGRAMS.get(program_id)
     if program is None and program_blob is not None:
         program = _PROGRAMS[program_id] = pickle.loads(program_blob)
-    if program is None or arrays is None:
-        return Missing(program is None, arrays is None)
-    return compute_shards(program, [shard_index], [arrays], op, x, v, token)[0]
+    if program is None:
+        return [Missing(True, a is None) for a in arrays]
+    present = [k for k, a in enumerate(arrays) if a is not None]
+    outputs = compute_shards(program, [shard_indices[k] for k in present], [arrays[k] for k in present], op, x, v,
+                             token)
+    results = [Missing(False, True)] * len(arrays)
+    for k, out in zip(present, outputs):
+        results[k] = out
+    return results
 
 
 def forget(ids):
