@@ -82,7 +82,7 @@ class _Sharded:
         total = float(sum(self.shard_sizes))
         self._weights = [1.0] * len(self.shard_sizes) if reduce == "sum" else [n / total for n in self.shard_sizes]
         self.stats = {"calls": 0, "wall": 0.0, "compute": 0.0, "compute_cpu": 0.0, "overhead": 0.0, "sent": 0,
-                      "received": 0}
+                      "received": 0, "tasks": 0}
         self.last_call = {}
 
     @property
@@ -157,7 +157,7 @@ class _Sharded:
         self.last_call = last
         s = self.stats
         s["calls"] += 1
-        for key in ("wall", "compute", "compute_cpu", "overhead", "sent", "received"):
+        for key in ("wall", "compute", "compute_cpu", "overhead", "sent", "received", "tasks"):
             s[key] += last[key]
         s["driver"] = s.get("driver", 0.0) + (time.perf_counter() - start - last["wall"])
         return parts

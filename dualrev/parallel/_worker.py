@@ -104,6 +104,25 @@ def compute(program: Program, shard_index: int, arrays: tuple, op: str, x, v=Non
     return out, time.perf_counter() - start, time.thread_time() - cpu, os.getpid()
 
 
+def annotate(error, shard_index):
+    """The user's exception, with the shard it came from (a note travels with the pickled exception)."""
+    if hasattr(error, "add_note") and not any("on shard" in n for n in getattr(error, "__notes__", ())):
+        error.add_note(f"(raised by the loss on shard {shard_index})")
+    return error
+
+
+def compute_shards(program: Program, shard_indices, shard_arrays, op: str, x, v=None, token=None) -> list:
+    """Several shards' contributions in one task, each computed by ``compute`` exactly as alone (so grouping the
+    shards of a worker into one task changes no bit): a list of ``compute`` outputs, in the order given."""
+    outputs = []
+    for i, arrays in zip(shard_indices, shard_arrays):
+        try:
+            outputs.append(compute(program, i, arrays, op, x, v, token))
+        except Exception as e:  # noqa: BLE001 - re-raised, naming the shard
+            raise annotate(e, i)
+    return outputs
+
+
 def _compute(program, shard_index, arrays, op, x, v, token):
     fun, unravel, dtype = program.fun, program.unravel, program.dtype
     name = getattr(fun, "__name__", type(fun).__name__)
@@ -169,21 +188,30 @@ def describe(arrays) -> list:
 # -- executor tasks: the program and the shard are sent once per process and kept in the caches above --
 
 
-def executor_task(data_id, program_id, shard_index, op, x, v, token, program_blob=None, source=None):
-    """An executor task; returns ``Missing`` when this process lacks the program or the shard (the driver then
-    sends them along), else the output of ``compute``. ``op="load"`` only loads and describes the shard."""
+def executor_task(data_id, program_id, shard_indices, op, x, v, token, program_blob=None, sources=None):
+    """An executor task over several shards: for each, the output of ``compute`` or ``Missing`` when this process
+    lacks the program or the shard (the driver then sends them along). ``op="load"`` only loads and describes."""
     pin_blas_threads()
-    arrays = _SHARDS.get((data_id, shard_index))
-    if arrays is None and source is not None:
-        arrays = _SHARDS[(data_id, shard_index)] = load(source)
+    arrays = []
+    for k, i in enumerate(shard_indices):
+        shard = _SHARDS.get((data_id, i))
+        if shard is None and sources is not None and sources[k] is not None:
+            shard = _SHARDS[(data_id, i)] = load(sources[k])
+        arrays.append(shard)
     if op == "load":
-        return (describe(arrays), 0.0, 0.0, os.getpid()) if arrays is not None else Missing(False, True)
+        return [(describe(a), 0.0, 0.0, os.getpid()) if a is not None else Missing(False, True) for a in arrays]
     program = _PROGRAMS.get(program_id)
     if program is None and program_blob is not None:
         program = _PROGRAMS[program_id] = pickle.loads(program_blob)
-    if program is None or arrays is None:
-        return Missing(program is None, arrays is None)
-    return compute(program, shard_index, arrays, op, x, v, token)
+    if program is None:
+        return [Missing(True, a is None) for a in arrays]
+    present = [k for k, a in enumerate(arrays) if a is not None]
+    outputs = compute_shards(program, [shard_indices[k] for k in present], [arrays[k] for k in present], op, x, v,
+                             token)
+    results = [Missing(False, True)] * len(arrays)
+    for k, out in zip(present, outputs):
+        results[k] = out
+    return results
 
 
 def forget(ids):
@@ -195,12 +223,13 @@ def forget(ids):
         _PROGRAMS.pop(key, None)
 
 
-# -- Dask tasks: the program and the shard arrive as futures (scattered or loaded on the worker) --
+# -- Dask tasks: the program and the shards arrive as futures (scattered or loaded on the worker) --
 
 
-def dask_task(program, arrays, shard_index, op, x, v, token):
+def dask_task(program, shard_arrays, shard_indices, op, x, v, token):
+    """One task per worker and call: all the shards this worker holds, in index order."""
     pin_blas_threads()
-    return compute(program, shard_index, arrays, op, x, v, token)
+    return compute_shards(program, shard_indices, shard_arrays, op, x, v, token)
 
 
 def dask_load(source):
