@@ -65,6 +65,9 @@ class Problem:
         self.closure_traced = False  # fun returned a traced value for plain inputs (it closes over one)
         self.last_run = None
         self.compiled_steps = None  # _compiled.CompiledSteps, made on first use
+        # The plan keeps every state and fun value when the compiled replay may use them (not the adjoint's solves,
+        # whose memory stays flat)
+        self.keep_all = False
 
     # -- the functions the two passes call --
 
@@ -97,10 +100,17 @@ class Problem:
         else:
             fun, args = self.fun, tree_unflatten(self.arg_tree, arg_leaves)
 
+        compiled, shape = self.compiled_fun is not None, (self.n,)
+
         def f(t, y):
-            if self.compiled_fun is not None:
+            if compiled:
                 t = float(t)
-            out = self._call(fun, t, y, args)
+                out = fun(t, y, *args)
+                if type(out) is np.ndarray and out.dtype == np.float64 and out.shape == shape:
+                    return out  # the common case, with nothing else to check
+                out = self._call(lambda *_: out, t, y, args)
+            else:
+                out = self._call(fun, t, y, args)
             if isinstance(out, Tracer):
                 self.closure_traced = True
                 try:
@@ -139,7 +149,7 @@ class Problem:
         events = self.plain_events(arg_leaves) if self.events else None
         jac = self.plain_jac(arg_leaves) if self.tableau.implicit else None
         run = _driver.integrate(self.plain_fun(arg_leaves), t0, t1, y0, self.tableau, self.rtol, self.atol,
-                                self.first_step, self.max_step, t_eval, self.dense, events, jac)
+                                self.first_step, self.max_step, t_eval, self.dense, events, jac, self.keep_all)
         self.last_run = run
         return run
 
@@ -572,6 +582,7 @@ def _result(t, y, sol, t_events, y_events, nfev, status, message, run=None):
 
 def _traced_result(problem, t0, t1, y0, arg_leaves, t_eval):
     inputs = [t0, t1, y0, *arg_leaves] + ([t_eval] if t_eval is not None else [])
+    problem.keep_all = _compiled.applies(problem, inputs)
     plan = ivp_plan(*inputs, problem=problem)
     eval_step, status, nfev = plan[2], plan[3], plan[4]
     batched = any(isinstance(p, Tracer) for p in plan)
