@@ -3,11 +3,11 @@
 
 The traced replay (``_ivp._replay``) records about a hundred tape nodes per step, mostly the user's ``fun``, and
 walks them back one by one. But one step, as a function of ``(t_old, h, y, f, *args)``, has the same shapes at every
-step: compiled once, it is a few microseconds of generated NumPy per call. So ``rk_replay`` runs the accepted steps
-with the compiled step (keeping the states ``y`` and ``fun(t, y)`` at each step boundary: no tape), and its VJP
-walks the steps backwards calling the compiled VJP of one step (which recomputes that step's stages). The values
-are the traced replay's, operation for operation, so the derivatives are the same exact derivatives of the computed
-solution.
+step: compiled once, it is a few microseconds of generated NumPy per call. So ``rk_replay`` takes the states ``y``
+and ``fun(t, y)`` at the step boundaries from the solver's pass that has just computed them (or steps again with the
+compiled step), which is all it keeps (no tape), and its VJP walks the steps backwards calling the compiled VJP of
+one step (which recomputes that step's stages). Its derivatives are the traced replay's, to rounding: the exact
+derivatives of the computed solution.
 
 It is used only where every traced input is a reverse-mode tracer over plain values (see ``applies``): its VJP is
 written with dualrev operations (a traced cotangent runs the step VJP eagerly, through ``dr.jit``), and every other
@@ -44,7 +44,8 @@ def applies(problem, operands) -> bool:
 
 
 class CompiledSteps:
-    """One problem's compiled step functions (made on first use, kept on the problem across calls)."""
+    """One problem's compiled step functions, each traced on first use (one set per ``solve_ivp`` call, so that what
+    ``fun`` captures is never stale)."""
 
     def __init__(self, problem):
         self.problem = problem

@@ -240,7 +240,8 @@ def _steps(problem):
 
 
 class Trajectory:
-    """The replayed solution: ``times`` (N + 1,), the states ``ys`` at every step boundary (a list), and the
+    """The replayed solution: ``times`` (N + 1,), the states ``ys`` at every step boundary (a list, or an (N + 1, n)
+    array from the compiled replay), and the
     interpolants ``coefs`` of the steps listed in ``dense_steps`` (1-based; None: every step)."""
 
     def __init__(self, tableau, times, ys, coefs, dense_steps):
