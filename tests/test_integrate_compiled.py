@@ -177,3 +177,16 @@ def test_adjoint_with_and_without_jit():
         return dnp.sum(sol.y ** 2)
 
     close(dr.grad(lambda p: loss(p, True))(P), dr.grad(lambda p: loss(p, False))(P), rtol=1e-10)
+
+
+@pytest.mark.parametrize("t_span", [(2.0, 0.5), (1.0, 1.0)], ids=["backwards", "zero-length"])
+def test_backwards_and_zero_length_intervals(t_span, compiled_vjps):
+    def loss(y0, p, t1, jit):
+        sol = solve_ivp(lotka_volterra, (t_span[0], t1), y0, args=tuple(p), t_eval=[t_span[1]], jit=jit)
+        return dnp.sum(sol.y ** 2)
+
+    fast = dr.grad(lambda *a: loss(*a, True), argnums=(0, 1, 2))(Z0, P, t_span[1])
+    assert compiled_vjps
+    slow = dr.grad(lambda *a: loss(*a, False), argnums=(0, 1, 2))(Z0, P, t_span[1])
+    for g_fast, g_slow in zip(fast, slow):
+        close(g_fast, g_slow)
