@@ -24,7 +24,8 @@ Z0 = np.array([10.0, 5.0])
 
 @pytest.fixture
 def compiled_vjps(monkeypatch):
-    """Counts the calls of the compiled replay's VJP rule."""
+    """Counts the calls of the compiled replay's VJP rule, used here for solves of every length."""
+    monkeypatch.setattr(_compiled, "MIN_STEPS", 1)
     calls = []
     rule = _compiled.rk_replay.vjp
 
@@ -190,3 +191,17 @@ def test_backwards_and_zero_length_intervals(t_span, compiled_vjps):
     slow = dr.grad(lambda *a: loss(*a, False), argnums=(0, 1, 2))(Z0, P, t_span[1])
     for g_fast, g_slow in zip(fast, slow):
         close(g_fast, g_slow)
+
+
+def test_short_solves_keep_the_traced_replay(monkeypatch):
+    calls = []
+    rule = _compiled.rk_replay.vjp
+    monkeypatch.setattr(_compiled.rk_replay, "vjp", lambda *a: calls.append(1) or rule(*a))
+
+    def loss(t1):
+        return dr.grad(lambda p: dnp.sum(solve_ivp(lotka_volterra, (0.0, t1), Z0, args=tuple(p), t_eval=[t1]).y))(P)
+
+    loss(0.5)  # 5 steps: tracing the step functions would cost more than it saves
+    assert not calls
+    loss(15.0)  # about 80 steps
+    assert calls

@@ -283,7 +283,7 @@ def _replay(problem, t0, t1, y0, arg_leaves, plan, dense_steps):
         times = T_plan
     n_steps = times.shape[0] - 1
     wanted = set(range(1, n_steps + 1)) if dense_steps is None else set(dense_steps)
-    if _compiled.applies(problem, [times, y0, *arg_leaves]):
+    if n_steps >= _compiled.MIN_STEPS and _compiled.applies(problem, [times, y0, *arg_leaves]):
         dense = tuple(s in wanted for s in range(1, n_steps + 1))
         ys, coefs = _compiled.rk_replay(times, y0, *arg_leaves, problem=problem, dense=dense)
         return Trajectory(problem.tableau, times, ys, coefs, dense_steps)
@@ -457,7 +457,7 @@ def solve_ivp(fun, t_span, y0, method="RK45", t_eval=None, dense_output=False, e
 
     ``jit`` (default True), as in ``dualrev.optimize.minimize``: ``fun`` is compiled with ``dr.jit`` for the
     solver's own pass, and a first-order reverse-mode derivative (``grad``, ``vjp``, ``jacrev``) of an explicit
-    method runs each accepted step and its VJP as code compiled once per call, with the same values and
+    method through 32 steps or more runs each accepted step and its VJP as code compiled once per call, with the same values and
     derivatives as the traced replay. Arrays ``fun`` captures are constants of the compiled code within the call,
     and side effects in ``fun`` happen when it is traced; ``jit=False`` runs ``fun`` eagerly throughout.
 
