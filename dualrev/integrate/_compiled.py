@@ -62,25 +62,30 @@ class CompiledSteps:
             fn = self._fwd[dense] = jit_compile(self._step_fun(dense))
         return fn
 
-    def step_vjp(self, dense, diff):
-        """The compiled VJP of one step with respect to ``(t_old, h, y, f)`` and the arguments ``diff``."""
-        fn = self._vjp.get((dense, diff))
+    def step_vjp(self, dense, diff, with_times):
+        """The compiled VJP of one step with respect to ``y``, ``f``, the arguments ``diff`` and, ``with_times``,
+        ``t_old`` and ``h`` first (without, the generated code leaves out their cotangents' terms)."""
+        key = (dense, diff, with_times)
+        fn = self._vjp.get(key)
         if fn is None:
             step = self._step_fun(dense)
+            n_cts = 3 if dense else 2
 
             def step_vjp(t_old, h, y, f, *rest):
-                leaves, cts = list(rest[:len(rest) - (3 if dense else 2)]), rest[len(rest) - (3 if dense else 2):]
+                leaves, cts = list(rest[:-n_cts]), tuple(rest[-n_cts:])
 
-                def of(t_old, h, y, f, *p):
+                def of(*xs):
+                    t, dt = (xs[0], xs[1]) if with_times else (t_old, h)
+                    xs = xs[2:] if with_times else xs
                     full = list(leaves)
-                    for i, v in zip(diff, p):
+                    for i, v in zip(diff, xs[2:]):
                         full[i] = v
-                    return step(t_old, h, y, f, *full)
+                    return step(t, dt, xs[0], xs[1], *full)
 
-                _, pullback = vjp(of, t_old, h, y, f, *[leaves[i] for i in diff])
-                return pullback(tuple(cts))
+                primals = ((t_old, h) if with_times else ()) + (y, f) + tuple(leaves[i] for i in diff)
+                return vjp(of, *primals)[1](cts)
 
-            fn = self._vjp[(dense, diff)] = jit_compile(step_vjp)
+            fn = self._vjp[key] = jit_compile(step_vjp)
         return fn
 
     def _step_fun(self, dense):
@@ -95,24 +100,29 @@ class CompiledSteps:
 
         return step
 
-    def initial_vjp(self, diff):
-        """The compiled VJP of ``f0 = fun(t0, y0, *args)`` with respect to t0, y0 and the arguments ``diff``."""
-        fn = self._vjp.get(("initial", diff))
+    def initial_vjp(self, diff, with_times):
+        """The compiled VJP of ``f0 = fun(t0, y0, *args)`` with respect to ``y0``, the arguments ``diff`` and,
+        ``with_times``, ``t0`` first."""
+        key = ("initial", diff, with_times)
+        fn = self._vjp.get(key)
         if fn is None:
             problem = self.problem
 
             def initial_vjp(t0, y0, *rest):
                 leaves, ct_f = list(rest[:-1]), rest[-1]
 
-                def of(t0, y0, *p):
+                def of(*xs):
+                    t = xs[0] if with_times else t0
+                    xs = xs[1:] if with_times else xs
                     full = list(leaves)
-                    for i, v in zip(diff, p):
+                    for i, v in zip(diff, xs[1:]):
                         full[i] = v
-                    return problem.traced_fun(full)(t0, y0)
+                    return problem.traced_fun(full)(t, xs[0])
 
-                return vjp(of, t0, y0, *[leaves[i] for i in diff])[1](ct_f)
+                primals = ((t0,) if with_times else ()) + (y0,) + tuple(leaves[i] for i in diff)
+                return vjp(of, *primals)[1](ct_f)
 
-            fn = self._vjp[("initial", diff)] = jit_compile(initial_vjp)
+            fn = self._vjp[key] = jit_compile(initial_vjp)
         return fn
 
 
@@ -182,7 +192,9 @@ def _vjp(ct, ans, xs, params, argnums):
     steps = _compiled(problem)
     diff = tuple(i - 2 for i in argnums if i >= 2)
     leaves = _jit_args(arg_leaves)
-    plain_vjp, dense_vjp = steps.step_vjp(False, diff), steps.step_vjp(True, diff)
+    with_times = 0 in argnums  # the step times are traced (t_span)
+    plain_vjp, dense_vjp = steps.step_vjp(False, diff, with_times), steps.step_vjp(True, diff, with_times)
+    skip = 2 if with_times else 0
     t = [float(v) for v in times]
     n_steps = len(dense)
     ct_y, ct_f = ct_ys[n_steps], np.zeros_like(y0)
@@ -196,15 +208,19 @@ def _vjp(ct, ans, xs, params, argnums):
             out = dense_vjp(t[i], h, ys[i], fs[i], *leaves, ct_y, ct_f, ct_coefs[row])
         else:
             out = plain_vjp(t[i], h, ys[i], fs[i], *leaves, ct_y, ct_f)
-        ct_t_old, ct_h, ct_y, ct_f = out[:4]
-        ct_t[i] = ct_t[i] + ct_t_old - ct_h
-        ct_t[i + 1] = ct_t[i + 1] + ct_h
-        for k, c in enumerate(out[4:]):
+        if with_times:
+            ct_t_old, ct_h = out[:2]
+            ct_t[i] = ct_t[i] + ct_t_old - ct_h
+            ct_t[i + 1] = ct_t[i + 1] + ct_h
+        ct_y, ct_f = out[skip:skip + 2]
+        for k, c in enumerate(out[skip + 2:]):
             ct_args[k] = c if ct_args[k] is None else ct_args[k] + c
         ct_y = ct_y + ct_ys[i]
     # f0 = fun(t0, y0, *args) starts the first step
-    ct_t0, ct_y0, *ct_args0 = steps.initial_vjp(diff)(t[0], y0, *leaves, ct_f)
-    ct_t[0] = ct_t[0] + ct_t0
+    out = steps.initial_vjp(diff, with_times)(t[0], y0, *leaves, ct_f)
+    if with_times:
+        ct_t[0] = ct_t[0] + out[0]
+    ct_y0, *ct_args0 = out[skip // 2:]
     ct_y = ct_y + ct_y0
     ct_args = [c if a is None else a + c for a, c in zip(ct_args, ct_args0)]
     out = []
