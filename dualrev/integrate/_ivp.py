@@ -5,7 +5,8 @@ plain values under every transform and runs once per example under vmap) is scip
 it chooses and accepts the steps, finds the events, and says which step interpolates each ``t_eval`` point. The
 *replay* repeats the accepted steps on the traced values, with the step sizes fixed as the plan chose them, so its
 derivatives are the exact derivatives of the computed solution (discretise-then-optimise), in blocks of steps under
-``dr.checkpoint`` to bound the tape. With nothing traced, the plan's own values are the result. The continuous
+``dr.checkpoint`` to bound the tape; for first-order reverse mode, ``_compiled`` stands in for the replay with
+compiled steps. With nothing traced, the plan's own values are the result. The continuous
 adjoint (``adjoint=True``) lives in ``_adjoint``. Imports core, custom, transforms, numpy and this package.
 """
 
@@ -241,8 +242,8 @@ def _steps(problem):
 
 class Trajectory:
     """The replayed solution: ``times`` (N + 1,), the states ``ys`` at every step boundary (a list, or an (N + 1, n)
-    array from the compiled replay), and the
-    interpolants ``coefs`` of the steps listed in ``dense_steps`` (1-based; None: every step)."""
+    array from the compiled replay), and the interpolants ``coefs`` of the steps listed in ``dense_steps``
+    (1-based; None: every step)."""
 
     def __init__(self, tableau, times, ys, coefs, dense_steps):
         self.tableau, self.times, self.ys, self.coefs = tableau, times, ys, coefs
@@ -457,8 +458,8 @@ def solve_ivp(fun, t_span, y0, method="RK45", t_eval=None, dense_output=False, e
 
     ``jit`` (default True), as in ``dualrev.optimize.minimize``: ``fun`` is compiled with ``dr.jit`` for the
     solver's own pass, and a first-order reverse-mode derivative (``grad``, ``vjp``, ``jacrev``) of an explicit
-    method through 32 steps or more runs each accepted step and its VJP as code compiled once per call, with the same values and
-    derivatives as the traced replay. Arrays ``fun`` captures are constants of the compiled code within the call,
+    method through 32 steps or more runs each accepted step's VJP as code compiled once per call, with the
+    derivatives of the traced replay. Arrays ``fun`` captures are constants of the compiled code within the call,
     and side effects in ``fun`` happen when it is traced; ``jit=False`` runs ``fun`` eagerly throughout.
 
     A closure over traced values works too, but then is not checkpointed; pass parameters through ``args`` to keep
