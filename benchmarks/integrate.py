@@ -7,10 +7,12 @@
 4. time of the gradient of a loss through a ~1000-step Lotka-Volterra solve: dualrev (both modes) against JAX's
    odeint (eager and jit), torchdiffeq (backprop and adjoint) and finite differences with scipy.
 
-Process CPU time, best of a few repeats; every library pinned to one thread.
+Process CPU time; the timed rows run interleaved (one call of each per round, after a warm-up call), and the table
+gives each one's median over the rounds; every library pinned to one thread.
 
     python benchmarks/integrate.py            # everything
     python benchmarks/integrate.py --quick    # 10^2 and 10^3 steps only, one repeat
+    python benchmarks/integrate.py --only timing
 """
 
 import os
@@ -39,13 +41,16 @@ def lotka_volterra(t, z, a, b, c, d):
     return dnp.stack([a * x - b * x * y, -c * y + d * x * y])
 
 
-def best_time(fn, repeats):
-    best = np.inf
-    for _ in range(repeats):
-        start = time.process_time()
-        fn()
-        best = min(best, time.process_time() - start)
-    return best
+def interleaved_medians(fns, rounds):
+    """The median CPU time of each function over ``rounds`` rounds, each round calling every function once (so
+    that a busy spell of a shared machine falls on all of them alike)."""
+    times = [[] for _ in fns]
+    for _ in range(rounds):
+        for k, fn in enumerate(fns):
+            start = time.process_time()
+            fn()
+            times[k].append(time.process_time() - start)
+    return [float(np.median(t)) for t in times]
 
 
 def accuracy_and_nfev():
@@ -94,8 +99,9 @@ def gradients():
 
 def memory(step_counts):
     print("\n## 3. Peak memory of one gradient (tracemalloc), fixed steps, Lotka-Volterra on [0, 10]\n")
-    print("| steps | discretise-then-optimise, checkpointed (64) | discretise, no checkpoint | adjoint |")
-    print("|---|---|---|---|")
+    print("| steps | discretise-then-optimise (compiled replay) | discretise, jit=False, checkpointed (64) "
+          "| discretise, jit=False, no checkpoint | adjoint |")
+    print("|---|---|---|---|---|")
     for n in step_counts:
         h = 10.0 / n
         # Loose tolerances accept every step at max_step: exactly n steps of size h.
@@ -105,7 +111,7 @@ def memory(step_counts):
             return dnp.sum(solve_ivp(lotka_volterra, (0.0, 10.0), Z0, args=tuple(p), **fixed, **kw).y)
 
         peaks = []
-        for kw in ({}, {"checkpoint_every": 0}, {"adjoint": True}):
+        for kw in ({}, {"jit": False}, {"jit": False, "checkpoint_every": 0}, {"adjoint": True}):
             if n > 1000 and kw.get("checkpoint_every") == 0:
                 peaks.append(None)
                 continue
@@ -123,25 +129,41 @@ def timing(repeats):
     steps = len(si.solve_ivp(lotka_volterra, (0, t_end), Z0, args=tuple(P), rtol=rtol, atol=rtol).t) - 1
     print(f"scipy RK45 takes {steps} steps at rtol = atol = {rtol}.\n")
 
-    def ours(adjoint):
+    def ours(adjoint, jit=True):
         def loss(p):
             sol = solve_ivp(lotka_volterra, (0.0, t_end), Z0, args=tuple(p), t_eval=t_eval, rtol=rtol, atol=rtol,
-                            adjoint=adjoint)
+                            adjoint=adjoint, jit=jit)
             return dnp.sum(sol.y ** 2) / 1000
 
         return lambda: dr.grad(loss)(P)
 
-    rows = [("dualrev, discretise-then-optimise", ours(False)), ("dualrev, adjoint", ours(True))]
+    def solve_only():
+        solve_ivp(lotka_volterra, (0.0, t_end), Z0, args=tuple(P), t_eval=t_eval, rtol=rtol, atol=rtol)
+        return np.full(4, np.nan)
 
-    def scipy_fd():
+    rows = [("dualrev, discretise-then-optimise", ours(False)), ("dualrev, adjoint", ours(True)),
+            ("dualrev, discretise-then-optimise, jit=False", ours(False, jit=False)),
+            ("dualrev, adjoint, jit=False", ours(True, jit=False)),
+            ("(dualrev, the solve alone, no gradient)", solve_only)]
+
+    def lotka_volterra_numpy(t, z, a, b, c, d):  # what a scipy user writes
+        x, y = z
+        return np.array([a * x - b * x * y, -c * y + d * x * y])
+
+    def scipy_fd(fun):
         def loss(p):
-            sol = si.solve_ivp(lotka_volterra, (0.0, t_end), Z0, args=tuple(p), t_eval=t_eval, rtol=rtol, atol=rtol)
+            sol = si.solve_ivp(fun, (0.0, t_end), Z0, args=tuple(p), t_eval=t_eval, rtol=rtol, atol=rtol)
             return np.sum(sol.y ** 2) / 1000
 
-        base = loss(P)
-        return np.array([(loss(P + 1e-7 * e) - base) / 1e-7 for e in np.eye(4)])
+        def fd():
+            base = loss(P)
+            return np.array([(loss(P + 1e-7 * e) - base) / 1e-7 for e in np.eye(4)])
 
-    rows.append(("scipy solve_ivp, forward differences (5 solves)", scipy_fd))
+        return fd
+
+    rows.append(("scipy solve_ivp, forward differences (5 solves), NumPy fun", scipy_fd(lotka_volterra_numpy)))
+    rows.append(("scipy solve_ivp, forward differences (5 solves), the dualrev.numpy fun",
+                 scipy_fd(lotka_volterra)))
     try:
         import jax
         import jax.numpy as jnp
@@ -192,22 +214,29 @@ def timing(repeats):
     except ImportError:
         print("torchdiffeq is not installed: skipped (pip install torchdiffeq)")
     reference = rows[0][1]()
+    grads = [np.asarray(fn(), dtype=float) for _, fn in rows]  # also the warm-up call of each
+    seconds = interleaved_medians([fn for _, fn in rows], repeats)
+    print(f"Median of {repeats} interleaved rounds.\n")
     print("| gradient by | seconds | max rel. diff. to dualrev (discretise) |")
     print("|---|---|---|")
-    for name, fn in rows:
-        g = np.asarray(fn(), dtype=float)
-        seconds = best_time(fn, repeats)
-        print(f"| {name} | {seconds:.3f} | {np.abs(g - reference).max() / np.abs(reference).max():.1e} |")
+    for (name, _), g, sec in zip(rows, grads, seconds):
+        diff = "-" if np.isnan(g).all() else f"{np.abs(g - reference).max() / np.abs(reference).max():.1e}"
+        print(f"| {name} | {sec:.3f} | {diff} |")
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="10^2 and 10^3 steps only, one repeat")
+    parser.add_argument("--only", choices=["accuracy", "gradients", "memory", "timing"], help="one section")
     args = parser.parse_args()
-    accuracy_and_nfev()
-    gradients()
-    memory([100, 1000] if args.quick else [100, 1000, 10000])
-    timing(1 if args.quick else 3)
+    if args.only in (None, "accuracy"):
+        accuracy_and_nfev()
+    if args.only in (None, "gradients"):
+        gradients()
+    if args.only in (None, "memory"):
+        memory([100, 1000] if args.quick else [100, 1000, 10000])
+    if args.only in (None, "timing"):
+        timing(1 if args.quick else 5)
 
 
 if __name__ == "__main__":

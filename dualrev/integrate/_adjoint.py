@@ -18,6 +18,7 @@ from dualrev.core import Tracer, concrete_value
 from dualrev.custom import custom_vjp
 from dualrev.integrate import _ivp
 from dualrev.transforms import vjp
+from dualrev.tree_util import tree_flatten
 
 
 def _differentiable(leaf) -> bool:
@@ -69,6 +70,11 @@ def _solve_bwd(res, cts, *, problem):
     atol = problem.atol
     if np.ndim(atol):  # per-component: the same for y and its adjoint, the smallest for the parameters
         atol = np.concatenate([atol, atol, np.full(sum(sizes), atol.min())])
+    # One problem for every interval: with jit, its right-hand side (f and the VJP of f) is compiled once.
+    leaves = list(arg_leaves)
+    leaves_flat, leaves_tree = tree_flatten((leaves,))
+    aug_problem = _ivp.Problem(aug, leaves_tree, 2 * n + sum(sizes), problem.tableau, problem.rtol, atol, None,
+                               problem.max_step, False, None, True, problem.checkpoint_every, problem.jit)
     a = dnp.zeros(n)
     g = dnp.zeros(sum(sizes))
     dts = [None] * m
@@ -85,10 +91,9 @@ def _solve_bwd(res, cts, *, problem):
         if isinstance(t_prev, Tracer) or isinstance(t_k, Tracer) or float(t_prev) != float(t_k):
             z = dnp.concatenate([y_k, a, g])
             # The end time as the one output: the same shape for every example under vmap.
-            sol = _ivp.solve_ivp(aug, (t_k, t_prev), z, method=problem.tableau.name, rtol=problem.rtol,
-                                 atol=atol, max_step=problem.max_step, args=(list(arg_leaves),),
-                                 t_eval=dnp.reshape(t_prev, (1,)),
-                                 checkpoint_every=problem.checkpoint_every)
+            t_end = t_prev if isinstance(t_prev, Tracer) else float(t_prev)
+            sol = _ivp.dto_solve(aug_problem, t_k if isinstance(t_k, Tracer) else float(t_k), t_end, z, leaves_flat,
+                                 dnp.reshape(t_end, (1,)) if isinstance(t_end, Tracer) else np.array([t_end]))
             z = sol.y[:, -1]
             a, g = z[n:2 * n], z[2 * n:]
     ct_t0 = -dnp.dot(a, fun(t0, y0))

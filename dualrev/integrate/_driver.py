@@ -31,7 +31,7 @@ class FunctionCounter:
     def __call__(self, t, y):
         self.nfev += 1
         f = self.fun(t, y)
-        if self.nonfinite_at is None and not np.all(np.isfinite(f)):
+        if self.nonfinite_at is None and not np.isfinite(f).all():
             self.nonfinite_at = t
         return f
 
@@ -47,6 +47,7 @@ class Run:
         self.events, self.terminal = [], False
         self.status, self.message, self.nfev, self.njev, self.nlu = None, None, 0, 0, 0
         self.Z = []  # Radau: each accepted step's stages
+        self.fs = None  # with keep_all: fun(t, y) at every step boundary (the compiled replay's residuals)
 
 
 def brent_root(g, a, b, ga, gb, xtol=4 * EPS, rtol=4 * EPS, maxiter=100):
@@ -98,9 +99,11 @@ def active_events(g, g_new, direction):
     return np.nonzero(up & (direction > 0) | down & (direction < 0) | (up | down) & (direction == 0))[0]
 
 
-def integrate(fun, t0, t1, y0, T: _rk.Tableau, rtol, atol, first_step, max_step, t_eval, dense, events, jac=None):
+def integrate(fun, t0, t1, y0, T: _rk.Tableau, rtol, atol, first_step, max_step, t_eval, dense, events, jac=None,
+              keep_all=False):
     """Run the solver on plain values. ``fun(t, y)`` returns a float64 array shaped like ``y0``; ``events`` is a
-    list of ``(g(t, y), max_count, direction)``; ``jac(t, y)`` the exact Jacobian (implicit methods)."""
+    list of ``(g(t, y), max_count, direction)``; ``jac(t, y)`` the exact Jacobian (implicit methods);
+    ``keep_all``: keep the state and ``fun(t, y)`` at every step boundary."""
     run = Run()
     fcount = FunctionCounter(fun)
     n = y0.size
@@ -114,9 +117,11 @@ def integrate(fun, t0, t1, y0, T: _rk.Tableau, rtol, atol, first_step, max_step,
     stepper = None
     if T.implicit:
         stepper = _radau.RadauStepper(fcount, jac, t0, y0, f, h_abs, rtol, atol, max_step, direction, t1)
-    keep_states = t_eval is None or dense  # else the step times are all the replay needs
+    keep_states = t_eval is None or dense or keep_all  # else the step times are all the replay needs
     run.T.append(t)
     run.ys.append(y)
+    if keep_all:
+        run.fs = [f]
     eval_i = 0
     if events:
         g = [ev(t0, y0) for ev, _, _ in events]
@@ -154,6 +159,8 @@ def integrate(fun, t0, t1, y0, T: _rk.Tableau, rtol, atol, first_step, max_step,
         run.T.append(t)
         if keep_states:
             run.ys.append(y)
+        if keep_all:
+            run.fs.append(f)
         step = len(run.T) - 1
 
         sol = StepInterpolant(fcount, t_old, y_old, y, f, h, K, T)

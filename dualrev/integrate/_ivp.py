@@ -5,7 +5,8 @@ plain values under every transform and runs once per example under vmap) is scip
 it chooses and accepts the steps, finds the events, and says which step interpolates each ``t_eval`` point. The
 *replay* repeats the accepted steps on the traced values, with the step sizes fixed as the plan chose them, so its
 derivatives are the exact derivatives of the computed solution (discretise-then-optimise), in blocks of steps under
-``dr.checkpoint`` to bound the tape. With nothing traced, the plan's own values are the result. The continuous
+``dr.checkpoint`` to bound the tape; for first-order reverse mode, ``_compiled`` stands in for the replay with
+compiled steps. With nothing traced, the plan's own values are the result. The continuous
 adjoint (``adjoint=True``) lives in ``_adjoint``. Imports core, custom, transforms, numpy and this package.
 """
 
@@ -16,9 +17,10 @@ import warnings
 import numpy as np
 
 import dualrev.numpy as dnp
+from dualrev.compile import jit as jit_compile
 from dualrev.core import Primitive, Tracer, concrete_value, primal_value
 from dualrev.custom import checkpoint, stop_gradient
-from dualrev.integrate import _driver, _radau, _rk
+from dualrev.integrate import _compiled, _driver, _radau, _rk
 from dualrev.optimize._result import OptimizeResult
 from dualrev.transforms import jacfwd, jvp
 from dualrev.tree_util import tree_flatten, tree_unflatten
@@ -52,15 +54,26 @@ class Problem:
     """Everything static about one call: the user's functions and options (never traced)."""
 
     def __init__(self, fun, arg_tree, n, tableau, rtol, atol, first_step, max_step, dense, events, has_t_eval,
-                 checkpoint_every):
+                 checkpoint_every, jit=False):
         self.fun, self.arg_tree, self.n, self.tableau = fun, arg_tree, n, tableau
+        self.jit = jit
+        # The plain pass calls fun thousands of times with the same shapes: compiled once, each call runs the
+        # generated NumPy code (a closure over a traced value makes dr.jit run fun eagerly, as it must).
+        self.compiled_fun = jit_compile(self.flat_fun) if jit else None
         self.rtol, self.atol, self.first_step, self.max_step = rtol, atol, first_step, max_step
         self.dense, self.events, self.has_t_eval = dense, events, has_t_eval
         self.checkpoint_every = checkpoint_every
         self.closure_traced = False  # fun returned a traced value for plain inputs (it closes over one)
         self.last_run = None
+        self.compiled_steps = None  # _compiled.CompiledSteps, made on first use
+        # The plan keeps every state and fun value when the compiled replay may use them (not the adjoint's solves,
+        # whose memory stays flat)
+        self.keep_all = False
 
     # -- the functions the two passes call --
+
+    def flat_fun(self, t, y, *arg_leaves):
+        return self.fun(t, y, *tree_unflatten(self.arg_tree, arg_leaves))
 
     def _call(self, fun, t, y, args, what="fun"):
         out = fun(t, y, *args)
@@ -81,10 +94,24 @@ class Problem:
         return out
 
     def plain_fun(self, arg_leaves):
-        args = tree_unflatten(self.arg_tree, arg_leaves)
+        if self.compiled_fun is not None:
+            # NumPy scalars as 0-d arrays and the time as a float: the jit cache's fast key (about 1 us a call)
+            fun, args = self.compiled_fun, tuple(np.asarray(a) if isinstance(a, np.generic) else a
+                                                 for a in arg_leaves)
+        else:
+            fun, args = self.fun, tree_unflatten(self.arg_tree, arg_leaves)
+
+        compiled, shape = self.compiled_fun is not None, (self.n,)
 
         def f(t, y):
-            out = self._call(self.fun, t, y, args)
+            if compiled:
+                t = float(t)
+                out = fun(t, y, *args)
+                if type(out) is np.ndarray and out.dtype == np.float64 and out.shape == shape:
+                    return out  # the common case, with nothing else to check
+                out = self._call(lambda *_: out, t, y, args)
+            else:
+                out = self._call(fun, t, y, args)
             if isinstance(out, Tracer):
                 self.closure_traced = True
                 try:
@@ -123,7 +150,7 @@ class Problem:
         events = self.plain_events(arg_leaves) if self.events else None
         jac = self.plain_jac(arg_leaves) if self.tableau.implicit else None
         run = _driver.integrate(self.plain_fun(arg_leaves), t0, t1, y0, self.tableau, self.rtol, self.atol,
-                                self.first_step, self.max_step, t_eval, self.dense, events, jac)
+                                self.first_step, self.max_step, t_eval, self.dense, events, jac, self.keep_all)
         self.last_run = run
         return run
 
@@ -214,15 +241,16 @@ def _steps(problem):
 
 
 class Trajectory:
-    """The replayed solution: ``times`` (N + 1,), the states ``ys`` at every step boundary (a list), and the
-    interpolants ``coefs`` of the steps listed in ``dense_steps`` (1-based; None: every step)."""
+    """The replayed solution: ``times`` (N + 1,), the states ``ys`` at every step boundary (a list, or an (N + 1, n)
+    array from the compiled replay), and the interpolants ``coefs`` of the steps listed in ``dense_steps``
+    (1-based; None: every step)."""
 
     def __init__(self, tableau, times, ys, coefs, dense_steps):
         self.tableau, self.times, self.ys, self.coefs = tableau, times, ys, coefs
         self.row = None if dense_steps is None else {s: i for i, s in enumerate(dense_steps)}
 
     def states(self):
-        return dnp.stack(self.ys)
+        return dnp.stack(self.ys) if isinstance(self.ys, list) else self.ys
 
     def __call__(self, steps, t):
         """The solution at times ``t`` (M,) from the interpolants of ``steps`` (M,): shape (M, n)."""
@@ -234,8 +262,11 @@ class Trajectory:
             return _rk.interpolate(_gather(coefs, idx), _gather(y_old, idx), t_old, h, t, self.tableau)
         steps = np.asarray(steps)
         rows = steps - 1 if self.row is None else [self.row[s] for s in steps]
-        coefs = dnp.stack([self.coefs[r] for r in rows])
-        y_old = dnp.stack([self.ys[s - 1] for s in steps])
+        if isinstance(self.ys, list):
+            coefs = dnp.stack([self.coefs[r] for r in rows])
+            y_old = dnp.stack([self.ys[s - 1] for s in steps])
+        else:  # the compiled replay's arrays
+            coefs, y_old = self.coefs[np.asarray(rows, np.intp)], self.ys[steps - 1]
         t_old = self.times[steps - 1]
         h = self.times[steps] - t_old
         return _rk.interpolate(coefs, y_old, t_old, h, t, self.tableau)
@@ -253,6 +284,10 @@ def _replay(problem, t0, t1, y0, arg_leaves, plan, dense_steps):
         times = T_plan
     n_steps = times.shape[0] - 1
     wanted = set(range(1, n_steps + 1)) if dense_steps is None else set(dense_steps)
+    if n_steps >= _compiled.MIN_STEPS and _compiled.applies(problem, [times, y0, *arg_leaves]):
+        dense = tuple(s in wanted for s in range(1, n_steps + 1))
+        ys, coefs = _compiled.rk_replay(times, y0, *arg_leaves, problem=problem, dense=dense)
+        return Trajectory(problem.tableau, times, ys, coefs, dense_steps)
     block = _steps(problem)
     every = problem.checkpoint_every
     if every and not problem.closure_traced and n_steps > every:
@@ -400,7 +435,7 @@ def _prepare_events(events):
 
 
 def solve_ivp(fun, t_span, y0, method="RK45", t_eval=None, dense_output=False, events=None, vectorized=False,
-              args=None, *, adjoint=False, checkpoint_every=64, **options):
+              args=None, *, adjoint=False, checkpoint_every=64, jit=True, **options):
     """Solve an initial value problem ``dy/dt = fun(t, y, *args)``, ``y(t_span[0]) = y0``, like
     ``scipy.integrate.solve_ivp``, with derivatives by every dualrev transform.
 
@@ -420,6 +455,12 @@ def solve_ivp(fun, t_span, y0, method="RK45", t_eval=None, dense_output=False, e
     - ``adjoint=True``, the continuous adjoint: the backward pass integrates the adjoint ODE backwards with the
       same method and tolerances, so memory does not grow with the number of steps; derivatives agree with the
       exact ones to the solver's tolerance. Second order works (the adjoint solve is itself differentiable).
+
+    ``jit`` (default True), as in ``dualrev.optimize.minimize``: ``fun`` is compiled with ``dr.jit`` for the
+    solver's own pass, and a first-order reverse-mode derivative (``grad``, ``vjp``, ``jacrev``) of an explicit
+    method through 32 steps or more runs each accepted step's VJP as code compiled once per call, with the
+    derivatives of the traced replay. Arrays ``fun`` captures are constants of the compiled code within the call,
+    and side effects in ``fun`` happen when it is traced; ``jit=False`` runs ``fun`` eagerly throughout.
 
     A closure over traced values works too, but then is not checkpointed; pass parameters through ``args`` to keep
     the memory bound (and under vmap, a batched parameter must come through ``args``).
@@ -485,7 +526,7 @@ def solve_ivp(fun, t_span, y0, method="RK45", t_eval=None, dense_output=False, e
     events = _prepare_events(events)
     arg_leaves, arg_tree = tree_flatten(args)
     problem = Problem(fun, arg_tree, n, _rk.TABLEAUX[method], rtol, atol, first_step, max_step, bool(dense_output),
-                      events, t_eval is not None, checkpoint_every)
+                      events, t_eval is not None, checkpoint_every, bool(jit))
     if adjoint:
         if events:
             raise NotImplementedError("solve_ivp: events with adjoint=True are not supported; use the default "
@@ -543,6 +584,7 @@ def _result(t, y, sol, t_events, y_events, nfev, status, message, run=None):
 
 def _traced_result(problem, t0, t1, y0, arg_leaves, t_eval):
     inputs = [t0, t1, y0, *arg_leaves] + ([t_eval] if t_eval is not None else [])
+    problem.keep_all = _compiled.applies(problem, inputs)
     plan = ivp_plan(*inputs, problem=problem)
     eval_step, status, nfev = plan[2], plan[3], plan[4]
     batched = any(isinstance(p, Tracer) for p in plan)
