@@ -20,7 +20,7 @@ from typing import Any, Callable
 import numpy as np
 
 from dualrev.batching import vmap
-from dualrev.core import Primitive, Tracer, defcall
+from dualrev.core import Primitive, Tracer, defcall, dtype_of
 from dualrev.transforms import _Recording, jvp_flat
 from dualrev.tree_util import tree_flatten, tree_map, tree_unflatten
 
@@ -227,7 +227,18 @@ def _cts_in(bwd, f, res, cts, xs, zeros=True):
 def _custom_vjp_vjp(ct, ans, xs, params, argnums):
     cts = [_zeros_like(a) if c is None else c for c, a in zip(ct, ans)]  # the user's bwd gets arrays, as in JAX
     ct_leaves = _cts_in(params["bwd"], params["f"], params["residuals"], cts, xs, zeros=False)
+    if not any(_is_complex(v) for v in (*cts, *ans, *xs)):
+        # No complex value in the call: a complex cotangent from the user's bwd is a bug in the rule, not a
+        # projection to make (with complex values around, the engine keeps a real operand's real part, as JAX).
+        for i in argnums:
+            if _is_complex(ct_leaves[i]):
+                raise TypeError(f"dualrev.custom_vjp: bwd gave a {dtype_of(ct_leaves[i])} cotangent for a "
+                                f"{dtype_of(xs[i])} operand (argument {i}) of a function of real values")
     return [ct_leaves[i] for i in argnums]
+
+
+def _is_complex(v) -> bool:
+    return v is not None and dtype_of(v).kind == "c"
 
 
 def _custom_vjp_jvp_full(primals, tangents, *, f, fwd, bwd):
@@ -258,7 +269,7 @@ def _custom_vjp_batch(args, batched, *, f, fwd, bwd):
 
 custom_vjp_call = defcall("custom_vjp_call", _custom_vjp_impl, jvp_full=_custom_vjp_jvp_full,
                           vjp_fwd=_custom_vjp_fwd, vjp=_custom_vjp_vjp, vjp_reads=_reads_nothing,
-                          batch=_custom_vjp_batch)
+                          batch=_custom_vjp_batch, supports_complex=True)
 
 
 class custom_vjp:

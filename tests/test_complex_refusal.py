@@ -156,7 +156,7 @@ def test_a_custom_rule_cannot_cast_a_complex_tangent_or_cotangent_to_real():
         return x * 2.0
 
     g.defvjp(lambda x: (x * 2.0, None), lambda res, ct: (ct * (2.0 + 1j),))
-    with pytest.raises(TypeError, match="complex128 cotangent for a float64 operand"):
+    with pytest.raises(TypeError, match="complex128 cotangent for a float64 operand"):  # a bug in the rule
         dr.grad(g)(1.0)
 
 
